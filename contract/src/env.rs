@@ -1,0 +1,85 @@
+//! Environment variables the controller sets on the runtime container.
+//!
+//! Every name starts with [`PREFIX`]; policies may add environment variables
+//! to the runtime container but never one with this prefix.
+
+/// Prefix reserved for the runtime's settings.
+pub const PREFIX: &str = "SVCLB_";
+
+/// Namespace of the Service the proxy serves.
+pub const SERVICE_NAMESPACE: &str = "SVCLB_SERVICE_NAMESPACE";
+/// Name of the Service the proxy serves.
+pub const SERVICE_NAME: &str = "SVCLB_SERVICE_NAME";
+/// Comma-separated ClusterIPs of the Service (forwarding targets).
+pub const CLUSTER_IPS: &str = "SVCLB_CLUSTER_IPS";
+/// The Service's ports, encoded by [`crate::ports::format_ports`].
+pub const PORTS: &str = "SVCLB_PORTS";
+/// Comma-separated `spec.loadBalancerSourceRanges`; empty allows all sources.
+pub const SOURCE_RANGES: &str = "SVCLB_SOURCE_RANGES";
+/// Name of the state Secret (tailscaled state and reported addresses).
+pub const STATE_SECRET: &str = "SVCLB_STATE_SECRET";
+/// Name of the Lease the pods elect their leader with.
+pub const LEASE_NAME: &str = "SVCLB_LEASE_NAME";
+/// The Tailscale hostname.
+pub const HOSTNAME: &str = "SVCLB_HOSTNAME";
+/// Comma-separated Tailscale tags to advertise.
+pub const TAGS: &str = "SVCLB_TAGS";
+/// The auth key (from the auth-key Secret, optional).
+pub const AUTH_KEY: &str = "SVCLB_AUTH_KEY";
+/// Control server URL (e.g. a Headscale server); empty for Tailscale's.
+pub const LOGIN_SERVER: &str = "SVCLB_LOGIN_SERVER";
+/// The pod's name (downward API).
+pub const POD_NAME: &str = "SVCLB_POD_NAME";
+/// The pod's namespace (downward API).
+pub const POD_NAMESPACE: &str = "SVCLB_POD_NAMESPACE";
+/// The node the pod runs on (downward API).
+pub const NODE_NAME: &str = "SVCLB_NODE_NAME";
+/// Lease duration in seconds.
+pub const LEASE_DURATION_SECONDS: &str = "SVCLB_LEASE_DURATION_SECONDS";
+/// Seconds within which the leader must renew before it stops forwarding.
+pub const LEASE_RENEW_DEADLINE_SECONDS: &str = "SVCLB_LEASE_RENEW_DEADLINE_SECONDS";
+/// Seconds between attempts to acquire or renew the Lease.
+pub const LEASE_RETRY_PERIOD_SECONDS: &str = "SVCLB_LEASE_RETRY_PERIOD_SECONDS";
+/// Firewall backend: `auto`, `nftables` or `iptables`.
+pub const FIREWALL_MODE: &str = "SVCLB_FIREWALL_MODE";
+/// Port of the health endpoints.
+pub const HEALTH_PORT: &str = "SVCLB_HEALTH_PORT";
+
+/// Every variable the controller sets, in the order it renders them.
+pub const ALL: &[&str] = &[
+    SERVICE_NAMESPACE,
+    SERVICE_NAME,
+    CLUSTER_IPS,
+    PORTS,
+    SOURCE_RANGES,
+    STATE_SECRET,
+    LEASE_NAME,
+    HOSTNAME,
+    TAGS,
+    AUTH_KEY,
+    LOGIN_SERVER,
+    POD_NAME,
+    POD_NAMESPACE,
+    NODE_NAME,
+    LEASE_DURATION_SECONDS,
+    LEASE_RENEW_DEADLINE_SECONDS,
+    LEASE_RETRY_PERIOD_SECONDS,
+    FIREWALL_MODE,
+    HEALTH_PORT,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variable_carries_the_reserved_prefix_once() {
+        for name in ALL {
+            assert!(name.starts_with(PREFIX), "{name}");
+        }
+        let mut sorted = ALL.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ALL.len(), "duplicate variable names");
+    }
+}

@@ -1,0 +1,44 @@
+//! The command line: `render` (offline preview of what would be applied)
+//! and `policy check` (load a policy and validate its settings).
+
+mod args;
+mod policy_check;
+mod render;
+mod trace;
+
+use clap::{Parser, Subcommand};
+
+/// Kubernetes LoadBalancer controller that gives Services a Tailscale IP,
+/// placed by WebAssembly policies.
+#[derive(Debug, Parser)]
+#[command(name = "tailscale-svc-lb", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the objects the controller would apply for a Service (YAML on
+    /// stdout) and what each policy did (on stderr). Talks to no cluster.
+    Render(render::RenderArgs),
+    /// Work with policy components.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Load a policy component and have it validate its settings.
+    Check(policy_check::CheckArgs),
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Render(args) => render::run(args),
+            Command::Policy(PolicyCommand::Check(args)) => policy_check::run(args),
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The controller's configuration: what every rendered object depends on
+//! besides the Service and its plan. Validated once, at start.
+
+use std::time::Duration;
+
+use crate::validate::{is_dns_label, is_qualified_name, is_tailscale_tag};
+
+/// Default namespace of the controller and every object it manages.
+pub const DEFAULT_NAMESPACE: &str = "tailscale-svc-lb";
+/// Default runtime image (same version as the controller).
+pub const DEFAULT_RUNTIME_IMAGE: &str = concat!(
+    "ghcr.io/tailscale-svc-lb/tailscale-svc-lb-runtime:",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// Everything the rendering needs to know about the installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerConfig {
+    /// Namespace of the controller and of every per-Service object.
+    pub namespace: String,
+    /// The `spec.loadBalancerClass` served.
+    pub load_balancer_class: String,
+    /// Image of the runtime pods.
+    pub runtime_image: String,
+    /// Pull policy of the runtime image.
+    pub image_pull_policy: ImagePullPolicy,
+    /// Secret (in [`Self::namespace`]) holding the auth key.
+    pub auth_key_secret: String,
+    /// Control server URL (e.g. Headscale); `None` for Tailscale's.
+    pub login_server: Option<String>,
+    /// Leader election timings of the runtime pods.
+    pub lease: LeaseTimings,
+    /// Firewall backend of the runtime.
+    pub firewall_mode: FirewallMode,
+    /// When set, the only tags a plan may carry.
+    pub tag_allowlist: Option<Vec<String>>,
+}
+
+/// Pull policy of the runtime image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImagePullPolicy {
+    /// `Always`.
+    Always,
+    /// `IfNotPresent`.
+    IfNotPresent,
+    /// `Never`.
+    Never,
+}
+
+impl ImagePullPolicy {
+    /// The pod-spec spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImagePullPolicy::Always => "Always",
+            ImagePullPolicy::IfNotPresent => "IfNotPresent",
+            ImagePullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// Firewall backend the runtime uses for forwarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FirewallMode {
+    /// nftables when the kernel supports it, else iptables.
+    Auto,
+    /// nftables only.
+    Nftables,
+    /// iptables only.
+    Iptables,
+}
+
+impl FirewallMode {
+    /// The spelling in the runtime's environment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirewallMode::Auto => "auto",
+            FirewallMode::Nftables => "nftables",
+            FirewallMode::Iptables => "iptables",
+        }
+    }
+}
+
+/// Leader election timings, in the sense of client-go's leader election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTimings {
+    /// How long a Lease is valid without renewal.
+    pub duration: Duration,
+    /// How long the leader keeps trying to renew before it stops forwarding.
+    pub renew_deadline: Duration,
+    /// Pause between attempts to acquire or renew.
+    pub retry_period: Duration,
+}
+
+impl LeaseTimings {
+    /// Gentle on the API server, like client-go's defaults (15 s / 10 s / 2 s).
+    pub const DEFAULT: Self = Self {
+        duration: Duration::from_secs(15),
+        renew_deadline: Duration::from_secs(10),
+        retry_period: Duration::from_secs(2),
+    };
+}
+
+/// A configuration the controller refuses to start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct InvalidConfig(pub String);
+
+impl ControllerConfig {
+    /// The defaults: namespace `tailscale-svc-lb`, class `svc-lb.tailscale.iptables.sh/lb`.
+    pub fn defaults() -> Self {
+        Self {
+            namespace: DEFAULT_NAMESPACE.into(),
+            load_balancer_class: svc_lb_contract::DEFAULT_LOAD_BALANCER_CLASS.into(),
+            runtime_image: DEFAULT_RUNTIME_IMAGE.into(),
+            image_pull_policy: ImagePullPolicy::IfNotPresent,
+            auth_key_secret: svc_lb_contract::AUTH_KEY_SECRET.into(),
+            login_server: None,
+            lease: LeaseTimings::DEFAULT,
+            firewall_mode: FirewallMode::Auto,
+            tag_allowlist: None,
+        }
+    }
+
+    /// Checks every field; the first problem found is reported.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let fail = |m: String| Err(InvalidConfig(m));
+        if !is_dns_label(&self.namespace) {
+            return fail(format!("namespace {:?} is not a DNS label", self.namespace));
+        }
+        if !is_qualified_name(&self.load_balancer_class) {
+            return fail(format!(
+                "load balancer class {:?} is not a qualified name",
+                self.load_balancer_class
+            ));
+        }
+        if self.runtime_image.trim().is_empty() || self.runtime_image.contains(char::is_whitespace)
+        {
+            return fail(format!(
+                "runtime image {:?} is not an image reference",
+                self.runtime_image
+            ));
+        }
+        if !crate::validate::is_dns_subdomain(&self.auth_key_secret) {
+            return fail(format!(
+                "auth key secret {:?} is not a valid name",
+                self.auth_key_secret
+            ));
+        }
+        if let Some(url) = &self.login_server
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return fail(format!("login server {url:?} must be an http(s) URL"));
+        }
+        if let Some(bad) = self
+            .tag_allowlist
+            .iter()
+            .flatten()
+            .find(|t| !is_tailscale_tag(t))
+        {
+            return fail(format!(
+                "tag allowlist entry {bad:?} is not of the form tag:[a-z0-9-]+"
+            ));
+        }
+        let l = self.lease;
+        if l.retry_period.is_zero()
+            || l.retry_period >= l.renew_deadline
+            || l.renew_deadline >= l.duration
+        {
+            return fail(format!(
+                "lease timings must satisfy 0 < retry period ({:?}) < renew deadline ({:?}) < duration ({:?})",
+                l.retry_period, l.renew_deadline, l.duration
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(ControllerConfig::defaults().validate(), Ok(()));
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        let cases: Vec<(fn(&mut ControllerConfig), &str)> = vec![
+            (|c| c.namespace = "Bad_NS".into(), "namespace"),
+            (
+                |c| c.load_balancer_class = "no spaces allowed".into(),
+                "load balancer class",
+            ),
+            (|c| c.runtime_image = " ".into(), "runtime image"),
+            (
+                |c| c.login_server = Some("headscale.local".into()),
+                "login server",
+            ),
+            (
+                |c| c.tag_allowlist = Some(vec!["k8s".into()]),
+                "tag allowlist",
+            ),
+            (
+                |c| c.lease.renew_deadline = Duration::from_secs(20),
+                "lease timings",
+            ),
+        ];
+        for (edit, field) in cases {
+            let mut config = ControllerConfig::defaults();
+            edit(&mut config);
+            let err = config.validate().unwrap_err();
+            assert!(err.0.starts_with(field), "{err} should name {field}");
+        }
+    }
+}

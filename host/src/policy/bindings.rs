@@ -1,0 +1,192 @@
+//! Host side of the WIT contract: generated bindings and the conversions
+//! between them and the SDK's plain types, which the rest of the host uses.
+
+use policy_sdk::{
+    IpFamily, Labels, Node, Operator, Plan, Protocol, Requirement, Resources, Selector, Service,
+    Toleration, TolerationOperator,
+};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "placement-policy",
+});
+
+pub use svc_lb::policy::host as imported;
+use svc_lb::policy::types as wit;
+
+fn labels_to_wit(labels: &Labels) -> Vec<wit::KeyValue> {
+    labels
+        .iter()
+        .map(|(key, value)| wit::KeyValue {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn labels_from_wit(pairs: Vec<wit::KeyValue>) -> Labels {
+    pairs.into_iter().map(|kv| (kv.key, kv.value)).collect()
+}
+
+/// The Service as the policy receives it.
+pub fn service_to_wit(service: &Service) -> wit::Service {
+    wit::Service {
+        namespace: service.namespace.clone(),
+        name: service.name.clone(),
+        uid: service.uid.clone(),
+        labels: labels_to_wit(&service.labels),
+        annotations: labels_to_wit(&service.annotations),
+        ports: service
+            .ports
+            .iter()
+            .map(|p| wit::ServicePort {
+                name: p.name.clone(),
+                protocol: match p.protocol {
+                    Protocol::Tcp => wit::Protocol::Tcp,
+                    Protocol::Udp => wit::Protocol::Udp,
+                    Protocol::Sctp => wit::Protocol::Sctp,
+                },
+                port: p.port,
+            })
+            .collect(),
+        cluster_ips: service.cluster_ips.clone(),
+        ip_families: service
+            .ip_families
+            .iter()
+            .map(|f| match f {
+                IpFamily::IPv4 => wit::IpFamily::Ipv4,
+                IpFamily::IPv6 => wit::IpFamily::Ipv6,
+            })
+            .collect(),
+        load_balancer_source_ranges: service.load_balancer_source_ranges.clone(),
+    }
+}
+
+/// The plan as the policy receives it.
+pub fn plan_to_wit(plan: &Plan) -> wit::Plan {
+    wit::Plan {
+        node_selector: labels_to_wit(&plan.node_selector),
+        hostname: plan.hostname.clone(),
+        tags: plan.tags.clone(),
+        pod_labels: labels_to_wit(&plan.pod_labels),
+        pod_annotations: labels_to_wit(&plan.pod_annotations),
+        tolerations: plan
+            .tolerations
+            .iter()
+            .map(|t| wit::Toleration {
+                key: t.key.clone(),
+                operator: match t.operator {
+                    TolerationOperator::Equal => wit::TolerationOperator::Equal,
+                    TolerationOperator::Exists => wit::TolerationOperator::Exists,
+                },
+                value: t.value.clone(),
+                effect: t.effect.clone(),
+                toleration_seconds: t.toleration_seconds,
+            })
+            .collect(),
+        resources: wit::Resources {
+            requests: labels_to_wit(&plan.resources.requests),
+            limits: labels_to_wit(&plan.resources.limits),
+        },
+        priority_class_name: plan.priority_class_name.clone().unwrap_or_default(),
+        env: labels_to_wit(&plan.env),
+    }
+}
+
+/// The plan a policy returned, in the SDK's types.
+pub fn plan_from_wit(plan: wit::Plan) -> Plan {
+    Plan {
+        node_selector: labels_from_wit(plan.node_selector),
+        hostname: plan.hostname,
+        tags: plan.tags,
+        pod_labels: labels_from_wit(plan.pod_labels),
+        pod_annotations: labels_from_wit(plan.pod_annotations),
+        tolerations: plan
+            .tolerations
+            .into_iter()
+            .map(|t| Toleration {
+                key: t.key,
+                operator: match t.operator {
+                    wit::TolerationOperator::Equal => TolerationOperator::Equal,
+                    wit::TolerationOperator::Exists => TolerationOperator::Exists,
+                },
+                value: t.value,
+                effect: t.effect,
+                toleration_seconds: t.toleration_seconds,
+            })
+            .collect(),
+        resources: Resources {
+            requests: labels_from_wit(plan.resources.requests),
+            limits: labels_from_wit(plan.resources.limits),
+        },
+        priority_class_name: Some(plan.priority_class_name).filter(|n| !n.is_empty()),
+        env: labels_from_wit(plan.env),
+    }
+}
+
+/// A selector a policy passed to `list-nodes`.
+pub fn selector_from_wit(requirements: Vec<wit::SelectorRequirement>) -> Selector {
+    Selector {
+        requirements: requirements
+            .into_iter()
+            .map(|r| Requirement {
+                key: r.key,
+                operator: match r.operator {
+                    wit::SelectorOperator::In => Operator::In,
+                    wit::SelectorOperator::NotIn => Operator::NotIn,
+                    wit::SelectorOperator::Exists => Operator::Exists,
+                    wit::SelectorOperator::DoesNotExist => Operator::DoesNotExist,
+                },
+                values: r.values,
+            })
+            .collect(),
+    }
+}
+
+/// A node as the policy receives it.
+pub fn node_to_wit(node: &Node) -> wit::Node {
+    wit::Node {
+        name: node.name.clone(),
+        labels: labels_to_wit(&node.labels),
+        taints: node
+            .taints
+            .iter()
+            .map(|t| wit::Taint {
+                key: t.key.clone(),
+                value: t.value.clone(),
+                effect: t.effect.clone(),
+            })
+            .collect(),
+        ready: node.ready,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_survive_the_round_trip_through_the_contract() {
+        let plan = Plan {
+            node_selector: Labels::from([("a".into(), "b".into())]),
+            hostname: "h".into(),
+            tags: vec!["tag:x".into()],
+            pod_labels: Labels::from([("l".into(), "v".into())]),
+            pod_annotations: Labels::from([("an".into(), "v".into())]),
+            tolerations: vec![Toleration {
+                key: "k".into(),
+                operator: TolerationOperator::Exists,
+                value: String::new(),
+                effect: "NoExecute".into(),
+                toleration_seconds: Some(30),
+            }],
+            resources: Resources {
+                requests: Labels::from([("cpu".into(), "10m".into())]),
+                limits: Labels::from([("memory".into(), "64Mi".into())]),
+            },
+            priority_class_name: Some("high".into()),
+            env: Labels::from([("FOO".into(), "bar".into())]),
+        };
+        assert_eq!(plan_from_wit(plan_to_wit(&plan)), plan);
+    }
+}

@@ -1,0 +1,157 @@
+//! The policy chain: runs every policy in order over one Service, each
+//! receiving the plan of the one before, validates each result, and records
+//! a trace of what each policy changed and how long it took.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use policy_sdk::{Plan, Service};
+
+use super::bindings::{plan_from_wit, plan_to_wit, service_to_wit, svc_lb};
+use super::engine::{LoadedPolicy, PolicyEngine};
+use super::error::{PolicyError, PolicyErrorKind};
+use super::nodes::NodeSource;
+use super::state::PolicyLog;
+use crate::validate::{InvalidPlan, PlanRules, validate_final_plan, validate_plan};
+
+/// An ordered, loaded set of policies.
+#[derive(Clone)]
+pub struct PolicyChain {
+    engine: Arc<PolicyEngine>,
+    policies: Vec<LoadedPolicy>,
+    rules: PlanRules,
+}
+
+/// What one policy did during a chain evaluation.
+#[derive(Debug, Clone)]
+pub struct TraceStep {
+    /// The policy's name.
+    pub policy: String,
+    /// Wall time of the call, instantiation included.
+    pub elapsed: Duration,
+    /// Plan fields that changed, as `field: old → new`.
+    pub changes: Vec<String>,
+    /// Lines the policy logged.
+    pub logs: Vec<PolicyLog>,
+    /// Nodes the policy asked for.
+    pub nodes_returned: usize,
+}
+
+/// The chain's result for one Service.
+#[derive(Debug, Clone)]
+pub struct ChainOutcome {
+    /// The validated final plan.
+    pub plan: Plan,
+    /// One step per policy, in order.
+    pub trace: Vec<TraceStep>,
+}
+
+/// Why the chain produced no plan.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A policy failed or rejected the Service.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// Every policy succeeded but the final plan is incomplete.
+    #[error("the policy chain produced an incomplete plan: {0}")]
+    Incomplete(InvalidPlan),
+}
+
+impl ChainError {
+    /// A short, stable label for metrics and Event reasons.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ChainError::Policy(e) => e.kind.metric_label(),
+            ChainError::Incomplete(_) => "incomplete_plan",
+        }
+    }
+}
+
+impl PolicyChain {
+    /// A chain of `policies`, in order, whose plans must obey `rules`.
+    pub fn new(engine: Arc<PolicyEngine>, policies: Vec<LoadedPolicy>, rules: PlanRules) -> Self {
+        Self {
+            engine,
+            policies,
+            rules,
+        }
+    }
+
+    /// The policies, in order.
+    pub fn policies(&self) -> &[LoadedPolicy] {
+        &self.policies
+    }
+
+    /// Runs the chain over `service`, starting from an empty plan.
+    pub fn evaluate(
+        &self,
+        service: &Service,
+        nodes: Arc<dyn NodeSource>,
+    ) -> Result<ChainOutcome, ChainError> {
+        let service = service_to_wit(service);
+        let mut plan = Plan::default();
+        let mut trace = Vec::with_capacity(self.policies.len());
+        for policy in &self.policies {
+            let started = Instant::now();
+            let evaluation =
+                self.engine
+                    .evaluate(policy, &service, &plan_to_wit(&plan), nodes.clone())?;
+            let fail = |kind| PolicyError {
+                policy: policy.name.clone(),
+                kind,
+            };
+            let next = match evaluation.decision {
+                svc_lb::policy::types::Decision::Accept(next) => plan_from_wit(next),
+                svc_lb::policy::types::Decision::Reject(reason) => {
+                    return Err(fail(PolicyErrorKind::Rejected(reason)).into());
+                }
+            };
+            validate_plan(&next, &self.rules).map_err(|e| fail(PolicyErrorKind::InvalidPlan(e)))?;
+            trace.push(TraceStep {
+                policy: policy.name.clone(),
+                elapsed: started.elapsed(),
+                changes: describe_changes(&plan, &next),
+                logs: evaluation.logs,
+                nodes_returned: evaluation.nodes_returned,
+            });
+            plan = next;
+        }
+        validate_final_plan(&plan, &self.rules).map_err(ChainError::Incomplete)?;
+        Ok(ChainOutcome { plan, trace })
+    }
+}
+
+/// The plan fields that differ between `before` and `after`, one line each.
+pub fn describe_changes(before: &Plan, after: &Plan) -> Vec<String> {
+    let (serde_json::Value::Object(old), serde_json::Value::Object(new)) = (
+        serde_json::to_value(before).unwrap_or_default(),
+        serde_json::to_value(after).unwrap_or_default(),
+    ) else {
+        return Vec::new();
+    };
+    new.iter()
+        .filter(|(field, value)| old.get(*field) != Some(*value))
+        .map(|(field, value)| {
+            let was = old.get(field).cloned().unwrap_or_default();
+            format!("{field}: {was} → {value}")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_name_each_modified_field() {
+        let before = Plan::default();
+        let mut after = before.clone();
+        after.hostname = "web".into();
+        after.tags = vec!["tag:a".into()];
+        assert_eq!(
+            describe_changes(&before, &after),
+            vec![r#"hostname: "" → "web""#, r#"tags: [] → ["tag:a"]"#]
+        );
+        assert!(describe_changes(&after, &after).is_empty());
+    }
+}

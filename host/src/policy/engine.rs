@@ -1,0 +1,312 @@
+//! The wasmtime engine that loads and runs policies.
+//!
+//! Each policy is compiled once per content digest and pre-instantiated;
+//! every call runs in a fresh `Store` from that `InstancePre`, so a policy
+//! keeps no state between Services and a trap never poisons the next call.
+//! Calls are bounded in time (epoch interruption, driven by a ticker thread)
+//! and in memory (a store limiter).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, Resource};
+use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime_wasi::p2::DynPollable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use super::bindings::{PlacementPolicy, PlacementPolicyPre, svc_lb};
+use super::error::{PolicyError, PolicyErrorKind};
+use super::nodes::NodeSource;
+use super::state::{PolicyLog, PolicyState};
+
+/// How often the epoch advances; deadlines are rounded up to it.
+const EPOCH_TICK: Duration = Duration::from_millis(2);
+/// The `wasi:clocks/monotonic-clock` version wasmtime-wasi links; its
+/// waiting functions are replaced (see [`refuse_clock_waits`]).
+const MONOTONIC_CLOCK_INTERFACE: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Bounds on every policy call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// Wall time one call may take.
+    pub deadline: Duration,
+    /// Linear memory one instance may use, in bytes.
+    pub max_memory_bytes: usize,
+    /// Standard error kept from one call (a panic message), in bytes.
+    pub max_stderr_bytes: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_millis(100),
+            max_memory_bytes: 64 << 20,
+            max_stderr_bytes: 16 << 10,
+        }
+    }
+}
+
+/// The engine could not be set up (a host misconfiguration, not a policy's fault).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the policy engine: {0}")]
+pub struct EngineSetupError(String);
+
+/// A compiled, settings-checked policy, ready to evaluate.
+#[derive(Clone)]
+pub struct LoadedPolicy {
+    /// The policy's name, used in errors, logs and traces.
+    pub name: String,
+    /// Hex SHA-256 of the component's bytes.
+    pub digest: String,
+    /// The settings JSON handed to every call.
+    pub settings: String,
+    pre: PlacementPolicyPre<PolicyState>,
+}
+
+impl std::fmt::Debug for LoadedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPolicy")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one call of `evaluate` returned, with what the policy logged.
+#[derive(Debug)]
+pub struct Evaluation {
+    /// The decision, in the contract's types.
+    pub decision: svc_lb::policy::types::Decision,
+    /// Lines logged through the host.
+    pub logs: Vec<PolicyLog>,
+    /// Nodes handed to the policy through `list-nodes`.
+    pub nodes_returned: usize,
+}
+
+/// Loads and runs policies.
+pub struct PolicyEngine {
+    engine: Engine,
+    linker: Linker<PolicyState>,
+    compiled: Mutex<HashMap<[u8; 32], PlacementPolicyPre<PolicyState>>>,
+    limits: EngineLimits,
+    ticker: EpochTicker,
+}
+
+impl PolicyEngine {
+    /// An engine enforcing `limits` on every call.
+    pub fn new(limits: EngineLimits) -> Result<Self, EngineSetupError> {
+        let setup = |e: wasmtime::Error| EngineSetupError(format!("{e:#}"));
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(setup)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup)?;
+        refuse_clock_waits(&mut linker).map_err(setup)?;
+        PlacementPolicy::add_to_linker::<PolicyState, HasSelf<PolicyState>>(&mut linker, |s| s)
+            .map_err(setup)?;
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(Self {
+            engine,
+            linker,
+            compiled: Mutex::new(HashMap::new()),
+            limits,
+            ticker,
+        })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> EngineLimits {
+        self.limits
+    }
+
+    /// Compiles `bytes` (or reuses the compiled component with the same
+    /// digest), checks that it is a placement policy, and has it validate
+    /// `settings`.
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        settings: &str,
+    ) -> Result<LoadedPolicy, PolicyError> {
+        let fail = |kind| PolicyError {
+            policy: name.to_string(),
+            kind,
+        };
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let pre = self.compile(&digest, bytes).map_err(fail)?;
+        let policy = LoadedPolicy {
+            name: name.to_string(),
+            digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            settings: settings.to_string(),
+            pre,
+        };
+        let no_nodes: Arc<dyn NodeSource> = Arc::new(super::nodes::StaticNodes::default());
+        let (verdict, _) = self.call(&policy, no_nodes, |store, instance| {
+            instance
+                .svc_lb_policy_policy()
+                .call_validate_settings(store, settings)
+        })?;
+        verdict.map_err(|reason| fail(PolicyErrorKind::InvalidSettings(reason)))?;
+        Ok(policy)
+    }
+
+    /// Runs `evaluate` of `policy` in a fresh instance.
+    pub fn evaluate(
+        &self,
+        policy: &LoadedPolicy,
+        service: &svc_lb::policy::types::Service,
+        plan: &svc_lb::policy::types::Plan,
+        nodes: Arc<dyn NodeSource>,
+    ) -> Result<Evaluation, PolicyError> {
+        let (decision, state) = self.call(policy, nodes, |store, instance| {
+            instance
+                .svc_lb_policy_policy()
+                .call_evaluate(store, service, &policy.settings, plan)
+        })?;
+        Ok(Evaluation {
+            decision,
+            logs: state.logs,
+            nodes_returned: state.nodes_returned,
+        })
+    }
+
+    fn compile(
+        &self,
+        digest: &[u8; 32],
+        bytes: &[u8],
+    ) -> Result<PlacementPolicyPre<PolicyState>, PolicyErrorKind> {
+        if let Some(pre) = self
+            .compiled
+            .lock()
+            .expect("compile cache poisoned")
+            .get(digest)
+        {
+            return Ok(pre.clone());
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| PolicyErrorKind::InvalidComponent(format!("{e:#}")))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PolicyErrorKind::WrongWorld(format!("{e:#}")))?;
+        let pre = PlacementPolicyPre::new(instance_pre)
+            .map_err(|e| PolicyErrorKind::WrongWorld(format!("{e:#}")))?;
+        self.compiled
+            .lock()
+            .expect("compile cache poisoned")
+            .insert(*digest, pre.clone());
+        Ok(pre)
+    }
+
+    /// Instantiates `policy` in a fresh store and runs `f`, turning traps,
+    /// timeouts and memory exhaustion into errors naming the policy.
+    fn call<R>(
+        &self,
+        policy: &LoadedPolicy,
+        nodes: Arc<dyn NodeSource>,
+        f: impl FnOnce(&mut Store<PolicyState>, &PlacementPolicy) -> wasmtime::Result<R>,
+    ) -> Result<(R, PolicyState), PolicyError> {
+        let stderr = MemoryOutputPipe::new(self.limits.max_stderr_bytes);
+        let state = PolicyState::new(nodes, self.limits.max_memory_bytes, stderr.clone());
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(self.ticker.ticks_for(self.limits.deadline));
+        store.epoch_deadline_trap();
+        let result = policy
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| f(&mut store, &instance));
+        let state = store.into_data();
+        match result {
+            Ok(value) => Ok((value, state)),
+            Err(error) => Err(PolicyError {
+                policy: policy.name.clone(),
+                kind: self.classify(&error, &state, &stderr),
+            }),
+        }
+    }
+
+    fn classify(
+        &self,
+        error: &wasmtime::Error,
+        state: &PolicyState,
+        stderr: &MemoryOutputPipe,
+    ) -> PolicyErrorKind {
+        if state.memory.exceeded {
+            return PolicyErrorKind::MemoryLimit(self.limits.max_memory_bytes);
+        }
+        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return PolicyErrorKind::Timeout(self.limits.deadline);
+        }
+        PolicyErrorKind::Trap {
+            trap: format!("{error:#}"),
+            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
+        }
+    }
+}
+
+/// Replaces the functions of `wasi:clocks/monotonic-clock` that wait: a
+/// policy blocked in the host (e.g. `std::thread::sleep`) would not be
+/// reached by epoch interruption, which only stops running guest code.
+fn refuse_clock_waits(linker: &mut Linker<PolicyState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK_INTERFACE)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |_, _: (u64,)| -> wasmtime::Result<(Resource<DynPollable>,)> {
+            Err(wasmtime::format_err!("policies may not wait on a clock"))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |_, _: (u64,)| -> wasmtime::Result<(Resource<DynPollable>,)> {
+            Err(wasmtime::format_err!("policies may not wait on a clock"))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("policy-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Ticks covering `deadline`, plus one for the tick already under way.
+    fn ticks_for(&self, deadline: Duration) -> u64 {
+        (deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64) + 1
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

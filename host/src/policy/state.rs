@@ -1,0 +1,177 @@
+//! Everything one evaluation's `Store` holds: a WASI context granting
+//! nothing, the memory cap, the node source and the policy's log.
+//!
+//! The clocks and random sources are fixed so that the same input always
+//! yields the same plan, and waiting on a clock is refused so that a policy
+//! cannot block its host thread beyond the epoch deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Result};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{
+    Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView,
+    WasiView,
+};
+
+use super::bindings::{imported, node_to_wit, selector_from_wit, svc_lb};
+use super::nodes::NodeSource;
+
+/// Most log lines kept per evaluation.
+const MAX_LOG_LINES: usize = 64;
+/// Longest log line kept, in bytes.
+const MAX_LOG_LINE: usize = 1024;
+/// Largest table (of funcrefs) a policy may grow.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// The fixed wall-clock time policies see: 2025-01-01T00:00:00Z.
+const FIXED_WALL_CLOCK: Duration = Duration::from_secs(1_735_689_600);
+
+/// A line a policy logged through the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyLog {
+    /// Severity.
+    pub level: imported::LogLevel,
+    /// The message, cut to 1 KiB.
+    pub message: String,
+}
+
+/// Caps linear memory and records whether the cap was hit, so the trap
+/// that follows is reported as a memory limit rather than an opaque abort.
+#[derive(Debug)]
+pub(crate) struct MemoryCap {
+    max_bytes: usize,
+    pub(crate) exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The data of one evaluation's store.
+pub(crate) struct PolicyState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    nodes: Arc<dyn NodeSource>,
+    pub(crate) logs: Vec<PolicyLog>,
+    pub(crate) nodes_returned: usize,
+}
+
+impl PolicyState {
+    /// A state granting nothing; the policy's stderr goes into `stderr`.
+    pub(crate) fn new(
+        nodes: Arc<dyn NodeSource>,
+        max_memory: usize,
+        stderr: MemoryOutputPipe,
+    ) -> Self {
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr)
+            .wall_clock(FixedWallClock)
+            .monotonic_clock(FixedMonotonicClock)
+            .secure_random(Deterministic::new(vec![0x5a; 32]))
+            .insecure_random(Deterministic::new(vec![0xa5; 32]))
+            .insecure_random_seed(0)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                max_bytes: max_memory,
+                exceeded: false,
+            },
+            nodes,
+            logs: Vec::new(),
+            nodes_returned: 0,
+        }
+    }
+}
+
+impl WasiView for PolicyState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl svc_lb::policy::types::Host for PolicyState {}
+
+impl imported::Host for PolicyState {
+    fn log(&mut self, level: imported::LogLevel, mut message: String) {
+        if self.logs.len() >= MAX_LOG_LINES {
+            return;
+        }
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        self.logs.push(PolicyLog { level, message });
+    }
+
+    fn list_nodes(
+        &mut self,
+        selector: Vec<svc_lb::policy::types::SelectorRequirement>,
+    ) -> Vec<svc_lb::policy::types::Node> {
+        let selector = selector_from_wit(selector);
+        let mut nodes = Vec::new();
+        self.nodes
+            .visit_matching(&selector, &mut |node| nodes.push(node_to_wit(node)));
+        self.nodes_returned += nodes.len();
+        nodes
+    }
+}
+
+/// A wall clock stopped at [`FIXED_WALL_CLOCK`].
+struct FixedWallClock;
+
+impl HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        FIXED_WALL_CLOCK
+    }
+}
+
+/// A monotonic clock that never advances.
+struct FixedMonotonicClock;
+
+impl HostMonotonicClock for FixedMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,188 @@
+//! The DaemonSet running the runtime on every node the plan selects.
+//!
+//! Pods follow how Tailscale's operator runs its proxies: no host network; a
+//! privileged init container enables IP forwarding in the pod's own network
+//! namespace (writing `/proc/sys` needs it, and it exits before the proxy
+//! starts); the proxy container runs as root with `NET_ADMIN` only, which it
+//! needs to create the `tailscale0` TUN device from `/dev/net/tun` (allowed by
+//! the container runtime's default device rules; where a cluster's runtime
+//! does not, a policy can request a device-plugin resource such as
+//! `squat.ai/tun` through the plan's limits), to set its address and routes,
+//! and to install the DNAT rules.
+//!
+//! Updates surge (`maxSurge: 1, maxUnavailable: 0`): the new pod on a node
+//! starts before the old one stops, and the old leader hands its Lease over
+//! on SIGTERM, so a Service is never without a forwarder for longer than a
+//! graceful handover.
+
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecurityContext, Toleration,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use policy_sdk::{Labels, Plan, Service, TolerationOperator};
+use svc_lb_contract::{
+    ProxyNames, RUNTIME_BINARY, RUNTIME_ENABLE_FORWARDING_COMMAND, RUNTIME_HEALTH_PORT,
+};
+
+use super::env::runtime_env;
+use super::metadata::{object_meta, selector_labels};
+use crate::config::ControllerConfig;
+
+/// Name of the proxy container.
+pub const PROXY_CONTAINER: &str = "proxy";
+/// Name of the init container enabling IP forwarding.
+pub const ENABLE_FORWARDING_CONTAINER: &str = "enable-forwarding";
+/// Name of the health port.
+const HEALTH_PORT_NAME: &str = "health";
+/// Time the runtime gets to remove its rules and hand over the Lease.
+const TERMINATION_GRACE_SECONDS: i64 = 30;
+
+pub(super) fn render_daemonset(
+    service: &Service,
+    plan: &Plan,
+    config: &ControllerConfig,
+    names: &ProxyNames,
+) -> DaemonSet {
+    let selector = selector_labels(service);
+    let mut pod_labels = plan.pod_labels.clone();
+    pod_labels.extend(selector.clone());
+    DaemonSet {
+        metadata: object_meta(service, config, &names.daemonset),
+        spec: Some(DaemonSetSpec {
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                match_expressions: None,
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: (!plan.pod_annotations.is_empty())
+                        .then(|| plan.pod_annotations.clone()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod_spec(service, plan, config, names)),
+            },
+            update_strategy: Some(DaemonSetUpdateStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDaemonSet {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
+            revision_history_limit: Some(3),
+            min_ready_seconds: None,
+        }),
+        status: None,
+    }
+}
+
+fn pod_spec(
+    service: &Service,
+    plan: &Plan,
+    config: &ControllerConfig,
+    names: &ProxyNames,
+) -> PodSpec {
+    let image = Some(config.runtime_image.clone());
+    let pull_policy = Some(config.image_pull_policy.as_str().to_string());
+    let enable_forwarding = Container {
+        name: ENABLE_FORWARDING_CONTAINER.into(),
+        image: image.clone(),
+        image_pull_policy: pull_policy.clone(),
+        command: Some(vec![
+            RUNTIME_BINARY.into(),
+            RUNTIME_ENABLE_FORWARDING_COMMAND.into(),
+        ]),
+        security_context: Some(SecurityContext {
+            privileged: Some(true),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    };
+    let probe = |path: &str| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String(HEALTH_PORT_NAME.into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(5),
+        ..Probe::default()
+    };
+    let proxy = Container {
+        name: PROXY_CONTAINER.into(),
+        image,
+        image_pull_policy: pull_policy,
+        command: Some(vec![RUNTIME_BINARY.into()]),
+        env: Some(runtime_env(service, plan, config, names)),
+        ports: Some(vec![ContainerPort {
+            name: Some(HEALTH_PORT_NAME.into()),
+            container_port: i32::from(RUNTIME_HEALTH_PORT),
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(probe("/readyz")),
+        liveness_probe: Some(probe("/healthz")),
+        resources: resources(plan),
+        security_context: Some(SecurityContext {
+            run_as_user: Some(0),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                add: Some(vec!["NET_ADMIN".into()]),
+                drop: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    };
+    PodSpec {
+        service_account_name: Some(names.service_account.clone()),
+        node_selector: Some(plan.node_selector.clone()),
+        tolerations: (!plan.tolerations.is_empty())
+            .then(|| plan.tolerations.iter().map(toleration).collect()),
+        priority_class_name: plan.priority_class_name.clone(),
+        termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+        init_containers: Some(vec![enable_forwarding]),
+        containers: vec![proxy],
+        ..PodSpec::default()
+    }
+}
+
+fn quantities(map: &Labels) -> Option<std::collections::BTreeMap<String, Quantity>> {
+    (!map.is_empty()).then(|| {
+        map.iter()
+            .map(|(k, v)| (k.clone(), Quantity(v.clone())))
+            .collect()
+    })
+}
+
+fn resources(plan: &Plan) -> Option<ResourceRequirements> {
+    let requests = quantities(&plan.resources.requests);
+    let limits = quantities(&plan.resources.limits);
+    (requests.is_some() || limits.is_some()).then(|| ResourceRequirements {
+        requests,
+        limits,
+        ..ResourceRequirements::default()
+    })
+}
+
+fn toleration(t: &policy_sdk::Toleration) -> Toleration {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    Toleration {
+        key: non_empty(&t.key),
+        operator: Some(
+            match t.operator {
+                TolerationOperator::Equal => "Equal",
+                TolerationOperator::Exists => "Exists",
+            }
+            .into(),
+        ),
+        value: non_empty(&t.value),
+        effect: non_empty(&t.effect),
+        toleration_seconds: t.toleration_seconds,
+    }
+}

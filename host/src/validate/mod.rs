@@ -1,0 +1,308 @@
+//! Checks every plan a policy returns before it is used: the controller
+//! deploys only plans that the API server and Tailscale will accept and that
+//! stay within bounds. Pure functions over the plan.
+
+mod quantity;
+mod syntax;
+
+pub use quantity::parse_quantity;
+pub use syntax::{
+    is_dns_label, is_dns_subdomain, is_env_name, is_label_value, is_qualified_name,
+    is_tailscale_tag,
+};
+
+use policy_sdk::{Labels, Plan, Toleration, TolerationOperator};
+use svc_lb_contract::{env, keys};
+
+/// Most entries in the node selector, tags, tolerations or resource lists.
+pub const MAX_SMALL_LIST: usize = 32;
+/// Most pod labels, pod annotations or environment variables.
+pub const MAX_LARGE_LIST: usize = 64;
+/// Most bytes of all pod annotations together (the API server allows 256 KiB).
+pub const MAX_ANNOTATION_BYTES: usize = 64 << 10;
+/// Longest environment variable value.
+pub const MAX_ENV_VALUE: usize = 4096;
+
+/// Operator-set rules beyond syntax.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanRules {
+    /// When set, the only tags any plan may carry.
+    pub tag_allowlist: Option<Vec<String>>,
+}
+
+/// Why a plan was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPlan {
+    /// The hostname is no DNS label.
+    #[error("hostname {0:?} is not a DNS label (lower-case letters, digits and '-', at most 63)")]
+    Hostname(String),
+    /// A tag is malformed.
+    #[error("tag {0:?} is not of the form tag:[a-z0-9-]+")]
+    Tag(String),
+    /// A tag is outside the operator's allowlist.
+    #[error("tag {0} is not in the controller's tag allowlist")]
+    TagNotAllowed(String),
+    /// A list or map has too many entries.
+    #[error("{field} has {count} entries; at most {max} are allowed")]
+    TooMany {
+        /// The plan field.
+        field: &'static str,
+        /// Entries found.
+        count: usize,
+        /// Entries allowed.
+        max: usize,
+    },
+    /// Annotations or an environment value are too large.
+    #[error("{field} is {bytes} bytes; at most {max} are allowed")]
+    TooLarge {
+        /// The plan field.
+        field: &'static str,
+        /// Bytes found.
+        bytes: usize,
+        /// Bytes allowed.
+        max: usize,
+    },
+    /// A key is not a valid Kubernetes qualified name.
+    #[error("{field}: key {key:?} is not a valid label/annotation key")]
+    Key {
+        /// The plan field.
+        field: &'static str,
+        /// The key.
+        key: String,
+    },
+    /// A label value is malformed.
+    #[error("{field}: value {value:?} of {key} is not a valid label value")]
+    LabelValue {
+        /// The plan field.
+        field: &'static str,
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A pod label the controller owns.
+    #[error("pod label {0} is reserved for the controller")]
+    ReservedLabel(String),
+    /// An environment variable name is malformed.
+    #[error("environment variable name {0:?} is invalid")]
+    EnvName(String),
+    /// An environment variable the runtime's settings use.
+    #[error("environment variable {0} is reserved for the runtime (prefix SVCLB_)")]
+    ReservedEnv(String),
+    /// A resource quantity is malformed.
+    #[error("resources: {resource}={value:?} is not a valid quantity")]
+    Quantity {
+        /// The resource name.
+        resource: String,
+        /// The value.
+        value: String,
+    },
+    /// A request is larger than its limit.
+    #[error("resources: request {resource}={request} exceeds its limit {limit}")]
+    RequestAboveLimit {
+        /// The resource name.
+        resource: String,
+        /// The request.
+        request: String,
+        /// The limit.
+        limit: String,
+    },
+    /// A toleration is malformed.
+    #[error("toleration {index}: {reason}")]
+    Toleration {
+        /// Position in the list.
+        index: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The priority class name is malformed.
+    #[error("priority class name {0:?} is not a DNS subdomain")]
+    PriorityClass(String),
+    /// The chain ended without a hostname.
+    #[error("no policy set a hostname")]
+    MissingHostname,
+    /// The chain ended without a node selector.
+    #[error("no policy set a node selector: the proxy would run on every node")]
+    MissingNodeSelector,
+}
+
+/// Checks a plan returned by one policy. An empty hostname or node selector
+/// is allowed here (a later policy may set it); see [`validate_final_plan`].
+pub fn validate_plan(plan: &Plan, rules: &PlanRules) -> Result<(), InvalidPlan> {
+    if !plan.hostname.is_empty() && !is_dns_label(&plan.hostname) {
+        return Err(InvalidPlan::Hostname(plan.hostname.clone()));
+    }
+    bounded("tags", plan.tags.len(), MAX_SMALL_LIST)?;
+    for tag in &plan.tags {
+        if !is_tailscale_tag(tag) {
+            return Err(InvalidPlan::Tag(tag.clone()));
+        }
+        if let Some(allowed) = &rules.tag_allowlist
+            && !allowed.contains(tag)
+        {
+            return Err(InvalidPlan::TagNotAllowed(tag.clone()));
+        }
+    }
+    bounded("nodeSelector", plan.node_selector.len(), MAX_SMALL_LIST)?;
+    labels("nodeSelector", &plan.node_selector)?;
+    bounded("podLabels", plan.pod_labels.len(), MAX_LARGE_LIST)?;
+    labels("podLabels", &plan.pod_labels)?;
+    if let Some(reserved) = plan
+        .pod_labels
+        .keys()
+        .find(|k| keys::RESERVED_POD_LABELS.contains(&k.as_str()))
+    {
+        return Err(InvalidPlan::ReservedLabel(reserved.clone()));
+    }
+    annotations(&plan.pod_annotations)?;
+    bounded("tolerations", plan.tolerations.len(), MAX_SMALL_LIST)?;
+    for (index, toleration) in plan.tolerations.iter().enumerate() {
+        check_toleration(toleration).map_err(|reason| InvalidPlan::Toleration { index, reason })?;
+    }
+    resources(&plan.resources.requests, &plan.resources.limits)?;
+    if let Some(class) = &plan.priority_class_name
+        && !is_dns_subdomain(class)
+    {
+        return Err(InvalidPlan::PriorityClass(class.clone()));
+    }
+    environment(&plan.env)
+}
+
+/// Checks the plan the whole chain produced: also complete.
+pub fn validate_final_plan(plan: &Plan, rules: &PlanRules) -> Result<(), InvalidPlan> {
+    validate_plan(plan, rules)?;
+    if plan.hostname.is_empty() {
+        return Err(InvalidPlan::MissingHostname);
+    }
+    if plan.node_selector.is_empty() {
+        return Err(InvalidPlan::MissingNodeSelector);
+    }
+    Ok(())
+}
+
+fn bounded(field: &'static str, count: usize, max: usize) -> Result<(), InvalidPlan> {
+    if count > max {
+        return Err(InvalidPlan::TooMany { field, count, max });
+    }
+    Ok(())
+}
+
+fn labels(field: &'static str, labels: &Labels) -> Result<(), InvalidPlan> {
+    for (key, value) in labels {
+        if !is_qualified_name(key) {
+            return Err(InvalidPlan::Key {
+                field,
+                key: key.clone(),
+            });
+        }
+        if !is_label_value(value) {
+            return Err(InvalidPlan::LabelValue {
+                field,
+                key: key.clone(),
+                value: value.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn annotations(annotations: &Labels) -> Result<(), InvalidPlan> {
+    bounded("podAnnotations", annotations.len(), MAX_LARGE_LIST)?;
+    if let Some(key) = annotations.keys().find(|k| !is_qualified_name(k)) {
+        return Err(InvalidPlan::Key {
+            field: "podAnnotations",
+            key: key.clone(),
+        });
+    }
+    let bytes: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_ANNOTATION_BYTES {
+        return Err(InvalidPlan::TooLarge {
+            field: "podAnnotations",
+            bytes,
+            max: MAX_ANNOTATION_BYTES,
+        });
+    }
+    Ok(())
+}
+
+fn check_toleration(t: &Toleration) -> Result<(), &'static str> {
+    if !t.key.is_empty() && !is_qualified_name(&t.key) {
+        return Err("key is not a valid label key");
+    }
+    match t.operator {
+        TolerationOperator::Exists if !t.value.is_empty() => {
+            return Err("operator Exists takes no value");
+        }
+        TolerationOperator::Equal if t.key.is_empty() => {
+            return Err("an empty key requires operator Exists");
+        }
+        _ => {}
+    }
+    if !is_label_value(&t.value) {
+        return Err("value is not a valid label value");
+    }
+    if !matches!(
+        t.effect.as_str(),
+        "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+    ) {
+        return Err("effect must be NoSchedule, PreferNoSchedule, NoExecute or empty");
+    }
+    if t.toleration_seconds.is_some() && t.effect != "NoExecute" {
+        return Err("tolerationSeconds requires effect NoExecute");
+    }
+    Ok(())
+}
+
+fn resources(requests: &Labels, limits: &Labels) -> Result<(), InvalidPlan> {
+    bounded("resources.requests", requests.len(), MAX_SMALL_LIST)?;
+    bounded("resources.limits", limits.len(), MAX_SMALL_LIST)?;
+    for (resource, value) in requests.iter().chain(limits) {
+        if !is_qualified_name(resource) {
+            return Err(InvalidPlan::Key {
+                field: "resources",
+                key: resource.clone(),
+            });
+        }
+        if parse_quantity(value).is_none_or(|v| v < 0.0) {
+            return Err(InvalidPlan::Quantity {
+                resource: resource.clone(),
+                value: value.clone(),
+            });
+        }
+    }
+    for (resource, request) in requests {
+        if let Some(limit) = limits.get(resource)
+            && parse_quantity(request) > parse_quantity(limit)
+        {
+            return Err(InvalidPlan::RequestAboveLimit {
+                resource: resource.clone(),
+                request: request.clone(),
+                limit: limit.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn environment(vars: &Labels) -> Result<(), InvalidPlan> {
+    bounded("env", vars.len(), MAX_LARGE_LIST)?;
+    for (name, value) in vars {
+        if !is_env_name(name) {
+            return Err(InvalidPlan::EnvName(name.clone()));
+        }
+        if name.starts_with(env::PREFIX) {
+            return Err(InvalidPlan::ReservedEnv(name.clone()));
+        }
+        if value.len() > MAX_ENV_VALUE {
+            return Err(InvalidPlan::TooLarge {
+                field: "env",
+                bytes: value.len(),
+                max: MAX_ENV_VALUE,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

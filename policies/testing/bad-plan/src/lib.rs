@@ -1,0 +1,50 @@
+//! Returns a plan the host must refuse; the settings choose which mistake.
+
+use policy_sdk::{Plan, Policy, Rejection, Request};
+use serde::Deserialize;
+
+struct BadPlan;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Mistake {
+    Hostname,
+    Tag,
+    HugeLabels,
+    ReservedEnv,
+    Quantity,
+    LabelKey,
+}
+
+#[derive(Deserialize)]
+struct Settings {
+    mistake: Mistake,
+}
+
+impl Policy for BadPlan {
+    type Settings = Settings;
+
+    fn evaluate(request: &Request<'_, Settings>, mut plan: Plan) -> Result<Plan, Rejection> {
+        match request.settings.mistake {
+            Mistake::Hostname => plan.hostname = "Not_A_Label".into(),
+            Mistake::Tag => plan.tags.push("prod".into()),
+            Mistake::HugeLabels => {
+                for i in 0..10_000 {
+                    plan.pod_labels.insert(format!("l{i}"), "v".into());
+                }
+            }
+            Mistake::ReservedEnv => {
+                plan.env.insert("SVCLB_HOSTNAME".into(), "evil".into());
+            }
+            Mistake::Quantity => {
+                plan.resources.limits.insert("memory".into(), "lots".into());
+            }
+            Mistake::LabelKey => {
+                plan.pod_labels.insert("-bad key".into(), "v".into());
+            }
+        }
+        Ok(plan)
+    }
+}
+
+policy_sdk::export_policy!(BadPlan);

@@ -1,0 +1,195 @@
+//! # policy-sdk: placement policies for tailscale-svc-lb
+//!
+//! A policy is a WebAssembly component that the tailscale-svc-lb controller
+//! runs for every LoadBalancer Service of its class. Policies form a chain:
+//!
+//! ```text
+//! empty plan ─▶ default policy ─▶ your policy ─▶ … ─▶ validated ─▶ DaemonSet ts-…
+//! ```
+//!
+//! Each one receives the [`Service`], its own settings (JSON written by the
+//! operator) and the [`Plan`] built so far, and returns the next plan or a
+//! [`Rejection`]. Nodes are available through [`Cluster::nodes`], fetched
+//! from the controller only when asked for.
+//!
+//! ## A complete policy
+//!
+//! ```
+//! use policy_sdk::{Plan, Policy, Rejection, Request, Requirement, Selector};
+//! use serde::Deserialize;
+//!
+//! /// Runs the proxies of Services labelled `tier=edge` on edge nodes only.
+//! pub struct EdgeNodes;
+//!
+//! #[derive(Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! pub struct Settings {
+//!     /// Node label marking edge nodes.
+//!     edge_label: String,
+//! }
+//!
+//! impl Policy for EdgeNodes {
+//!     type Settings = Settings;
+//!
+//!     fn validate_settings(settings: &Settings) -> Result<(), String> {
+//!         if settings.edge_label.is_empty() {
+//!             return Err("edge_label must not be empty".into());
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     fn evaluate(request: &Request<'_, Settings>, mut plan: Plan) -> Result<Plan, Rejection> {
+//!         if request.service.label("tier") != Some("edge") {
+//!             return Ok(plan);
+//!         }
+//!         let label = &request.settings.edge_label;
+//!         let edge = request.cluster.nodes(&Selector::everything().and(Requirement::exists(label)));
+//!         if edge.is_empty() {
+//!             return Err(Rejection::new("no edge nodes in the cluster"));
+//!         }
+//!         plan.node_selector.insert(label.clone(), "true".into());
+//!         Ok(plan)
+//!     }
+//! }
+//!
+//! // Exports the policy when built for wasm32-wasip2; nothing natively.
+//! policy_sdk::export_policy!(EdgeNodes);
+//!
+//! // A native test, as it would stand in the policy's `#[cfg(test)]` module.
+//! use policy_sdk::fixtures::{nodes_from_yaml, service_from_yaml};
+//! use policy_sdk::testing::Testcase;
+//!
+//! let service = service_from_yaml(
+//!     "metadata: {name: web, namespace: shop, labels: {tier: edge}}\nspec: {type: LoadBalancer}",
+//! ).unwrap();
+//! let nodes = nodes_from_yaml("metadata: {name: n1, labels: {edge: 'true'}}").unwrap();
+//! let outcome = Testcase::new(service)
+//!     .settings(r#"{"edge_label": "edge"}"#)
+//!     .nodes(nodes)
+//!     .evaluate::<EdgeNodes>();
+//! assert_eq!(outcome.result.unwrap().node_selector["edge"], "true");
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` from a crate
+//! with `crate-type = ["cdylib"]`; the `.wasm` in `target/wasm32-wasip2/release`
+//! is the component to hand to the controller. Try it offline with
+//! `tailscale-svc-lb render -f service.yaml --policy edge.wasm=settings.json`.
+//!
+//! ## What a policy may do
+//!
+//! A policy has no file system, network, environment or real clock (the clock
+//! and random source are fixed so the same input always gives the same plan),
+//! and is stopped when it runs past its deadline or memory cap. Its plan is
+//! checked by the controller before use: the hostname must be a DNS label,
+//! tags `tag:[a-z0-9-]+`, labels and quantities valid Kubernetes syntax, and
+//! environment variables may not start with `SVCLB_`.
+#![deny(missing_docs)]
+#![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
+
+// Lets the generated bindings name this crate by the path users see.
+#[cfg(target_arch = "wasm32")]
+extern crate self as policy_sdk;
+
+mod cluster;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
+pub mod manifest;
+mod model;
+mod selector;
+mod settings;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod __guest {
+    //! Re-exported for [`crate::export_policy!`]; not part of the API.
+    pub use crate::guest::*;
+}
+#[cfg(target_arch = "wasm32")]
+mod guest;
+
+pub use cluster::{Cluster, LogLevel};
+pub use model::{
+    IpFamily, Labels, Node, Plan, Protocol, Rejection, Resources, Service, ServicePort, Taint,
+    Toleration, TolerationOperator,
+};
+pub use selector::{Operator, Requirement, Selector};
+pub use settings::{NoSettings, parse_settings};
+
+/// What a policy sees of one evaluation.
+pub struct Request<'a, S> {
+    /// The Service being placed.
+    pub service: &'a Service,
+    /// The operator's settings for this policy.
+    pub settings: &'a S,
+    /// Node look-ups and logging.
+    pub cluster: &'a Cluster,
+}
+
+/// A placement policy.
+pub trait Policy {
+    /// The settings the operator writes for this policy (JSON).
+    type Settings: serde::de::DeserializeOwned;
+
+    /// Checks settings beyond their shape; called once when the policy is
+    /// loaded, so mistakes surface before any Service depends on them.
+    fn validate_settings(settings: &Self::Settings) -> Result<(), String> {
+        let _ = settings;
+        Ok(())
+    }
+
+    /// Returns the plan for `request.service`, starting from `plan` (what the
+    /// policies before this one decided), or rejects the Service.
+    fn evaluate(request: &Request<'_, Self::Settings>, plan: Plan) -> Result<Plan, Rejection>;
+}
+
+pub(crate) fn run_validate_settings<P: Policy>(json: &str) -> Result<(), String> {
+    let settings = parse_settings::<P::Settings>(json)?;
+    P::validate_settings(&settings)
+}
+
+pub(crate) fn run_evaluate<P: Policy>(
+    service: &Service,
+    settings_json: &str,
+    plan: Plan,
+    cluster: &Cluster,
+) -> Result<Plan, Rejection> {
+    let settings = parse_settings::<P::Settings>(settings_json).map_err(Rejection::new)?;
+    P::evaluate(
+        &Request {
+            service,
+            settings: &settings,
+            cluster,
+        },
+        plan,
+    )
+}
+
+/// Exports a [`Policy`] as the component's implementation of the
+/// `svc-lb:policy` world. Expands to nothing when not building for wasm, so
+/// the same crate runs its tests natively.
+#[macro_export]
+macro_rules! export_policy {
+    ($policy:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct SvcLbPolicyExport;
+            impl $crate::__guest::Guest for SvcLbPolicyExport {
+                fn validate_settings(
+                    settings: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::__guest::validate_settings::<$policy>(&settings)
+                }
+                fn evaluate(
+                    service: $crate::__guest::WitService,
+                    settings: ::std::string::String,
+                    plan: $crate::__guest::WitPlan,
+                ) -> $crate::__guest::WitDecision {
+                    $crate::__guest::evaluate::<$policy>(service, &settings, plan)
+                }
+            }
+            $crate::__guest::bindings::export!(SvcLbPolicyExport with_types_in $crate::__guest::bindings);
+        };
+    };
+}

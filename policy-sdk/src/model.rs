@@ -1,0 +1,199 @@
+//! The plain data a policy works with: the Service, the plan, nodes.
+//!
+//! These mirror the WIT contract (`wit/policy.wit`) with ordinary Rust types:
+//! maps are sorted [`BTreeMap`]s, optional strings are [`Option`]s.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Labels, annotations, node selectors: sorted key/value pairs.
+pub type Labels = BTreeMap<String, String>;
+
+/// The LoadBalancer Service being placed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    /// Namespace of the Service.
+    pub namespace: String,
+    /// Name of the Service.
+    pub name: String,
+    /// The Service's `metadata.uid`.
+    pub uid: String,
+    /// The Service's labels.
+    pub labels: Labels,
+    /// The Service's annotations.
+    pub annotations: Labels,
+    /// The Service's ports.
+    pub ports: Vec<ServicePort>,
+    /// `spec.clusterIPs`; empty until the API server allocated them.
+    pub cluster_ips: Vec<String>,
+    /// `spec.ipFamilies`, in the order of `cluster_ips`.
+    pub ip_families: Vec<IpFamily>,
+    /// `spec.loadBalancerSourceRanges`; empty allows every source.
+    pub load_balancer_source_ranges: Vec<String>,
+}
+
+impl Service {
+    /// The annotation `key`, if set.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(String::as_str)
+    }
+
+    /// The label `key`, if set.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePort {
+    /// The port's name; empty for a single unnamed port.
+    pub name: String,
+    /// Transport protocol.
+    pub protocol: Protocol,
+    /// The port number.
+    pub port: u16,
+}
+
+/// Transport protocol of a Service port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// TCP.
+    #[serde(rename = "TCP")]
+    Tcp,
+    /// UDP.
+    #[serde(rename = "UDP")]
+    Udp,
+    /// SCTP.
+    #[serde(rename = "SCTP")]
+    Sctp,
+}
+
+/// IP family of a cluster IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IpFamily {
+    /// IPv4.
+    IPv4,
+    /// IPv6.
+    IPv6,
+}
+
+/// What the policy chain decides for one Service.
+///
+/// Each policy receives the plan built by the policies before it and returns
+/// the next one; the controller renders the final plan into the proxy's
+/// DaemonSet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Labels a node must carry to run a proxy pod.
+    pub node_selector: Labels,
+    /// The device name on the tailnet: a DNS label of at most 63 characters.
+    pub hostname: String,
+    /// Tailscale tags to advertise, each `tag:<name>`.
+    pub tags: Vec<String>,
+    /// Extra labels on the proxy pods.
+    pub pod_labels: Labels,
+    /// Extra annotations on the proxy pods.
+    pub pod_annotations: Labels,
+    /// Tolerations of the proxy pods.
+    pub tolerations: Vec<Toleration>,
+    /// Resources of the proxy container.
+    pub resources: Resources,
+    /// `priorityClassName` of the proxy pods.
+    pub priority_class_name: Option<String>,
+    /// Extra environment variables of the proxy container.
+    pub env: Labels,
+}
+
+/// A pod toleration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Toleration {
+    /// Taint key to match; empty with [`TolerationOperator::Exists`] matches all taints.
+    #[serde(default)]
+    pub key: String,
+    /// How to match.
+    #[serde(default)]
+    pub operator: TolerationOperator,
+    /// Value to match (only with [`TolerationOperator::Equal`]).
+    #[serde(default)]
+    pub value: String,
+    /// Effect to match (`NoSchedule`, `PreferNoSchedule`, `NoExecute`); empty matches all.
+    #[serde(default)]
+    pub effect: String,
+    /// For `NoExecute`: seconds the pod stays bound after the taint appears.
+    #[serde(default)]
+    pub toleration_seconds: Option<i64>,
+}
+
+/// How a toleration matches a taint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TolerationOperator {
+    /// Key and value must be equal.
+    #[default]
+    Equal,
+    /// The key must exist.
+    Exists,
+}
+
+/// Requests and limits of the proxy container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Requests by resource name, e.g. `cpu` → `10m`.
+    #[serde(default)]
+    pub requests: Labels,
+    /// Limits by resource name, e.g. `memory` → `64Mi`.
+    #[serde(default)]
+    pub limits: Labels,
+}
+
+/// A cluster node, as seen by policies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// The node's name.
+    pub name: String,
+    /// The node's labels.
+    pub labels: Labels,
+    /// The node's taints.
+    pub taints: Vec<Taint>,
+    /// Whether the node's `Ready` condition is `True`.
+    pub ready: bool,
+}
+
+/// A taint on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Taint {
+    /// The taint key.
+    pub key: String,
+    /// The taint value; may be empty.
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: String,
+}
+
+/// A policy's refusal to place a Service, with a reason for its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection(String);
+
+impl Rejection {
+    /// A rejection with the given reason.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+
+    /// The reason given.
+    pub fn reason(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rejection {}
