@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use svc_lb_host::policy::TraceStep;
+use svc_lb_host::policy::{LogLevel, TraceStep};
 
 /// Writes one block per policy: name, time, nodes asked for, changes, logs.
 pub(super) fn write_trace(out: &mut impl Write, trace: &[TraceStep]) -> std::io::Result<()> {
@@ -21,8 +21,17 @@ pub(super) fn write_trace(out: &mut impl Write, trace: &[TraceStep]) -> std::io:
             writeln!(out, "  {change}")?;
         }
         for log in &step.logs {
-            writeln!(out, "  log {:?}: {}", log.level, log.message)?;
+            writeln!(out, "  log {}: {}", level_name(log.level), log.message)?;
         }
     }
     Ok(())
+}
+
+fn level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
 }

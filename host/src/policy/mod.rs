@@ -14,6 +14,7 @@ mod nodes;
 mod set;
 mod state;
 
+pub use bindings::imported::LogLevel;
 pub use chain::{ChainError, ChainOutcome, PolicyChain, TraceStep, describe_changes};
 pub use engine::{EngineLimits, EngineSetupError, Evaluation, LoadedPolicy, PolicyEngine};
 pub use error::{PolicyError, PolicyErrorKind};

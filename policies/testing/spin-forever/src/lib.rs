@@ -1,13 +1,25 @@
-//! Never returns from `evaluate`: the engine's deadline must stop it.
+//! Never returns from `evaluate`, either by spinning or (with settings
+//! `{"sleep": true}`) by sleeping: the engine must stop both.
 
-use policy_sdk::{NoSettings, Plan, Policy, Rejection, Request};
+use policy_sdk::{Plan, Policy, Rejection, Request};
+use serde::Deserialize;
 
 struct SpinForever;
 
-impl Policy for SpinForever {
-    type Settings = NoSettings;
+#[derive(Deserialize)]
+struct Settings {
+    #[serde(default)]
+    sleep: bool,
+}
 
-    fn evaluate(request: &Request<'_, NoSettings>, plan: Plan) -> Result<Plan, Rejection> {
+impl Policy for SpinForever {
+    type Settings = Settings;
+
+    fn evaluate(request: &Request<'_, Settings>, plan: Plan) -> Result<Plan, Rejection> {
+        if request.settings.sleep {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            return Ok(plan);
+        }
         let mut n: u64 = request.service.name.len() as u64;
         loop {
             n = std::hint::black_box(n.wrapping_mul(6364136223846793005).wrapping_add(1));

@@ -1,0 +1,308 @@
+//! The policy engine with real components built from `policies/`: the
+//! bundled and example policies give the expected plans, and hostile
+//! components fail with their specific error, in bounded time, leaving the
+//! engine usable.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use policy_sdk::Labels;
+use support::{engine, example_service, load, service, wasm};
+use svc_lb_host::policy::{
+    ChainError, DEFAULT_POLICY_WASM, PolicyChain, PolicyEngine, PolicyErrorKind, StaticNodes,
+};
+use svc_lb_host::validate::{InvalidPlan, PlanRules};
+
+fn nodes() -> Arc<StaticNodes> {
+    Arc::new(StaticNodes::new(
+        policy_sdk::fixtures::nodes_from_yaml(include_str!("../../examples/nodes.yaml")).unwrap(),
+    ))
+}
+
+fn chain_of(engine: &Arc<PolicyEngine>, policies: &[(&str, &str)]) -> PolicyChain {
+    let mut loaded = vec![engine.load("default", DEFAULT_POLICY_WASM, "{}").unwrap()];
+    loaded.extend(
+        policies
+            .iter()
+            .map(|(name, settings)| load(engine, name, settings)),
+    );
+    PolicyChain::new(engine.clone(), loaded, PlanRules::default())
+}
+
+/// Runs the one policy `name` after the default policy and returns its error kind.
+fn failure_of(engine: &Arc<PolicyEngine>, name: &str, settings: &str) -> PolicyErrorKind {
+    match chain_of(engine, &[(name, settings)]).evaluate(&example_service(), nodes()) {
+        Err(ChainError::Policy(e)) => {
+            assert_eq!(e.policy, name);
+            e.kind
+        }
+        other => panic!("{name}: expected a policy error, got {other:?}"),
+    }
+}
+
+/// After a failure, the same engine still evaluates a good chain.
+fn assert_engine_still_works(engine: &Arc<PolicyEngine>) {
+    let outcome = chain_of(engine, &[])
+        .evaluate(&example_service(), nodes())
+        .unwrap();
+    assert_eq!(outcome.plan.hostname, "shop-web");
+}
+
+#[test]
+fn default_policy_selects_deploy_nodes_and_takes_hostname_and_tags_from_annotations() {
+    let engine = engine();
+    let outcome = chain_of(&engine, &[])
+        .evaluate(&example_service(), nodes())
+        .unwrap();
+    assert_eq!(
+        outcome.plan.node_selector,
+        Labels::from([("svc-lb.tailscale.iptables.sh/deploy".into(), "true".into())])
+    );
+    assert_eq!(outcome.plan.hostname, "shop-web");
+    assert_eq!(outcome.plan.tags, vec!["tag:shop"]);
+    assert_eq!(outcome.trace.len(), 1);
+    assert_eq!(
+        outcome.trace[0].nodes_returned, 0,
+        "the default policy reads no nodes"
+    );
+}
+
+#[test]
+fn default_and_example_policies_chain_their_plans() {
+    let engine = engine();
+    let chain = chain_of(
+        &engine,
+        &[
+            (
+                "node_pools",
+                r#"{"pools": {"edge": {"tolerations": [{"key": "dedicated", "value": "edge", "effect": "NoSchedule"}]}}}"#,
+            ),
+            (
+                "namespace_pod_settings",
+                r#"{"namespaces": {"shop": {"priorityClassName": "shop-critical", "resources": {"requests": {"cpu": "20m"}}}}}"#,
+            ),
+        ],
+    );
+    let outcome = chain.evaluate(&example_service(), nodes()).unwrap();
+    let plan = outcome.plan;
+    assert_eq!(
+        plan.node_selector,
+        Labels::from([(
+            "pool.svc-lb.tailscale.iptables.sh/edge".into(),
+            "true".into()
+        )])
+    );
+    assert_eq!(plan.tolerations.len(), 1);
+    assert_eq!(plan.priority_class_name.as_deref(), Some("shop-critical"));
+    assert_eq!(plan.resources.requests["cpu"], "20m");
+    assert_eq!(plan.hostname, "shop-web", "earlier decisions carry through");
+    let steps: Vec<&str> = outcome.trace.iter().map(|s| s.policy.as_str()).collect();
+    assert_eq!(steps, ["default", "node_pools", "namespace_pod_settings"]);
+    assert_eq!(
+        outcome.trace[1].nodes_returned, 1,
+        "node-pools looked up the edge pool"
+    );
+    assert_eq!(
+        outcome.trace[1].logs[0].message,
+        "pool edge: 1 nodes, 1 ready"
+    );
+}
+
+#[test]
+fn a_rejection_names_the_policy_and_its_reason() {
+    let engine = engine();
+    let kind = failure_of(&engine, "node_pools", r#"{"pools": {"core": {}}}"#);
+    match kind {
+        PolicyErrorKind::Rejected(reason) => {
+            assert!(reason.contains("unknown node pool \"edge\""), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_the_deadline() {
+    let engine = engine();
+    let started = Instant::now();
+    let kind = failure_of(&engine, "test_guest_spin_forever", "{}");
+    assert!(
+        matches!(kind, PolicyErrorKind::Timeout(d) if d == Duration::from_millis(200)),
+        "{kind:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_engine_still_works(&engine);
+}
+
+#[test]
+fn sleeping_on_a_clock_is_refused_instead_of_blocking_the_host() {
+    let engine = engine();
+    let started = Instant::now();
+    let kind = failure_of(&engine, "test_guest_spin_forever", r#"{"sleep": true}"#);
+    match kind {
+        PolicyErrorKind::Trap { trap, .. } => {
+            assert!(trap.contains("may not wait on a clock"), "{trap}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_engine_still_works(&engine);
+}
+
+#[test]
+fn unbounded_memory_growth_hits_the_memory_cap() {
+    let engine = engine();
+    let kind = failure_of(&engine, "test_guest_grow_memory", "{}");
+    assert!(
+        matches!(kind, PolicyErrorKind::MemoryLimit(b) if b == 32 << 20),
+        "{kind:?}"
+    );
+    assert_engine_still_works(&engine);
+}
+
+#[test]
+fn a_panic_reaches_the_operator_with_its_message() {
+    let engine = engine();
+    match failure_of(&engine, "test_guest_panic", "{}") {
+        PolicyErrorKind::Trap { stderr, .. } => {
+            assert!(stderr.contains("policy bug while placing web"), "{stderr}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_engine_still_works(&engine);
+}
+
+#[test]
+fn invalid_plans_are_refused_with_the_reason() {
+    let engine = engine();
+    let cases: [(&str, fn(&InvalidPlan) -> bool); 6] = [
+        (
+            "hostname",
+            |e| matches!(e, InvalidPlan::Hostname(h) if h == "Not_A_Label"),
+        ),
+        ("tag", |e| matches!(e, InvalidPlan::Tag(t) if t == "prod")),
+        ("huge-labels", |e| {
+            matches!(
+                e,
+                InvalidPlan::TooMany {
+                    field: "podLabels",
+                    count: 10_000,
+                    ..
+                }
+            )
+        }),
+        (
+            "reserved-env",
+            |e| matches!(e, InvalidPlan::ReservedEnv(n) if n == "SVCLB_HOSTNAME"),
+        ),
+        ("quantity", |e| matches!(e, InvalidPlan::Quantity { .. })),
+        ("label-key", |e| {
+            matches!(
+                e,
+                InvalidPlan::Key {
+                    field: "podLabels",
+                    ..
+                }
+            )
+        }),
+    ];
+    for (mistake, expected) in cases {
+        let settings = format!(r#"{{"mistake": "{mistake}"}}"#);
+        match failure_of(&engine, "test_guest_bad_plan", &settings) {
+            PolicyErrorKind::InvalidPlan(e) => assert!(expected(&e), "{mistake}: {e}"),
+            other => panic!("{mistake}: {other:?}"),
+        }
+    }
+    assert_engine_still_works(&engine);
+}
+
+#[test]
+fn a_component_of_another_world_is_not_a_policy() {
+    let engine = engine();
+    let err = engine
+        .load("wrong", &wasm("test-guest-wrong-world"), "{}")
+        .unwrap_err();
+    assert_eq!(err.policy, "wrong");
+    assert!(matches!(err.kind, PolicyErrorKind::WrongWorld(_)), "{err}");
+    assert_engine_still_works(&engine);
+}
+
+#[test]
+fn random_bytes_and_core_modules_are_not_components() {
+    let engine = engine();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let err = engine.load("garbage", &garbage, "{}").unwrap_err();
+    assert!(
+        matches!(err.kind, PolicyErrorKind::InvalidComponent(_)),
+        "{err}"
+    );
+    // A valid core module (not a component): magic, version 1, no sections.
+    let core = b"\0asm\x01\0\0\0";
+    let err = engine.load("core", core, "{}").unwrap_err();
+    assert!(
+        matches!(err.kind, PolicyErrorKind::InvalidComponent(_)),
+        "{err}"
+    );
+    assert_engine_still_works(&engine);
+}
+
+#[test]
+fn settings_are_validated_when_a_policy_is_loaded() {
+    let engine = engine();
+    let err = engine
+        .load("pools", &wasm("node_pools"), r#"{"pools": {}}"#)
+        .unwrap_err();
+    match err.kind {
+        PolicyErrorKind::InvalidSettings(reason) => {
+            assert!(reason.contains("at least one pool"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = engine
+        .load("pools", &wasm("node_pools"), "not json")
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, PolicyErrorKind::InvalidSettings(_)),
+        "{err}"
+    );
+}
+
+#[test]
+fn policies_keep_no_state_between_services() {
+    let engine = engine();
+    let chain = chain_of(&engine, &[("test_guest_read_all_nodes", "{}")]);
+    let first = chain.evaluate(&example_service(), nodes()).unwrap().plan;
+    let other = service("metadata: {name: api, namespace: shop}\nspec: {type: LoadBalancer}");
+    chain.evaluate(&other, nodes()).unwrap();
+    let again = chain.evaluate(&example_service(), nodes()).unwrap().plan;
+    assert_eq!(first, again);
+    assert_eq!(first.pod_annotations["example.com/ready-nodes"], "2/2");
+}
+
+#[test]
+fn the_tag_allowlist_applies_to_every_policy() {
+    let engine = engine();
+    let default = engine.load("default", DEFAULT_POLICY_WASM, "{}").unwrap();
+    let rules = PlanRules {
+        tag_allowlist: Some(vec!["tag:k8s".into()]),
+    };
+    let err = PolicyChain::new(engine.clone(), vec![default], rules)
+        .evaluate(&example_service(), nodes())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("tag tag:shop is not in the controller's tag allowlist"),
+        "{err}"
+    );
+}
