@@ -188,13 +188,13 @@ impl PolicyEngine {
             return Ok(pre.clone());
         }
         let component = Component::new(&self.engine, bytes)
-            .map_err(|e| PolicyErrorKind::InvalidComponent(format!("{e:#}")))?;
+            .map_err(|e| PolicyErrorKind::InvalidComponent(one_line(&format!("{e:#}"))))?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| PolicyErrorKind::WrongWorld(format!("{e:#}")))?;
+            .map_err(|e| PolicyErrorKind::WrongWorld(one_line(&format!("{e:#}"))))?;
         let pre = PlacementPolicyPre::new(instance_pre)
-            .map_err(|e| PolicyErrorKind::WrongWorld(format!("{e:#}")))?;
+            .map_err(|e| PolicyErrorKind::WrongWorld(one_line(&format!("{e:#}"))))?;
         self.compiled
             .lock()
             .expect("compile cache poisoned")
@@ -243,10 +243,21 @@ impl PolicyEngine {
             return PolicyErrorKind::Timeout(self.limits.deadline);
         }
         PolicyErrorKind::Trap {
-            trap: format!("{error:#}"),
-            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
+            trap: one_line(&format!("{error:#}")),
+            stderr: one_line(&String::from_utf8_lossy(&stderr.contents())),
         }
     }
+}
+
+/// Folds a multi-line message (wasmtime's errors, a panic's stderr) into
+/// one line, so logs, Events and the CLI show it whole.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Replaces the functions of `wasi:clocks/monotonic-clock` that wait: a
