@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn each_invalid_field_is_named() {
-        let cases: Vec<(fn(&mut ControllerConfig), &str)> = vec![
+        type Edit = fn(&mut ControllerConfig);
+        let cases: Vec<(Edit, &str)> = vec![
             (|c| c.namespace = "Bad_NS".into(), "namespace"),
             (
                 |c| c.load_balancer_class = "no spaces allowed".into(),

@@ -184,7 +184,8 @@ fn a_panic_reaches_the_operator_with_its_message() {
 #[test]
 fn invalid_plans_are_refused_with_the_reason() {
     let engine = engine();
-    let cases: [(&str, fn(&InvalidPlan) -> bool); 6] = [
+    type Expect = fn(&InvalidPlan) -> bool;
+    let cases: [(&str, Expect); 6] = [
         (
             "hostname",
             |e| matches!(e, InvalidPlan::Hostname(h) if h == "Not_A_Label"),

@@ -21,7 +21,7 @@ pub struct Cli {
 enum Command {
     /// Print the objects the controller would apply for a Service (YAML on
     /// stdout) and what each policy did (on stderr). Talks to no cluster.
-    Render(render::RenderArgs),
+    Render(Box<render::RenderArgs>),
     /// Work with policy components.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -37,7 +37,7 @@ impl Cli {
     /// Runs the chosen command.
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Render(args) => render::run(args),
+            Command::Render(args) => render::run(*args),
             Command::Policy(PolicyCommand::Check(args)) => policy_check::run(args),
         }
     }

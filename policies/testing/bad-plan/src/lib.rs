@@ -3,11 +3,11 @@
 use policy_sdk::{Plan, Policy, Rejection, Request};
 use serde::Deserialize;
 
-struct BadPlan;
+pub struct BadPlan;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
-enum Mistake {
+pub enum Mistake {
     Hostname,
     Tag,
     HugeLabels,
@@ -17,8 +17,8 @@ enum Mistake {
 }
 
 #[derive(Deserialize)]
-struct Settings {
-    mistake: Mistake,
+pub struct Settings {
+    pub mistake: Mistake,
 }
 
 impl Policy for BadPlan {

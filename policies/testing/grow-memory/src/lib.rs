@@ -2,7 +2,7 @@
 
 use policy_sdk::{NoSettings, Plan, Policy, Rejection, Request};
 
-struct GrowMemory;
+pub struct GrowMemory;
 
 impl Policy for GrowMemory {
     type Settings = NoSettings;

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use policy_sdk::{NoSettings, Plan, Policy, Rejection, Request};
 
-struct Nondeterministic;
+pub struct Nondeterministic;
 
 impl Policy for Nondeterministic {
     type Settings = NoSettings;

@@ -2,7 +2,7 @@
 
 use policy_sdk::{NoSettings, Plan, Policy, Rejection, Request};
 
-struct Panic;
+pub struct Panic;
 
 impl Policy for Panic {
     type Settings = NoSettings;

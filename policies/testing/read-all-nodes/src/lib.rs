@@ -3,7 +3,7 @@
 
 use policy_sdk::{NoSettings, Plan, Policy, Rejection, Request, Selector};
 
-struct ReadAllNodes;
+pub struct ReadAllNodes;
 
 impl Policy for ReadAllNodes {
     type Settings = NoSettings;

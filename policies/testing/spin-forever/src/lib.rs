@@ -4,12 +4,12 @@
 use policy_sdk::{Plan, Policy, Rejection, Request};
 use serde::Deserialize;
 
-struct SpinForever;
+pub struct SpinForever;
 
 #[derive(Deserialize)]
-struct Settings {
+pub struct Settings {
     #[serde(default)]
-    sleep: bool,
+    pub sleep: bool,
 }
 
 impl Policy for SpinForever {
