@@ -32,6 +32,7 @@ fn main() {
     for watched in [
         "policies/Cargo.toml",
         "policies/Cargo.lock",
+        "policies/.cargo",
         "policies/default",
         "policies/node-pools",
         "policies/namespace-pod-settings",

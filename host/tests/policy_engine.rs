@@ -307,3 +307,44 @@ fn the_tag_allowlist_applies_to_every_policy() {
         "{err}"
     );
 }
+
+#[test]
+fn a_full_instance_pool_reports_busy_instead_of_failing_the_policy() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let engine = Arc::new(
+        PolicyEngine::new(svc_lb_host::policy::EngineLimits {
+            deadline: Duration::from_millis(300),
+            max_concurrent_instances: 1,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let spin = load(&engine, "test_guest_spin_forever", "{}");
+    let default = engine.load("default", DEFAULT_POLICY_WASM, "{}").unwrap();
+    let spinning = Arc::new(AtomicBool::new(true));
+    let holder = {
+        let (engine, spinning) = (engine.clone(), spinning.clone());
+        std::thread::spawn(move || {
+            let chain = PolicyChain::new(engine, vec![spin], PlanRules::default());
+            let result = chain.evaluate(&example_service(), nodes());
+            spinning.store(false, Ordering::SeqCst);
+            result
+        })
+    };
+    let chain = PolicyChain::new(engine.clone(), vec![default], PlanRules::default());
+    let mut saw_busy = false;
+    while spinning.load(Ordering::SeqCst) {
+        if let Err(ChainError::Policy(e)) = chain.evaluate(&example_service(), nodes()) {
+            assert!(matches!(e.kind, PolicyErrorKind::Busy(1)), "{e}");
+            saw_busy = true;
+        }
+    }
+    assert!(
+        saw_busy,
+        "the second evaluation never found the only slot taken"
+    );
+    assert!(matches!(holder.join().unwrap(), Err(ChainError::Policy(_))));
+    chain
+        .evaluate(&example_service(), nodes())
+        .expect("the slot is free again");
+}

@@ -121,21 +121,73 @@ impl PolicyChain {
     }
 }
 
-/// The plan fields that differ between `before` and `after`, one line each.
+/// The plan fields that differ between `before` and `after`, one line each
+/// (`field: old → new`, values in JSON). Compares field by field and
+/// formats only what changed: this runs for every policy of every Service.
 pub fn describe_changes(before: &Plan, after: &Plan) -> Vec<String> {
-    let (serde_json::Value::Object(old), serde_json::Value::Object(new)) = (
-        serde_json::to_value(before).unwrap_or_default(),
-        serde_json::to_value(after).unwrap_or_default(),
-    ) else {
-        return Vec::new();
+    let mut changes = Vec::new();
+    let mut field = |name: &str, old: &dyn ErasedJson, new: &dyn ErasedJson, same: bool| {
+        if !same {
+            changes.push(format!("{name}: {} → {}", old.json(), new.json()));
+        }
     };
-    new.iter()
-        .filter(|(field, value)| old.get(*field) != Some(*value))
-        .map(|(field, value)| {
-            let was = old.get(field).cloned().unwrap_or_default();
-            format!("{field}: {was} → {value}")
-        })
-        .collect()
+    let (b, a) = (before, after);
+    field(
+        "hostname",
+        &b.hostname,
+        &a.hostname,
+        b.hostname == a.hostname,
+    );
+    field(
+        "nodeSelector",
+        &b.node_selector,
+        &a.node_selector,
+        b.node_selector == a.node_selector,
+    );
+    field(
+        "podAnnotations",
+        &b.pod_annotations,
+        &a.pod_annotations,
+        b.pod_annotations == a.pod_annotations,
+    );
+    field(
+        "podLabels",
+        &b.pod_labels,
+        &a.pod_labels,
+        b.pod_labels == a.pod_labels,
+    );
+    field("env", &b.env, &a.env, b.env == a.env);
+    field(
+        "priorityClassName",
+        &b.priority_class_name,
+        &a.priority_class_name,
+        b.priority_class_name == a.priority_class_name,
+    );
+    field(
+        "resources",
+        &b.resources,
+        &a.resources,
+        b.resources == a.resources,
+    );
+    field("tags", &b.tags, &a.tags, b.tags == a.tags);
+    field(
+        "tolerations",
+        &b.tolerations,
+        &a.tolerations,
+        b.tolerations == a.tolerations,
+    );
+    changes
+}
+
+/// A value printed as JSON in a trace line.
+trait ErasedJson {
+    fn json(&self) -> String;
+}
+
+impl<T: serde::Serialize> ErasedJson for T {
+    fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

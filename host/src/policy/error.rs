@@ -40,6 +40,9 @@ pub enum PolicyErrorKind {
         /// The policy's standard error (a panic message), size-capped.
         stderr: String,
     },
+    /// Every slot of the instance pool is in use; try again later.
+    #[error("not run: all {0} policy instance slots are in use")]
+    Busy(u32),
     /// The policy rejected the Service.
     #[error("rejected the Service: {0}")]
     Rejected(String),
@@ -67,6 +70,7 @@ impl PolicyErrorKind {
             PolicyErrorKind::Timeout(_) => "timeout",
             PolicyErrorKind::MemoryLimit(_) => "memory_limit",
             PolicyErrorKind::Trap { .. } => "trap",
+            PolicyErrorKind::Busy(_) => "busy",
             PolicyErrorKind::Rejected(_) => "rejected",
             PolicyErrorKind::InvalidPlan(_) => "invalid_plan",
         }
