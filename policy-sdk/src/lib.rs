@@ -71,8 +71,13 @@
 //! ```
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2` from a crate
-//! with `crate-type = ["cdylib"]`; the `.wasm` in `target/wasm32-wasip2/release`
-//! is the component to hand to the controller. Try it offline with
+//! with `crate-type = ["cdylib", "rlib"]`; the `.wasm` in
+//! `target/wasm32-wasip2/release` is the component to hand to the controller.
+//! Keep it small and quick to instantiate: a release profile with
+//! `opt-level = "s"`, `lto = true`, `codegen-units = 1`, `strip = true`,
+//! `panic = "abort"`, and a 64 KiB stack
+//! (`rustflags = ["-C", "link-arg=-zstack-size=65536"]` for target
+//! `wasm32-wasip2` in `.cargo/config.toml`). Try it offline with
 //! `tailscale-svc-lb render -f service.yaml --policy edge.wasm=settings.json`.
 //!
 //! ## What a policy may do
