@@ -6,6 +6,12 @@
 /// Prefix reserved for the runtime's settings.
 pub const PREFIX: &str = "SVCLB_";
 
+/// Prefixes of variables a policy may not set on the runtime container: the
+/// runtime's settings, tailscaled's own knobs (`TS_*`, which could override
+/// the controller's choices such as the firewall mode) and the dynamic
+/// loader's (`LD_*`).
+pub const POLICY_RESERVED_PREFIXES: &[&str] = &[PREFIX, "TS_", "LD_"];
+
 /// Namespace of the Service the proxy serves.
 pub const SERVICE_NAMESPACE: &str = "SVCLB_SERVICE_NAMESPACE";
 /// Name of the Service the proxy serves.

@@ -18,6 +18,14 @@ pub enum NotServed {
         /// The type found.
         found: String,
     },
+    /// The Service's fields do not fit the policy input (e.g. a port out of range).
+    #[error("Service {service} cannot be read: {reason}")]
+    Unreadable {
+        /// `namespace/name`.
+        service: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// `spec.loadBalancerClass` names another implementation, or none.
     #[error("Service {service} has loadBalancerClass {found}, not {expected}")]
     OtherClass {
@@ -56,7 +64,10 @@ pub fn policy_input(service: &KubeService, class: &str) -> Result<policy_sdk::Se
     // a policy author's fixtures see the same input.
     let manifest: ServiceManifest = serde_json::to_value(service)
         .and_then(serde_json::from_value)
-        .unwrap_or_default();
+        .map_err(|e| NotServed::Unreadable {
+            service: name,
+            reason: e.to_string(),
+        })?;
     Ok(manifest.to_service())
 }
 
@@ -115,6 +126,18 @@ mod tests {
         assert!(matches!(
             policy_input(&none, CLASS),
             Err(NotServed::OtherClass { .. })
+        ));
+    }
+
+    #[test]
+    fn a_service_whose_fields_do_not_fit_is_an_error_not_an_empty_input() {
+        let bad_port = service(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n\
+             spec: {type: LoadBalancer, loadBalancerClass: svc-lb.tailscale.iptables.sh/lb, ports: [{port: 70000}]}",
+        );
+        assert!(matches!(
+            policy_input(&bad_port, CLASS),
+            Err(NotServed::Unreadable { .. })
         ));
     }
 }

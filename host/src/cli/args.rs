@@ -90,8 +90,11 @@ pub struct EngineArgs {
 impl EngineArgs {
     /// The engine limits.
     pub fn to_limits(&self) -> anyhow::Result<EngineLimits> {
-        if self.policy_deadline_ms == 0 || self.policy_memory_mib == 0 {
-            bail!("invalid configuration: policy deadline and memory cap must be positive");
+        const MAX_MEMORY_MIB: usize = 4096;
+        if self.policy_deadline_ms == 0 || !(1..=MAX_MEMORY_MIB).contains(&self.policy_memory_mib) {
+            bail!(
+                "invalid configuration: policy deadline must be positive and memory cap 1..={MAX_MEMORY_MIB} MiB"
+            );
         }
         Ok(EngineLimits {
             deadline: Duration::from_millis(self.policy_deadline_ms),
@@ -131,6 +134,7 @@ impl PolicyArgs {
                     default_policy: DefaultPolicySpec::default(),
                     policies,
                 };
+                spec.check()?;
                 (spec, PathBuf::from("."))
             }
         };

@@ -249,11 +249,11 @@ impl PolicyEngine {
         if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
             return PolicyErrorKind::Busy(self.limits.max_concurrent_instances);
         }
-        if state.memory.exceeded {
-            return PolicyErrorKind::MemoryLimit(self.limits.max_memory_bytes);
-        }
         if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             return PolicyErrorKind::Timeout(self.limits.deadline);
+        }
+        if state.memory.exceeded {
+            return PolicyErrorKind::MemoryLimit(self.limits.max_memory_bytes);
         }
         PolicyErrorKind::Trap {
             trap: one_line(&format!("{error:#}")),

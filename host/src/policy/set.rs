@@ -109,8 +109,14 @@ impl PolicySetSpec {
         } else {
             serde_yaml_ng::from_str(yaml).map_err(|e| PolicySetError::Spec(e.to_string()))?
         };
+        spec.check()?;
+        Ok(spec)
+    }
+
+    /// Checks that policy names are distinct DNS labels other than `default`.
+    pub fn check(&self) -> Result<(), PolicySetError> {
         let mut names = BTreeSet::from([DEFAULT_POLICY_NAME]);
-        for entry in &spec.policies {
+        for entry in &self.policies {
             if !crate::validate::is_dns_label(&entry.name) {
                 return Err(PolicySetError::Spec(format!(
                     "policy name {:?} must be a DNS label",
@@ -119,12 +125,12 @@ impl PolicySetSpec {
             }
             if !names.insert(&entry.name) {
                 return Err(PolicySetError::Spec(format!(
-                    "policy name {} is used twice",
+                    "policy name {} is used twice (or is the bundled policy's name)",
                     entry.name
                 )));
             }
         }
-        Ok(spec)
+        Ok(())
     }
 
     /// Reads `policies.yaml` of `dir` (an absent file is an empty set).

@@ -123,10 +123,15 @@ impl WasiView for PolicyState {
 impl svc_lb::policy::types::Host for PolicyState {}
 
 impl imported::Host for PolicyState {
-    fn log(&mut self, level: imported::LogLevel, mut message: String) {
+    fn log(&mut self, level: imported::LogLevel, message: String) {
         if self.logs.len() >= MAX_LOG_LINES {
             return;
         }
+        // One line each, and no control characters that could forge output.
+        let mut message: String = message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         if message.len() > MAX_LOG_LINE {
             let mut cut = MAX_LOG_LINE;
             while !message.is_char_boundary(cut) {

@@ -111,7 +111,7 @@ fn dual_stack_service_with_every_plan_field_renders_as_golden() {
             limits: Labels::from([("memory".into(), "128Mi".into())]),
         },
         priority_class_name: Some("system-cluster-critical".into()),
-        env: Labels::from([("TS_DEBUG_FIREWALL_MODE".into(), "nftables".into())]),
+        env: Labels::from([("GOMAXPROCS".into(), "1".into())]),
     };
     let config = ControllerConfig {
         login_server: Some("https://headscale.example.com".into()),

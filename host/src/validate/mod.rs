@@ -87,7 +87,7 @@ pub enum InvalidPlan {
     #[error("environment variable name {0:?} is invalid")]
     EnvName(String),
     /// An environment variable the runtime's settings use.
-    #[error("environment variable {0} is reserved for the runtime (prefix SVCLB_)")]
+    #[error("environment variable {0} is reserved (prefixes SVCLB_, TS_, LD_)")]
     ReservedEnv(String),
     /// A resource quantity is malformed.
     #[error("resources: {resource}={value:?} is not a valid quantity")]
@@ -96,6 +96,14 @@ pub enum InvalidPlan {
         resource: String,
         /// The value.
         value: String,
+    },
+    /// A resource the API server would refuse in this form.
+    #[error("resources: {resource}: {reason}")]
+    Resource {
+        /// The resource name.
+        resource: String,
+        /// What is wrong.
+        reason: &'static str,
     },
     /// A request is larger than its limit.
     #[error("resources: request {resource}={request} exceeds its limit {limit}")]
@@ -270,6 +278,14 @@ fn resources(requests: &Labels, limits: &Labels) -> Result<(), InvalidPlan> {
             });
         }
     }
+    for resource in requests.keys().chain(limits.keys()) {
+        check_resource_name(resource, requests.get(resource), limits.get(resource)).map_err(
+            |reason| InvalidPlan::Resource {
+                resource: resource.clone(),
+                reason,
+            },
+        )?;
+    }
     for (resource, request) in requests {
         if let Some(limit) = limits.get(resource)
             && parse_quantity(request) > parse_quantity(limit)
@@ -284,13 +300,48 @@ fn resources(requests: &Labels, limits: &Labels) -> Result<(), InvalidPlan> {
     Ok(())
 }
 
+/// Resources the API server knows without a prefix (besides `hugepages-*`).
+const STANDARD_RESOURCES: &[&str] = &["cpu", "memory", "ephemeral-storage"];
+
+/// The API server's rules for resource names: unprefixed names must be
+/// standard; hugepages and extended (prefixed) resources cannot be
+/// overcommitted, so a request needs an equal limit, and extended resources
+/// come in whole units.
+fn check_resource_name(
+    name: &str,
+    request: Option<&String>,
+    limit: Option<&String>,
+) -> Result<(), &'static str> {
+    let hugepages = name.starts_with("hugepages-");
+    let extended = name.contains('/') && !name.starts_with("kubernetes.io/");
+    if !(STANDARD_RESOURCES.contains(&name) || hugepages || extended) {
+        return Err(
+            "not a standard resource (cpu, memory, ephemeral-storage, hugepages-*) nor prefixed",
+        );
+    }
+    if !(hugepages || extended) {
+        return Ok(());
+    }
+    if request.is_some() && request != limit {
+        return Err("cannot be overcommitted: a request needs an equal limit");
+    }
+    let whole = |q: &String| parse_quantity(q).is_some_and(|v| v.fract() == 0.0);
+    if extended && !request.into_iter().chain(limit).all(whole) {
+        return Err("extended resources come in whole units");
+    }
+    Ok(())
+}
+
 fn environment(vars: &Labels) -> Result<(), InvalidPlan> {
     bounded("env", vars.len(), MAX_LARGE_LIST)?;
     for (name, value) in vars {
         if !is_env_name(name) {
             return Err(InvalidPlan::EnvName(name.clone()));
         }
-        if name.starts_with(env::PREFIX) {
+        if env::POLICY_RESERVED_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        {
             return Err(InvalidPlan::ReservedEnv(name.clone()));
         }
         if value.len() > MAX_ENV_VALUE {

@@ -110,6 +110,14 @@ fn runtime_environment_cannot_be_overridden() {
         }),
         Err(InvalidPlan::ReservedEnv("SVCLB_HOSTNAME".into()))
     );
+    for tailscaled_knob in ["TS_DEBUG_FIREWALL_MODE", "LD_PRELOAD"] {
+        assert!(matches!(
+            check(|p| {
+                p.env.insert(tailscaled_knob.into(), "x".into());
+            }),
+            Err(InvalidPlan::ReservedEnv(_))
+        ));
+    }
     assert!(matches!(
         check(|p| {
             p.env.insert("1X".into(), "x".into());
@@ -147,6 +155,43 @@ fn quantities_parse_and_requests_stay_within_limits() {
         }),
         Ok(())
     );
+}
+
+#[test]
+fn resource_names_follow_the_api_server() {
+    let with = |requests: &[(&str, &str)], limits: &[(&str, &str)]| {
+        let requests: Vec<(String, String)> = requests
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let limits: Vec<(String, String)> = limits
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        check(move |p| {
+            p.resources.requests.extend(requests);
+            p.resources.limits.extend(limits);
+        })
+    };
+    assert_eq!(with(&[("cpu", "10m")], &[("memory", "64Mi")]), Ok(()));
+    assert_eq!(with(&[], &[("squat.ai/tun", "1")]), Ok(()));
+    assert_eq!(
+        with(&[("squat.ai/tun", "1")], &[("squat.ai/tun", "1")]),
+        Ok(())
+    );
+    for (requests, limits) in [
+        (vec![("gpu", "1")], vec![]),
+        (vec![("squat.ai/tun", "1")], vec![]),
+        (vec![("squat.ai/tun", "1")], vec![("squat.ai/tun", "2")]),
+        (vec![], vec![("squat.ai/tun", "500m")]),
+        (vec![("hugepages-2Mi", "2Mi")], vec![]),
+    ] {
+        let err = with(&requests, &limits);
+        assert!(
+            matches!(err, Err(InvalidPlan::Resource { .. })),
+            "{requests:?} {limits:?}: {err:?}"
+        );
+    }
 }
 
 #[test]

@@ -68,8 +68,28 @@ impl Policy for NodePools {
         if settings.pools.is_empty() {
             return Err("pools must name at least one pool".into());
         }
-        if !settings.label_prefix.ends_with('/') {
+        let Some(domain) = settings.label_prefix.strip_suffix('/') else {
             return Err("labelPrefix must end with '/'".into());
+        };
+        let dns_label = |part: &str| {
+            !part.is_empty()
+                && part.len() <= 63
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if !domain.split('.').all(dns_label) || domain.len() > 253 {
+            return Err(format!(
+                "labelPrefix {:?} is not a DNS domain followed by '/'",
+                settings.label_prefix
+            ));
+        }
+        if let Some(bad) = settings.pools.keys().find(|name| !dns_label(name)) {
+            return Err(format!(
+                "pool name {bad:?} must be a DNS label (it becomes part of a label key)"
+            ));
         }
         Ok(())
     }
@@ -201,11 +221,14 @@ items:
     }
 
     #[test]
-    fn settings_need_pools_and_a_prefix_ending_in_a_slash() {
+    fn settings_need_pools_with_valid_names_and_a_domain_prefix() {
         assert!(validate_settings::<NodePools>(SETTINGS).is_ok());
         assert!(validate_settings::<NodePools>(r#"{"pools": {}}"#).is_err());
         assert!(
             validate_settings::<NodePools>(r#"{"pools": {"a": {}}, "labelPrefix": "x"}"#).is_err()
         );
+        let bad_prefix = r#"{"pools": {"a": {}}, "labelPrefix": "Not Valid/"}"#;
+        assert!(validate_settings::<NodePools>(bad_prefix).is_err());
+        assert!(validate_settings::<NodePools>(r#"{"pools": {"Bad Pool": {}}}"#).is_err());
     }
 }
