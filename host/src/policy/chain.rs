@@ -122,7 +122,7 @@ impl PolicyChain {
 }
 
 /// The plan fields that differ between `before` and `after`, one line each
-/// (`field: old → new`, values in JSON). Compares field by field and
+/// (`field: old → new`, values in JSON; for `env` only the names). Compares field by field and
 /// formats only what changed: this runs for every policy of every Service.
 pub fn describe_changes(before: &Plan, after: &Plan) -> Vec<String> {
     let mut changes = Vec::new();
@@ -156,7 +156,10 @@ pub fn describe_changes(before: &Plan, after: &Plan) -> Vec<String> {
         &a.pod_labels,
         b.pod_labels == a.pod_labels,
     );
-    field("env", &b.env, &a.env, b.env == a.env);
+    // Names only: environment values may carry credentials (e.g. a proxy URL).
+    let (old_env, new_env): (Vec<&String>, Vec<&String>) =
+        (b.env.keys().collect(), a.env.keys().collect());
+    field("env (names)", &old_env, &new_env, b.env == a.env);
     field(
         "priorityClassName",
         &b.priority_class_name,
@@ -205,5 +208,11 @@ mod tests {
             vec![r#"hostname: "" → "web""#, r#"tags: [] → ["tag:a"]"#]
         );
         assert!(describe_changes(&after, &after).is_empty());
+        let mut with_secret = after.clone();
+        with_secret
+            .env
+            .insert("HTTPS_PROXY".into(), "http://user:secret@proxy".into());
+        let changes = describe_changes(&after, &with_secret);
+        assert_eq!(changes, vec![r#"env (names): [] → ["HTTPS_PROXY"]"#]);
     }
 }
