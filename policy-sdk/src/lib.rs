@@ -102,6 +102,7 @@ pub mod manifest;
 mod model;
 mod selector;
 mod settings;
+pub mod syntax;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 

@@ -3,13 +3,12 @@
 //! stay within bounds. Pure functions over the plan.
 
 mod quantity;
-mod syntax;
 
-pub use quantity::parse_quantity;
-pub use syntax::{
+pub use policy_sdk::syntax::{
     is_dns_label, is_dns_subdomain, is_env_name, is_label_value, is_qualified_name,
     is_tailscale_tag,
 };
+pub use quantity::parse_quantity;
 
 use policy_sdk::{Labels, Plan, Toleration, TolerationOperator};
 use svc_lb_contract::{env, keys};

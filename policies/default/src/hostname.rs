@@ -3,17 +3,6 @@
 /// Longest DNS label.
 const MAX_LABEL: usize = 63;
 
-/// Whether `s` is a DNS label (RFC 1123): 1–63 of `[a-z0-9-]`, not starting
-/// or ending with `-`.
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_LABEL
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 /// `<namespace>-<name>` made a DNS label: lower-cased, other characters
 /// turned into `-`, runs of `-` folded, cut to 63 characters.
 pub fn hostname_from_service_name(namespace: &str, name: &str) -> String {

@@ -21,13 +21,14 @@
 
 use std::collections::BTreeMap;
 
+use policy_sdk::syntax::{is_dns_label, is_tailscale_tag as is_tag};
 use policy_sdk::{Labels, Plan, Policy, Rejection, Request};
 use serde::Deserialize;
 use svc_lb_contract::keys::{DEPLOY_NODE_LABEL, HOSTNAME_ANNOTATION, TAGS_ANNOTATION};
 
 mod hostname;
 
-pub use hostname::{hostname_from_service_name, is_dns_label};
+pub use hostname::hostname_from_service_name;
 
 /// Key of `allowedTags` that applies to every namespace.
 const ANY_NAMESPACE: &str = "*";
@@ -52,15 +53,6 @@ pub struct Settings {
 
 fn default_node_selector() -> Labels {
     Labels::from([(DEPLOY_NODE_LABEL.to_string(), "true".to_string())])
-}
-
-fn is_tag(tag: &str) -> bool {
-    tag.strip_prefix("tag:").is_some_and(|name| {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    })
 }
 
 impl Policy for DefaultPolicy {

@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 
+use policy_sdk::syntax::{is_dns_label, is_dns_subdomain};
 use policy_sdk::{LogLevel, Plan, Policy, Rejection, Request, Selector, Toleration};
 use serde::Deserialize;
 
@@ -71,22 +72,13 @@ impl Policy for NodePools {
         let Some(domain) = settings.label_prefix.strip_suffix('/') else {
             return Err("labelPrefix must end with '/'".into());
         };
-        let dns_label = |part: &str| {
-            !part.is_empty()
-                && part.len() <= 63
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        };
-        if !domain.split('.').all(dns_label) || domain.len() > 253 {
+        if !is_dns_subdomain(domain) {
             return Err(format!(
                 "labelPrefix {:?} is not a DNS domain followed by '/'",
                 settings.label_prefix
             ));
         }
-        if let Some(bad) = settings.pools.keys().find(|name| !dns_label(name)) {
+        if let Some(bad) = settings.pools.keys().find(|name| !is_dns_label(name)) {
             return Err(format!(
                 "pool name {bad:?} must be a DNS label (it becomes part of a label key)"
             ));

@@ -1,6 +1,7 @@
-//! Kubernetes name syntax: the checks the API server would make, done
-//! before apply so that a policy's mistake is reported against the policy.
-//! (k8s-openapi carries types only, no validation, hence these few rules.)
+//! Name syntax of Kubernetes and Tailscale, as the API server and the
+//! Tailscale control plane check it. The controller validates every plan
+//! with these functions; policies can use them to check their own output
+//! and settings.
 
 /// DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
 pub fn is_dns_label(s: &str) -> bool {
