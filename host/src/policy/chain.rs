@@ -12,7 +12,7 @@ use super::engine::{LoadedPolicy, PolicyEngine};
 use super::error::{PolicyError, PolicyErrorKind};
 use super::nodes::NodeSource;
 use super::state::PolicyLog;
-use crate::validate::{InvalidPlan, PlanRules, validate_final_plan, validate_plan};
+use crate::validate::{InvalidPlan, PlanRules, clip, validate_final_plan, validate_plan};
 
 /// An ordered, loaded set of policies.
 #[derive(Clone)]
@@ -103,7 +103,7 @@ impl PolicyChain {
             let next = match evaluation.decision {
                 svc_lb::policy::types::Decision::Accept(next) => plan_from_wit(next),
                 svc_lb::policy::types::Decision::Reject(reason) => {
-                    return Err(fail(PolicyErrorKind::Rejected(reason)).into());
+                    return Err(fail(PolicyErrorKind::Rejected(clip(&reason))).into());
                 }
             };
             validate_plan(&next, &self.rules).map_err(|e| fail(PolicyErrorKind::InvalidPlan(e)))?;

@@ -137,17 +137,17 @@ pub enum InvalidPlan {
 /// is allowed here (a later policy may set it); see [`validate_final_plan`].
 pub fn validate_plan(plan: &Plan, rules: &PlanRules) -> Result<(), InvalidPlan> {
     if !plan.hostname.is_empty() && !is_dns_label(&plan.hostname) {
-        return Err(InvalidPlan::Hostname(plan.hostname.clone()));
+        return Err(InvalidPlan::Hostname(clip(&plan.hostname)));
     }
     bounded("tags", plan.tags.len(), MAX_SMALL_LIST)?;
     for tag in &plan.tags {
         if !is_tailscale_tag(tag) {
-            return Err(InvalidPlan::Tag(tag.clone()));
+            return Err(InvalidPlan::Tag(clip(tag)));
         }
         if let Some(allowed) = &rules.tag_allowlist
             && !allowed.contains(tag)
         {
-            return Err(InvalidPlan::TagNotAllowed(tag.clone()));
+            return Err(InvalidPlan::TagNotAllowed(clip(tag)));
         }
     }
     bounded("nodeSelector", plan.node_selector.len(), MAX_SMALL_LIST)?;
@@ -159,7 +159,7 @@ pub fn validate_plan(plan: &Plan, rules: &PlanRules) -> Result<(), InvalidPlan> 
         .keys()
         .find(|k| keys::RESERVED_POD_LABELS.contains(&k.as_str()))
     {
-        return Err(InvalidPlan::ReservedLabel(reserved.clone()));
+        return Err(InvalidPlan::ReservedLabel(clip(reserved)));
     }
     annotations(&plan.pod_annotations)?;
     bounded("tolerations", plan.tolerations.len(), MAX_SMALL_LIST)?;
@@ -170,7 +170,7 @@ pub fn validate_plan(plan: &Plan, rules: &PlanRules) -> Result<(), InvalidPlan> 
     if let Some(class) = &plan.priority_class_name
         && !is_dns_subdomain(class)
     {
-        return Err(InvalidPlan::PriorityClass(class.clone()));
+        return Err(InvalidPlan::PriorityClass(clip(class)));
     }
     environment(&plan.env)
 }
@@ -187,6 +187,22 @@ pub fn validate_final_plan(plan: &Plan, rules: &PlanRules) -> Result<(), Invalid
     Ok(())
 }
 
+/// Longest value quoted in an error: a policy's output may be huge, and
+/// errors end up in logs and Kubernetes Events.
+const MAX_QUOTED: usize = 256;
+
+/// `value`, cut to [`MAX_QUOTED`] bytes (on a character boundary) with `…`.
+pub fn clip(value: &str) -> String {
+    if value.len() <= MAX_QUOTED {
+        return value.to_string();
+    }
+    let mut cut = MAX_QUOTED;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &value[..cut])
+}
+
 fn bounded(field: &'static str, count: usize, max: usize) -> Result<(), InvalidPlan> {
     if count > max {
         return Err(InvalidPlan::TooMany { field, count, max });
@@ -199,14 +215,14 @@ fn labels(field: &'static str, labels: &Labels) -> Result<(), InvalidPlan> {
         if !is_qualified_name(key) {
             return Err(InvalidPlan::Key {
                 field,
-                key: key.clone(),
+                key: clip(key),
             });
         }
         if !is_label_value(value) {
             return Err(InvalidPlan::LabelValue {
                 field,
-                key: key.clone(),
-                value: value.clone(),
+                key: clip(key),
+                value: clip(value),
             });
         }
     }
@@ -218,7 +234,7 @@ fn annotations(annotations: &Labels) -> Result<(), InvalidPlan> {
     if let Some(key) = annotations.keys().find(|k| !is_qualified_name(k)) {
         return Err(InvalidPlan::Key {
             field: "podAnnotations",
-            key: key.clone(),
+            key: clip(key),
         });
     }
     let bytes: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -267,20 +283,20 @@ fn resources(requests: &Labels, limits: &Labels) -> Result<(), InvalidPlan> {
         if !is_qualified_name(resource) {
             return Err(InvalidPlan::Key {
                 field: "resources",
-                key: resource.clone(),
+                key: clip(resource),
             });
         }
         if parse_quantity(value).is_none_or(|v| v < 0.0) {
             return Err(InvalidPlan::Quantity {
-                resource: resource.clone(),
-                value: value.clone(),
+                resource: clip(resource),
+                value: clip(value),
             });
         }
     }
     for resource in requests.keys().chain(limits.keys()) {
         check_resource_name(resource, requests.get(resource), limits.get(resource)).map_err(
             |reason| InvalidPlan::Resource {
-                resource: resource.clone(),
+                resource: clip(resource),
                 reason,
             },
         )?;
@@ -290,9 +306,9 @@ fn resources(requests: &Labels, limits: &Labels) -> Result<(), InvalidPlan> {
             && parse_quantity(request) > parse_quantity(limit)
         {
             return Err(InvalidPlan::RequestAboveLimit {
-                resource: resource.clone(),
-                request: request.clone(),
-                limit: limit.clone(),
+                resource: clip(resource),
+                request: clip(request),
+                limit: clip(limit),
             });
         }
     }
@@ -335,13 +351,13 @@ fn environment(vars: &Labels) -> Result<(), InvalidPlan> {
     bounded("env", vars.len(), MAX_LARGE_LIST)?;
     for (name, value) in vars {
         if !is_env_name(name) {
-            return Err(InvalidPlan::EnvName(name.clone()));
+            return Err(InvalidPlan::EnvName(clip(name)));
         }
         if env::POLICY_RESERVED_PREFIXES
             .iter()
             .any(|prefix| name.starts_with(prefix))
         {
-            return Err(InvalidPlan::ReservedEnv(name.clone()));
+            return Err(InvalidPlan::ReservedEnv(clip(name)));
         }
         if value.len() > MAX_ENV_VALUE {
             return Err(InvalidPlan::TooLarge {

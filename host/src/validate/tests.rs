@@ -245,3 +245,14 @@ fn the_final_plan_needs_a_hostname_and_a_node_selector() {
     partial.hostname.clear();
     assert_eq!(validate_plan(&partial, &PlanRules::default()), Ok(()));
 }
+
+#[test]
+fn errors_quote_at_most_a_few_hundred_bytes_of_policy_output() {
+    let long = "é".repeat(10_000);
+    let err = check(|p| p.hostname = long.clone()).unwrap_err();
+    assert!(err.to_string().len() < 400, "{}", err.to_string().len());
+    assert!(
+        err.to_string()
+            .ends_with("…\" is not a DNS label (lower-case letters, digits and '-', at most 63)")
+    );
+}
