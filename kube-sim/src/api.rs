@@ -1,0 +1,209 @@
+//! HTTP front of the store: maps Kubernetes REST paths and verbs to store
+//! operations. Paths are parsed by hand because the API's shapes overlap
+//! (`/api/v1/namespaces/{name}/status` vs `/api/v1/namespaces/{ns}/{plural}`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::discovery;
+use crate::error::ApiError;
+use crate::registry::{self, ResourceType};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::server::Shared;
+use crate::watch;
+
+/// One parsed resource request.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub rt: &'static ResourceType,
+    /// `Some` for a namespaced path, `None` for a cluster-wide one.
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub status: bool,
+}
+
+enum Route {
+    Discovery(Value),
+    Resource(Target),
+}
+
+fn parse(path: &str) -> Result<Route, ApiError> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let not_found = || {
+        ApiError::not_found(format!(
+            "the server could not find the requested resource ({path})"
+        ))
+    };
+    let (group, version, rest) = match segments.as_slice() {
+        ["version"] => return Ok(Route::Discovery(discovery::version())),
+        ["api"] => return Ok(Route::Discovery(discovery::core_versions())),
+        ["apis"] => return Ok(Route::Discovery(discovery::groups())),
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return Err(not_found()),
+    };
+    let (namespace, rest) = match rest {
+        [] => {
+            return discovery::resources(group, version)
+                .map(Route::Discovery)
+                .ok_or_else(not_found);
+        }
+        ["namespaces", ns, plural, tail @ ..] if *plural != "status" => (Some(ns.to_string()), {
+            let mut v = vec![*plural];
+            v.extend_from_slice(tail);
+            v
+        }),
+        other => (None, other.to_vec()),
+    };
+    let rt = registry::find(group, version, rest[0]).ok_or_else(not_found)?;
+    let (name, status) = match rest[1..] {
+        [] => (None, false),
+        [name] => (Some(name.to_string()), false),
+        [name, "status"] if rt.status => (Some(name.to_string()), true),
+        _ => return Err(not_found()),
+    };
+    if namespace.is_some() && !rt.namespaced {
+        return Err(not_found());
+    }
+    Ok(Route::Resource(Target {
+        rt,
+        namespace,
+        name,
+        status,
+    }))
+}
+
+fn json_response(code: StatusCode, value: Value) -> Response {
+    (code, axum::Json(value)).into_response()
+}
+
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if content_type.contains("yaml") {
+        serde_yaml_ng::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// The single handler behind every path.
+pub(crate) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(fault) = shared.faults.take_matching(&method, uri.path()) {
+        return fault.into_response();
+    }
+    if let Some(delay) = shared.faults.latency() {
+        tokio::time::sleep(delay).await;
+    }
+    match uri.path() {
+        "/healthz" | "/readyz" | "/livez" => return (StatusCode::OK, "ok").into_response(),
+        _ => {}
+    }
+    match dispatch(&shared, &method, uri.path(), &query, &headers, &body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn dispatch(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let target = match parse(path)? {
+        Route::Discovery(value) if method == Method::GET => {
+            return Ok(json_response(StatusCode::OK, value));
+        }
+        Route::Discovery(_) => return Err(ApiError::method_not_allowed("discovery is read-only")),
+        Route::Resource(target) => target,
+    };
+    let store = &shared.store;
+    let rt = target.rt;
+    let namespace = target.namespace.clone().unwrap_or_default();
+    match (method.clone(), &target.name) {
+        (Method::GET, None) => {
+            let labels =
+                LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
+            let fields =
+                FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))?;
+            if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+                return watch::respond(shared.clone(), target, labels, fields, query);
+            }
+            let (items, version) = store.list(rt, target.namespace.as_deref(), &labels, &fields);
+            Ok(json_response(
+                StatusCode::OK,
+                json!({
+                    "apiVersion": rt.api_version(),
+                    "kind": rt.list_kind(),
+                    "metadata": {"resourceVersion": version.to_string()},
+                    "items": items,
+                }),
+            ))
+        }
+        (Method::GET, Some(name)) => Ok(json_response(
+            StatusCode::OK,
+            store.get(rt, &namespace, name)?,
+        )),
+        (Method::POST, None) => {
+            let object = parse_body(headers, body)?;
+            let namespace = target
+                .namespace
+                .clone()
+                .or_else(|| object["metadata"]["namespace"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            Ok(json_response(
+                StatusCode::CREATED,
+                store.create(rt, &namespace, object)?,
+            ))
+        }
+        (Method::PUT, Some(name)) => {
+            let object = parse_body(headers, body)?;
+            Ok(json_response(
+                StatusCode::OK,
+                store.replace(rt, &namespace, name, object, target.status)?,
+            ))
+        }
+        (Method::PATCH, Some(name)) => {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let patch = parse_body(headers, body)?;
+            let object = crate::patch::apply(store, &target, name, &content_type, patch, query)?;
+            Ok(json_response(StatusCode::OK, object))
+        }
+        (Method::DELETE, Some(name)) => {
+            let object = store.delete(rt, &namespace, name)?;
+            if query.get("propagationPolicy").is_none_or(|p| p != "Orphan")
+                && object["metadata"]["deletionTimestamp"].is_null()
+            {
+                crate::gc::collect_dependents(store, &object);
+            }
+            Ok(json_response(StatusCode::OK, object))
+        }
+        _ => Err(ApiError::method_not_allowed(format!(
+            "{method} is not supported on {path}"
+        ))),
+    }
+}

@@ -1,0 +1,31 @@
+//! # kube-sim: an in-memory Kubernetes API server
+//!
+//! For tests and the local playground: real HTTP, so the real `kube::Client`
+//! and `kube-runtime` watchers talk to it exactly as to a cluster.
+//!
+//! ```text
+//! kube::Client ──HTTP──▶ api (paths, verbs) ──▶ store (JSON objects, versions, history)
+//!                          ├─ patch (merge, JSON patch, apply)     └─▶ watch streams
+//!                          ├─ gc (ownerReferences)
+//!                          └─ faults (injected errors, latency, dropped watches)
+//! ```
+//!
+//! Served resources are listed in [`registry::RESOURCES`], one line each.
+#![forbid(unsafe_code)]
+
+mod api;
+mod discovery;
+pub mod error;
+mod faults;
+mod gc;
+mod patch;
+pub mod registry;
+mod selector;
+mod server;
+mod store;
+mod time;
+mod watch;
+
+pub use axum::http::Method;
+pub use faults::Faults;
+pub use server::{KubeSim, kubeconfig};

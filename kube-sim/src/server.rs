@@ -1,0 +1,117 @@
+//! Starting the server on `127.0.0.1` (ephemeral port by default) and
+//! handing out what clients need: a `kube::Client` or a kubeconfig file.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::sync::oneshot;
+
+use crate::faults::Faults;
+use crate::store::Store;
+
+/// State shared by every request.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub faults: Faults,
+}
+
+/// A running in-memory API server; stops when dropped.
+pub struct KubeSim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl KubeSim {
+    /// Starts a server on an ephemeral port of `127.0.0.1`, with the
+    /// `default` and `kube-system` namespaces.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts a server on `addr`.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            store: Store::default(),
+            faults: Faults::default(),
+        });
+        for namespace in ["default", "kube-system"] {
+            let object = serde_json::json!({"metadata": {"name": namespace}});
+            let namespaces = &crate::registry::RESOURCES[0];
+            shared
+                .store
+                .create(namespaces, "", object)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new()
+            .fallback(crate::api::handle)
+            .with_state(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            addr,
+            shared,
+            stop: Some(stop),
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A client talking to this server over HTTP.
+    pub fn client(&self) -> kube::Client {
+        let url = self.url().parse().expect("a valid URL");
+        let mut config = kube::Config::new(url);
+        config.default_namespace = "default".into();
+        kube::Client::try_from(config).expect("a client for a plain-HTTP server")
+    }
+
+    /// Fault injection.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// Forgets the watch history, so resuming from an old version gets 410.
+    pub fn compact_history(&self) {
+        self.shared.store.compact_history();
+    }
+
+    /// Writes a kubeconfig for `kubectl --kubeconfig <path>`.
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, kubeconfig(&self.url()))
+    }
+}
+
+/// A kubeconfig pointing at `server` with no credentials.
+pub fn kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {server}\n\
+         contexts:\n- name: kube-sim\n  context:\n    cluster: kube-sim\n    user: kube-sim\n    namespace: default\n\
+         current-context: kube-sim\nusers:\n- name: kube-sim\n  user: {{}}\n"
+    )
+}
+
+impl Drop for KubeSim {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! The object store and its semantics: resource versions, creation
+//! defaults, optimistic concurrency, the status subresource, finalizers and
+//! the watch history. Objects are plain JSON; every change is one event.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::error::ApiError;
+use crate::registry::ResourceType;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::time::now_rfc3339;
+
+/// Events kept for watches that resume from a resource version.
+const HISTORY: usize = 4096;
+/// First address of the Service ClusterIP range 10.96.0.0/16 (host part).
+const FIRST_CLUSTER_IP: u32 = 10;
+
+/// A change to one object.
+#[derive(Debug, Clone)]
+pub struct WatchEvent {
+    /// The resource version of the change.
+    pub resource_version: u64,
+    /// The type of the object.
+    pub resource: &'static ResourceType,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    /// The object after the change (before it, for `DELETED`, with the new version).
+    pub object: Value,
+}
+
+type Key = (&'static str, &'static str, String, String);
+
+fn key(rt: &'static ResourceType, namespace: &str, name: &str) -> Key {
+    (rt.group, rt.plural, namespace.to_string(), name.to_string())
+}
+
+struct Inner {
+    last_version: u64,
+    objects: BTreeMap<Key, Value>,
+    history: VecDeque<WatchEvent>,
+    next_cluster_ip: u32,
+}
+
+/// The in-memory object store.
+pub struct Store {
+    inner: Mutex<Inner>,
+    events: broadcast::Sender<WatchEvent>,
+    /// What each field manager last applied, per object (server-side apply).
+    applied: Mutex<BTreeMap<(Key, String), Value>>,
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+fn describe(rt: &ResourceType, name: &str) -> String {
+    let group = if rt.group.is_empty() {
+        String::new()
+    } else {
+        format!(".{}", rt.group)
+    };
+    format!("{}{group} \"{name}\"", rt.plural)
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        let (events, _) = broadcast::channel(HISTORY);
+        Self {
+            inner: Mutex::new(Inner {
+                last_version: 0,
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+                next_cluster_ip: FIRST_CLUSTER_IP,
+            }),
+            events,
+            applied: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl Store {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Subscribes to changes made from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
+        self.events.subscribe()
+    }
+
+    fn record(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        kind: &'static str,
+        object: Value,
+    ) {
+        let event = WatchEvent {
+            resource_version: inner.last_version,
+            resource: rt,
+            kind,
+            object,
+        };
+        if inner.history.len() == HISTORY {
+            inner.history.pop_front();
+        }
+        inner.history.push_back(event.clone());
+        let _ = self.events.send(event);
+    }
+
+    fn bump(inner: &mut Inner, object: &mut Value) -> u64 {
+        inner.last_version += 1;
+        object["metadata"]["resourceVersion"] = json!(inner.last_version.to_string());
+        inner.last_version
+    }
+
+    /// Creates `object` in `namespace` (ignored for cluster-scoped types).
+    pub fn create(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        mut object: Value,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        let namespace = if rt.namespaced { namespace } else { "" };
+        if rt.namespaced
+            && !inner.objects.contains_key(&(
+                NAMESPACES.group,
+                NAMESPACES.plural,
+                String::new(),
+                namespace.to_string(),
+            ))
+        {
+            return Err(ApiError::not_found(format!("namespaces \"{namespace}\"")));
+        }
+        if !object.is_object() || !object["metadata"].is_object() && !object["metadata"].is_null() {
+            return Err(ApiError::bad_request("the body must be an object"));
+        }
+        let meta = &mut object["metadata"];
+        let mut name = meta["name"].as_str().unwrap_or_default().to_string();
+        if name.is_empty() {
+            let prefix = meta["generateName"].as_str().unwrap_or_default();
+            if prefix.is_empty() {
+                return Err(ApiError::invalid(
+                    "metadata.name or metadata.generateName is required",
+                ));
+            }
+            let suffix: String = uuid::Uuid::new_v4()
+                .simple()
+                .to_string()
+                .chars()
+                .take(5)
+                .collect();
+            name = format!("{prefix}{suffix}");
+        }
+        if !is_dns_subdomain(&name) {
+            return Err(ApiError::invalid(format!(
+                "{} is invalid: metadata.name: a lowercase RFC 1123 subdomain is required",
+                describe(rt, &name)
+            )));
+        }
+        let k = key(rt, namespace, &name);
+        if inner.objects.contains_key(&k) {
+            return Err(ApiError::already_exists(describe(rt, &name)));
+        }
+        meta["name"] = json!(name);
+        if rt.namespaced {
+            meta["namespace"] = json!(namespace);
+        } else if let Some(m) = meta.as_object_mut() {
+            m.remove("namespace");
+        }
+        meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        meta["creationTimestamp"] = json!(now_rfc3339());
+        meta["generation"] = json!(1);
+        if let Some(m) = meta.as_object_mut() {
+            m.remove("deletionTimestamp");
+        }
+        object["apiVersion"] = json!(rt.api_version());
+        object["kind"] = json!(rt.kind);
+        if rt.plural == "services" && rt.group.is_empty() {
+            allocate_cluster_ip(&mut inner, &mut object);
+        }
+        Self::bump(&mut inner, &mut object);
+        inner.objects.insert(k, object.clone());
+        self.record(&mut inner, rt, "ADDED", object.clone());
+        Ok(object)
+    }
+
+    /// The object `namespace/name`.
+    pub fn get(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let namespace = if rt.namespaced { namespace } else { "" };
+        self.lock()
+            .objects
+            .get(&key(rt, namespace, name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(describe(rt, name)))
+    }
+
+    /// Objects of `rt` (in `namespace`, or all) matching both selectors, and
+    /// the store's resource version.
+    pub fn list(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> (Vec<Value>, u64) {
+        let inner = self.lock();
+        let items = inner
+            .objects
+            .iter()
+            .filter(|((group, plural, ns, _), _)| {
+                *group == rt.group
+                    && *plural == rt.plural
+                    && namespace.is_none_or(|want| ns == want)
+            })
+            .map(|(_, object)| object)
+            .filter(|object| labels.matches(object) && fields.matches(object))
+            .cloned()
+            .collect();
+        (items, inner.last_version)
+    }
+
+    /// Replaces the object (or, with `status`, only its status). A resource
+    /// version in the body must match the stored one.
+    pub fn replace(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        body: Value,
+        status: bool,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        let namespace = if rt.namespaced { namespace } else { "" };
+        let k = key(rt, namespace, name);
+        let current = inner
+            .objects
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(describe(rt, name)))?;
+        if let Some(wanted) = body["metadata"]["resourceVersion"].as_str()
+            && !wanted.is_empty()
+            && Some(wanted) != current["metadata"]["resourceVersion"].as_str()
+        {
+            return Err(ApiError::conflict(format!(
+                "Operation cannot be fulfilled on {}: the object has been modified; \
+                 please apply your changes to the latest version and try again",
+                describe(rt, name)
+            )));
+        }
+        let mut next = if status {
+            let mut next = current.clone();
+            next["status"] = body["status"].clone();
+            next
+        } else {
+            let mut next = body;
+            for immutable in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "name",
+                "namespace",
+                "generation",
+            ] {
+                match current["metadata"].get(immutable) {
+                    Some(value) => next["metadata"][immutable] = value.clone(),
+                    None => {
+                        if let Some(m) = next["metadata"].as_object_mut() {
+                            m.remove(immutable);
+                        }
+                    }
+                }
+            }
+            if rt.status {
+                next["status"] = current["status"].clone();
+            }
+            next["apiVersion"] = json!(rt.api_version());
+            next["kind"] = json!(rt.kind);
+            check_service_update(rt, &current, &next)?;
+            if next["spec"] != current["spec"] {
+                let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+                next["metadata"]["generation"] = json!(generation + 1);
+            }
+            next
+        };
+        if let Some(o) = next.as_object_mut()
+            && o.get("status").is_some_and(Value::is_null)
+        {
+            o.remove("status");
+        }
+        next["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+        if next == current {
+            return Ok(current);
+        }
+        Self::bump(&mut inner, &mut next);
+        if next["metadata"].get("deletionTimestamp").is_some() && finalizers_empty(&next) {
+            inner.objects.remove(&k);
+            self.record(&mut inner, rt, "DELETED", next.clone());
+            return Ok(next);
+        }
+        inner.objects.insert(k, next.clone());
+        self.record(&mut inner, rt, "MODIFIED", next.clone());
+        Ok(next)
+    }
+
+    /// Deletes the object; with finalizers it only gets a deletion timestamp.
+    pub fn delete(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        let namespace = if rt.namespaced { namespace } else { "" };
+        let k = key(rt, namespace, name);
+        let mut object = inner
+            .objects
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(describe(rt, name)))?;
+        if !finalizers_empty(&object) {
+            if object["metadata"].get("deletionTimestamp").is_none() {
+                object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                Self::bump(&mut inner, &mut object);
+                inner.objects.insert(k, object.clone());
+                self.record(&mut inner, rt, "MODIFIED", object.clone());
+            }
+            return Ok(object);
+        }
+        inner.objects.remove(&k);
+        Self::bump(&mut inner, &mut object);
+        self.record(&mut inner, rt, "DELETED", object.clone());
+        Ok(object)
+    }
+
+    /// Events of `rt` after `version` still in the history, or 410 Expired
+    /// when the history no longer reaches back that far.
+    pub fn events_since(
+        &self,
+        rt: &'static ResourceType,
+        version: u64,
+    ) -> Result<Vec<WatchEvent>, ApiError> {
+        let inner = self.lock();
+        let oldest_kept = inner
+            .history
+            .front()
+            .map(|e| e.resource_version)
+            .unwrap_or(inner.last_version + 1);
+        if version + 1 < oldest_kept && version < inner.last_version {
+            return Err(ApiError::expired(format!(
+                "too old resource version: {version} ({})",
+                oldest_kept - 1
+            )));
+        }
+        Ok(inner
+            .history
+            .iter()
+            .filter(|e| e.resource_version > version && std::ptr::eq(e.resource, rt))
+            .cloned()
+            .collect())
+    }
+
+    /// What `manager` last applied to the object, if anything.
+    pub fn last_applied(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        manager: &str,
+    ) -> Option<Value> {
+        let namespace = if rt.namespaced { namespace } else { "" };
+        let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        applied
+            .get(&(key(rt, namespace, name), manager.to_string()))
+            .cloned()
+    }
+
+    /// Records what `manager` applied to the object.
+    pub fn set_last_applied(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        manager: &str,
+        applied: Value,
+    ) {
+        let namespace = if rt.namespaced { namespace } else { "" };
+        let mut map = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert((key(rt, namespace, name), manager.to_string()), applied);
+    }
+
+    /// Forgets the watch history (fault injection: forces 410 on resume).
+    pub fn compact_history(&self) {
+        self.lock().history.clear();
+    }
+}
+
+const NAMESPACES: &ResourceType = &crate::registry::RESOURCES[0];
+
+fn finalizers_empty(object: &Value) -> bool {
+    object["metadata"]["finalizers"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+}
+
+fn allocate_cluster_ip(inner: &mut Inner, service: &mut Value) {
+    let spec = &mut service["spec"];
+    if spec["type"].as_str() == Some("ExternalName") || spec["clusterIP"].is_string() {
+        if let Some(ip) = spec["clusterIP"].as_str().map(str::to_string) {
+            spec["clusterIPs"] = json!([ip]);
+        }
+        return;
+    }
+    let n = inner.next_cluster_ip;
+    inner.next_cluster_ip += 1;
+    let ip = format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff);
+    spec["clusterIP"] = json!(ip);
+    spec["clusterIPs"] = json!([ip]);
+    spec["ipFamilies"] = json!(["IPv4"]);
+    spec["ipFamilyPolicy"] = json!("SingleStack");
+    if spec["type"].is_null() {
+        spec["type"] = json!("ClusterIP");
+    }
+}
+
+/// The immutable-field checks of the real server that this project relies on.
+fn check_service_update(rt: &ResourceType, current: &Value, next: &Value) -> Result<(), ApiError> {
+    if rt.plural != "services" || !rt.group.is_empty() {
+        return Ok(());
+    }
+    let (old, new) = (&current["spec"], &next["spec"]);
+    let lb = |s: &Value| s["type"].as_str() == Some("LoadBalancer");
+    if lb(old) && lb(new) && old["loadBalancerClass"] != new["loadBalancerClass"] {
+        return Err(ApiError::invalid(format!(
+            "Service \"{}\" is invalid: spec.loadBalancerClass: Invalid value: field is immutable",
+            current["metadata"]["name"].as_str().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! Create, get, list, update, status, delete.
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use serde_json::json;
+
+use crate::harness::{Cluster, status_of};
+
+fn config_map(name: &str, labels: serde_json::Value) -> ConfigMap {
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
+    )
+    .unwrap()
+}
+
+fn load_balancer(name: &str) -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"type": "LoadBalancer", "loadBalancerClass": "svc-lb.tailscale.iptables.sh/lb", "ports": [{"port": 80}]}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn create_sets_uid_version_timestamp_and_generation() {
+    let cluster = Cluster::connect().await;
+    let created = cluster
+        .api::<ConfigMap>()
+        .create(&PostParams::default(), &config_map("a", json!({})))
+        .await
+        .unwrap();
+    let meta = &created.metadata;
+    assert!(meta.uid.as_ref().is_some_and(|u| !u.is_empty()));
+    assert!(meta.resource_version.is_some());
+    assert!(meta.creation_timestamp.is_some());
+    assert_eq!(meta.namespace.as_deref(), Some(cluster.namespace.as_str()));
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn generate_name_gets_a_unique_suffix() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    let template: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap();
+    let a = api
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap()
+        .metadata
+        .name
+        .unwrap();
+    let b = api
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap()
+        .metadata
+        .name
+        .unwrap();
+    assert!(
+        a.starts_with("gen-") && b.starts_with("gen-") && a != b,
+        "{a} {b}"
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn creating_twice_is_already_exists() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    api.create(&PostParams::default(), &config_map("a", json!({})))
+        .await
+        .unwrap();
+    let err = api
+        .create(&PostParams::default(), &config_map("a", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err), (409, "AlreadyExists".into()));
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn invalid_names_and_missing_namespaces_are_refused() {
+    let cluster = Cluster::connect().await;
+    let err = cluster
+        .api::<ConfigMap>()
+        .create(&PostParams::default(), &config_map("Not_Valid", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err), (422, "Invalid".into()));
+    let elsewhere: Api<ConfigMap> =
+        Api::namespaced(cluster.client.clone(), "no-such-namespace-here");
+    let err = elsewhere
+        .create(&PostParams::default(), &config_map("a", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err).0, 404);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn services_get_a_cluster_ip() {
+    let cluster = Cluster::connect().await;
+    let svc = cluster
+        .api::<Service>()
+        .create(&PostParams::default(), &load_balancer("web"))
+        .await
+        .unwrap();
+    let spec = svc.spec.unwrap();
+    let ip = spec.cluster_ip.unwrap();
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
+    assert_eq!(spec.cluster_ips.unwrap()[0], ip);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn lists_filter_by_label_and_field_selectors() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    api.create(
+        &PostParams::default(),
+        &config_map("a", json!({"app": "web", "tier": "edge"})),
+    )
+    .await
+    .unwrap();
+    api.create(
+        &PostParams::default(),
+        &config_map("b", json!({"app": "db"})),
+    )
+    .await
+    .unwrap();
+    let names = |list: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
+        let mut v: Vec<String> = list
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .filter(|n| n == "a" || n == "b")
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("app=web"))
+                .await
+                .unwrap()
+        ),
+        ["a"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("app in (web,db)"))
+                .await
+                .unwrap()
+        ),
+        ["a", "b"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("!tier"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().fields("metadata.name=b"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    let list = api.list(&ListParams::default()).await.unwrap();
+    assert!(list.metadata.resource_version.is_some());
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_update_with_a_stale_version_is_a_conflict() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    let first = api
+        .create(&PostParams::default(), &config_map("a", json!({})))
+        .await
+        .unwrap();
+    let mut fresh = first.clone();
+    fresh.data = Some([("k".to_string(), "new".to_string())].into());
+    api.replace("a", &PostParams::default(), &fresh)
+        .await
+        .unwrap();
+    let err = api
+        .replace("a", &PostParams::default(), &first)
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err), (409, "Conflict".into()));
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn status_writes_change_only_status_and_spec_writes_keep_it() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<Service>();
+    let created = api
+        .create(&PostParams::default(), &load_balancer("web"))
+        .await
+        .unwrap();
+    let generation = created.metadata.generation;
+    let mut with_status = created.clone();
+    with_status.status =
+        serde_json::from_value(json!({"loadBalancer": {"ingress": [{"ip": "100.64.0.1"}]}}))
+            .unwrap();
+    with_status.metadata.labels = Some([("ignored".to_string(), "yes".to_string())].into());
+    let after = api
+        .replace_status("web", &PostParams::default(), &with_status)
+        .await
+        .unwrap();
+    assert_eq!(
+        after.metadata.labels, created.metadata.labels,
+        "status writes leave metadata alone"
+    );
+    assert_eq!(
+        after.metadata.generation, generation,
+        "status writes do not bump generation"
+    );
+    let mut spec_change = after.clone();
+    spec_change.status = None;
+    spec_change.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].port = 81;
+    let after = api
+        .replace("web", &PostParams::default(), &spec_change)
+        .await
+        .unwrap();
+    let ip = &after
+        .status
+        .unwrap()
+        .load_balancer
+        .unwrap()
+        .ingress
+        .unwrap()[0]
+        .ip;
+    assert_eq!(ip.as_deref(), Some("100.64.0.1"), "spec writes keep status");
+    assert!(
+        after.metadata.generation > generation,
+        "spec changes bump generation"
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_they_are_removed() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    let mut cm = config_map("held", json!({}));
+    cm.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    api.create(&PostParams::default(), &cm).await.unwrap();
+    api.delete("held", &DeleteParams::default()).await.unwrap();
+    let mut held = api.get("held").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    held.metadata.finalizers = Some(vec![]);
+    api.replace("held", &PostParams::default(), &held)
+        .await
+        .unwrap();
+    let err = api.get("held").await.unwrap_err();
+    assert_eq!(status_of(err).0, 404);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn deleting_an_owner_collects_its_dependents() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    let owner = api
+        .create(&PostParams::default(), &config_map("owner", json!({})))
+        .await
+        .unwrap();
+    let mut dependent = config_map("dependent", json!({}));
+    dependent.metadata.owner_references = Some(vec![serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid.unwrap()
+    }))
+    .unwrap()]);
+    api.create(&PostParams::default(), &dependent)
+        .await
+        .unwrap();
+    api.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        if api.get_opt("dependent").await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the dependent was not garbage collected");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn cluster_scoped_objects_have_no_namespace() {
+    let cluster = Cluster::connect().await;
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let ns = api.get(&cluster.namespace).await.unwrap();
+    assert_eq!(ns.metadata.namespace, None);
+    cluster.cleanup().await;
+}

@@ -1,0 +1,81 @@
+//! Connects to the server under test and gives each test its own namespace.
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use kube_sim::KubeSim;
+
+/// The server under test, and a namespace of this test's own.
+pub struct Cluster {
+    pub client: kube::Client,
+    pub namespace: String,
+    /// Present when running in memory.
+    pub sim: Option<KubeSim>,
+}
+
+impl Cluster {
+    /// Connects (in memory unless `SVCLB_TEST_KUBECONFIG` is set) and
+    /// creates a fresh namespace.
+    pub async fn connect() -> Self {
+        let (client, sim) = match std::env::var("SVCLB_TEST_KUBECONFIG") {
+            Ok(path) => {
+                let kubeconfig =
+                    kube::config::Kubeconfig::read_from(path).expect("readable kubeconfig");
+                let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                    .await
+                    .expect("usable kubeconfig");
+                (kube::Client::try_from(config).expect("client"), None)
+            }
+            Err(_) => {
+                let sim = KubeSim::start().await.expect("server starts");
+                (sim.client(), Some(sim))
+            }
+        };
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let namespace = namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(
+                    serde_json::json!({"metadata": {"generateName": "conformance-"}}),
+                )
+                .unwrap(),
+            )
+            .await
+            .expect("namespace created");
+        Self {
+            client,
+            namespace: namespace.metadata.name.unwrap(),
+            sim,
+        }
+    }
+
+    /// `true` when fault injection is available (in memory).
+    pub fn sim(&self) -> Option<&KubeSim> {
+        self.sim.as_ref()
+    }
+
+    /// A namespaced API in this test's namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Deletes the test's namespace.
+    pub async fn cleanup(self) {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let _ = namespaces
+            .delete(&self.namespace, &DeleteParams::default())
+            .await;
+    }
+}
+
+/// The HTTP status of a kube error.
+pub fn status_of(error: kube::Error) -> (u16, String) {
+    match error {
+        kube::Error::Api(status) => (status.code, status.reason),
+        other => panic!("expected an API error, got {other}"),
+    }
+}

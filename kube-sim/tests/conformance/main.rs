@@ -1,0 +1,9 @@
+//! Conformance suite, written only against `kube::Client`. It runs against
+//! the in-memory server by default, or against the cluster of the kubeconfig
+//! named by `SVCLB_TEST_KUBECONFIG`. Tests whose names start with
+//! `in_memory_only_` need fault injection and skip a real cluster.
+
+mod crud;
+mod harness;
+mod patching;
+mod watching;

@@ -1,0 +1,97 @@
+//! Merge patch, JSON patch, server-side apply, and the Service immutability
+//! rule this project depends on.
+
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::harness::{Cluster, status_of};
+
+#[tokio::test]
+async fn merge_and_json_patches_change_what_they_name() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "data": {"a": "1", "b": "2"}}))
+            .unwrap();
+    api.create(&PostParams::default(), &cm).await.unwrap();
+    let merged = api
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"a": "9", "b": null}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        merged.data.unwrap(),
+        [("a".to_string(), "9".to_string())].into()
+    );
+    let patched = api
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::<()>::Json(
+                serde_json::from_value(json!([{"op": "add", "path": "/data/c", "value": "3"}]))
+                    .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.data.unwrap()["c"], "3");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn apply_creates_sets_removes_its_own_fields_and_keeps_others() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    let params = PatchParams::apply("manager-a");
+    let first = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s"}, "data": {"a": "1", "b": "2"}});
+    api.patch("s", &params, &Patch::Apply(first)).await.unwrap();
+    api.patch(
+        "s",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"other": "x"}})),
+    )
+    .await
+    .unwrap();
+    let second = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s"}, "data": {"a": "3"}});
+    let after = api
+        .patch("s", &params, &Patch::Apply(second))
+        .await
+        .unwrap();
+    let data = after.data.unwrap();
+    assert_eq!(data.get("a").map(String::as_str), Some("3"));
+    assert_eq!(
+        data.get("b"),
+        None,
+        "the field the manager stopped applying is removed"
+    );
+    assert_eq!(
+        data.get("other").map(String::as_str),
+        Some("x"),
+        "another writer's field is kept"
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn load_balancer_class_cannot_change_while_the_type_stays_load_balancer() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<Service>();
+    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {
+        "type": "LoadBalancer", "loadBalancerClass": "svc-lb.tailscale.iptables.sh/lb", "ports": [{"port": 80}]}}))
+    .unwrap();
+    api.create(&PostParams::default(), &svc).await.unwrap();
+    let err = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"loadBalancerClass": "example.com/other"}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err), (422, "Invalid".into()));
+    cluster.cleanup().await;
+}

@@ -1,0 +1,211 @@
+//! Watches through kube-runtime's watcher, and the in-memory-only faults.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::runtime::watcher::{self, Event};
+use serde_json::json;
+
+use crate::harness::{Cluster, status_of};
+
+fn config_map(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+}
+
+/// Waits (bounded) for the next watcher event about `name`.
+async fn next_about<S>(events: &mut S, name: &str) -> Event<ConfigMap>
+where
+    S: futures::Stream<Item = Result<Event<ConfigMap>, watcher::Error>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = events
+                .try_next()
+                .await
+                .expect("watch error")
+                .expect("stream ended");
+            let about = match &event {
+                Event::Apply(o) | Event::Delete(o) | Event::InitApply(o) => {
+                    o.metadata.name.as_deref() == Some(name)
+                }
+                _ => false,
+            };
+            if about {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("no event in time")
+}
+
+#[tokio::test]
+async fn a_watcher_sees_creates_updates_and_deletes() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
+    tokio::spawn({
+        let api = api.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            api.create(&PostParams::default(), &config_map("w"))
+                .await
+                .unwrap();
+            api.patch(
+                "w",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"k": "v"}})),
+            )
+            .await
+            .unwrap();
+            api.delete("w", &DeleteParams::default()).await.unwrap();
+        }
+    });
+    assert!(matches!(
+        next_about(&mut events, "w").await,
+        Event::Apply(_)
+    ));
+    match next_about(&mut events, "w").await {
+        Event::Apply(cm) => assert_eq!(cm.data.unwrap()["k"], "v"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        next_about(&mut events, "w").await,
+        Event::Delete(_)
+    ));
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_watch_from_a_version_sees_only_later_changes_and_times_out() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    api.create(&PostParams::default(), &config_map("before"))
+        .await
+        .unwrap();
+    let version = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    api.create(&PostParams::default(), &config_map("after"))
+        .await
+        .unwrap();
+    let stream = api
+        .watch(&WatchParams::default().timeout(2), &version)
+        .await
+        .unwrap();
+    let events: Vec<_> = stream.try_collect().await.unwrap();
+    let names: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            WatchEvent::Added(cm) => cm.metadata.name.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["after"],
+        "the watch ended by its timeout with only the later object"
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn in_memory_only_a_dropped_watch_is_resumed_by_the_watcher() {
+    let cluster = Cluster::connect().await;
+    let Some(sim) = cluster.sim() else { return };
+    let api = cluster.api::<ConfigMap>();
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
+    api.create(&PostParams::default(), &config_map("one"))
+        .await
+        .unwrap();
+    next_about(&mut events, "one").await;
+    sim.faults().drop_watches();
+    api.create(&PostParams::default(), &config_map("two"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_about(&mut events, "two").await,
+        Event::Apply(_) | Event::InitApply(_)
+    ));
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn in_memory_only_resuming_from_compacted_history_is_410_gone() {
+    let cluster = Cluster::connect().await;
+    let Some(sim) = cluster.sim() else { return };
+    let api = cluster.api::<ConfigMap>();
+    api.create(&PostParams::default(), &config_map("a"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &config_map("b"))
+        .await
+        .unwrap();
+    sim.compact_history();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(2), "1")
+        .await
+        .unwrap()
+        .boxed();
+    match stream.try_next().await.unwrap() {
+        Some(WatchEvent::Error(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"))
+        }
+        other => panic!("expected 410, got {other:?}"),
+    }
+    cluster.cleanup().await;
+}
+
+/// The status code of a raw `GET path` (no client-side retries involved).
+async fn raw_get_status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: kube-sim\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn in_memory_only_injected_faults_fail_exactly_the_next_requests() {
+    let cluster = Cluster::connect().await;
+    let Some(sim) = cluster.sim() else { return };
+    let path = format!("/api/v1/namespaces/{}/configmaps", cluster.namespace);
+    sim.faults().fail_next(None, "/configmaps", 2, 500);
+    assert_eq!(raw_get_status(sim.addr(), &path).await, 500);
+    assert_eq!(raw_get_status(sim.addr(), &path).await, 500);
+    assert_eq!(raw_get_status(sim.addr(), &path).await, 200);
+    sim.faults().fail_next(None, "/configmaps", 1, 429);
+    assert_eq!(raw_get_status(sim.addr(), &path).await, 429);
+    assert_eq!(raw_get_status(sim.addr(), &path).await, 200);
+    // A 409 on a write reaches the client as a conflict.
+    let api = cluster.api::<ConfigMap>();
+    sim.faults()
+        .fail_next(Some(axum_method_post()), "/configmaps", 1, 409);
+    assert_eq!(
+        status_of(
+            api.create(&PostParams::default(), &config_map("f"))
+                .await
+                .unwrap_err()
+        )
+        .0,
+        409
+    );
+    api.create(&PostParams::default(), &config_map("f"))
+        .await
+        .unwrap();
+    cluster.cleanup().await;
+}
+
+fn axum_method_post() -> kube_sim::Method {
+    kube_sim::Method::POST
+}
