@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::registry::{self, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::server::Shared;
+use crate::table;
 use crate::watch;
 
 /// One parsed resource request.
@@ -77,6 +78,13 @@ fn parse(path: &str) -> Result<Route, ApiError> {
         name,
         status,
     }))
+}
+
+fn accept(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 fn json_response(code: StatusCode, value: Value) -> Response {
@@ -150,6 +158,12 @@ async fn dispatch(
                 return watch::respond(shared.clone(), target, labels, fields, query);
             }
             let (items, version) = store.list(rt, target.namespace.as_deref(), &labels, &fields);
+            if table::wants_table(accept(headers)) {
+                return Ok(json_response(
+                    StatusCode::OK,
+                    table::table(rt, &items, Some(version)),
+                ));
+            }
             Ok(json_response(
                 StatusCode::OK,
                 json!({

@@ -23,6 +23,7 @@ pub mod registry;
 mod selector;
 mod server;
 mod store;
+mod table;
 mod time;
 mod watch;
 
