@@ -3,6 +3,7 @@
 //! named by `SVCLB_TEST_KUBECONFIG`. Tests whose names start with
 //! `in_memory_only_` need fault injection and skip a real cluster.
 
+mod controller;
 mod crud;
 mod harness;
 mod patching;
