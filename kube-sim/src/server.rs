@@ -31,10 +31,19 @@ impl KubeSim {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
+    /// Starts a dual-stack server: Services may also get IPv6 ClusterIPs.
+    pub async fn start_dual_stack() -> std::io::Result<Self> {
+        Self::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), true).await
+    }
+
     /// Starts a server on `addr`.
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        Self::start_with(addr, false).await
+    }
+
+    async fn start_with(addr: SocketAddr, dual_stack: bool) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            store: Store::default(),
+            store: Store::new(dual_stack),
             faults: Faults::default(),
         });
         for namespace in ["default", "kube-system"] {

@@ -50,6 +50,8 @@ pub struct Store {
     events: broadcast::Sender<WatchEvent>,
     /// What each field manager last applied, per object (server-side apply).
     applied: Mutex<BTreeMap<(Key, String), Value>>,
+    /// Whether Services may get IPv6 ClusterIPs from fd00:10:96::/112.
+    dual_stack: bool,
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
@@ -75,6 +77,13 @@ fn describe(rt: &ResourceType, name: &str) -> String {
 
 impl Default for Store {
     fn default() -> Self {
+        Self::new(false)
+    }
+}
+
+impl Store {
+    /// A store; with `dual_stack`, Services can get IPv6 ClusterIPs too.
+    pub fn new(dual_stack: bool) -> Self {
         let (events, _) = broadcast::channel(HISTORY);
         Self {
             inner: Mutex::new(Inner {
@@ -85,6 +94,7 @@ impl Default for Store {
             }),
             events,
             applied: Mutex::new(BTreeMap::new()),
+            dual_stack,
         }
     }
 }
@@ -191,7 +201,7 @@ impl Store {
         object["apiVersion"] = json!(rt.api_version());
         object["kind"] = json!(rt.kind);
         if rt.plural == "services" && rt.group.is_empty() {
-            allocate_cluster_ip(&mut inner, &mut object);
+            allocate_cluster_ips(&mut inner, &mut object, self.dual_stack)?;
         }
         Self::bump(&mut inner, &mut object);
         inner.objects.insert(k, object.clone());
@@ -422,24 +432,75 @@ fn finalizers_empty(object: &Value) -> bool {
         .is_none_or(Vec::is_empty)
 }
 
-fn allocate_cluster_ip(inner: &mut Inner, service: &mut Value) {
+/// Allocates ClusterIPs as the real server does for the families the
+/// Service's `ipFamilyPolicy` asks for: IPv4 from 10.96.0.0/16 and, on a
+/// dual-stack server, IPv6 from fd00:10:96::/112.
+fn allocate_cluster_ips(
+    inner: &mut Inner,
+    service: &mut Value,
+    dual_stack: bool,
+) -> Result<(), ApiError> {
     let spec = &mut service["spec"];
-    if spec["type"].as_str() == Some("ExternalName") || spec["clusterIP"].is_string() {
-        if let Some(ip) = spec["clusterIP"].as_str().map(str::to_string) {
-            spec["clusterIPs"] = json!([ip]);
-        }
-        return;
+    if spec["type"].as_str() == Some("ExternalName") {
+        return Ok(());
     }
-    let n = inner.next_cluster_ip;
-    inner.next_cluster_ip += 1;
-    let ip = format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff);
-    spec["clusterIP"] = json!(ip);
-    spec["clusterIPs"] = json!([ip]);
-    spec["ipFamilies"] = json!(["IPv4"]);
-    spec["ipFamilyPolicy"] = json!("SingleStack");
     if spec["type"].is_null() {
         spec["type"] = json!("ClusterIP");
     }
+    if let Some(ip) = spec["clusterIP"].as_str().map(str::to_string) {
+        if spec["clusterIPs"].is_null() {
+            spec["clusterIPs"] = json!([ip]);
+        }
+        return Ok(());
+    }
+    let policy = spec["ipFamilyPolicy"]
+        .as_str()
+        .unwrap_or("SingleStack")
+        .to_string();
+    let requested: Vec<String> = spec["ipFamilies"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let families: Vec<String> = match policy.as_str() {
+        "RequireDualStack" if !dual_stack => {
+            return Err(ApiError::invalid(
+                "spec.ipFamilyPolicy: Invalid value: \"RequireDualStack\": this cluster is not configured for dual-stack services",
+            ));
+        }
+        "RequireDualStack" | "PreferDualStack" if dual_stack => {
+            let first = requested.first().cloned().unwrap_or_else(|| "IPv4".into());
+            let second = if first == "IPv6" { "IPv4" } else { "IPv6" };
+            vec![first, second.to_string()]
+        }
+        _ => vec![requested.first().cloned().unwrap_or_else(|| "IPv4".into())],
+    };
+    if families.iter().any(|f| f == "IPv6") && !dual_stack {
+        return Err(ApiError::invalid(
+            "spec.ipFamilies: Invalid value: \"IPv6\": not configured on this cluster",
+        ));
+    }
+    let n = inner.next_cluster_ip;
+    inner.next_cluster_ip += 1;
+    let ips: Vec<String> = families
+        .iter()
+        .map(|family| match family.as_str() {
+            "IPv6" => format!("fd00:10:96::{n:x}"),
+            _ => format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff),
+        })
+        .collect();
+    spec["clusterIP"] = json!(ips[0]);
+    spec["clusterIPs"] = json!(ips);
+    spec["ipFamilies"] = json!(families);
+    spec["ipFamilyPolicy"] = json!(if families.len() == 2 && policy != "SingleStack" {
+        policy
+    } else {
+        "SingleStack".to_string()
+    });
+    Ok(())
 }
 
 /// The immutable-field checks of the real server that this project relies on.

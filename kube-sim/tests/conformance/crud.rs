@@ -305,3 +305,55 @@ async fn cluster_scoped_objects_have_no_namespace() {
     assert_eq!(ns.metadata.namespace, None);
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn dual_stack_services_get_both_families_where_the_cluster_has_them() {
+    let cluster = Cluster::connect().await;
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "dual"},
+        "spec": {"ipFamilyPolicy": "PreferDualStack", "ports": [{"port": 53, "protocol": "UDP"}]}
+    }))
+    .unwrap();
+    let spec = cluster
+        .api::<Service>()
+        .create(&PostParams::default(), &svc)
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    let ips = spec.cluster_ips.unwrap();
+    // PreferDualStack: two families on a dual-stack cluster, one otherwise.
+    assert_eq!(ips.len(), spec.ip_families.clone().unwrap().len());
+    assert!(ips[0].parse::<std::net::Ipv4Addr>().is_ok(), "{ips:?}");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn in_memory_only_a_dual_stack_server_allocates_ipv4_and_ipv6() {
+    let sim = kube_sim::KubeSim::start_dual_stack().await.unwrap();
+    let api: Api<Service> = Api::namespaced(sim.client(), "default");
+    let svc = |name: &str, policy: &str| -> Service {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"ipFamilyPolicy": policy, "ports": [{"port": 80}]}}))
+            .unwrap()
+    };
+    let spec = api
+        .create(&PostParams::default(), &svc("dual", "RequireDualStack"))
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    let ips = spec.cluster_ips.unwrap();
+    assert_eq!(spec.ip_families.unwrap(), ["IPv4", "IPv6"]);
+    assert!(
+        ips[0].parse::<std::net::Ipv4Addr>().is_ok()
+            && ips[1].parse::<std::net::Ipv6Addr>().is_ok(),
+        "{ips:?}"
+    );
+    let single = kube_sim::KubeSim::start().await.unwrap();
+    let api: Api<Service> = Api::namespaced(single.client(), "default");
+    let err = api
+        .create(&PostParams::default(), &svc("dual", "RequireDualStack"))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err).0, 422);
+}
