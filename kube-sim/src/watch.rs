@@ -138,7 +138,9 @@ async fn stream_events(
     }
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let mut bookmark = tokio::time::interval(BOOKMARK_EVERY);
+    // Like the real server, the first bookmark comes after a while, not at once.
+    let mut bookmark =
+        tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
     loop {
         tokio::select! {
             _ = &mut deadline => return,

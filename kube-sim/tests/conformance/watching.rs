@@ -209,3 +209,49 @@ async fn in_memory_only_injected_faults_fail_exactly_the_next_requests() {
 fn axum_method_post() -> kube_sim::Method {
     kube_sim::Method::POST
 }
+
+#[tokio::test]
+async fn many_concurrent_watchers_each_see_every_change_and_get_bookmarks() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    let version = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut watchers = Vec::new();
+    for _ in 0..20 {
+        let stream = api
+            .watch(&WatchParams::default().timeout(5), &version)
+            .await
+            .unwrap();
+        watchers.push(tokio::spawn(async move {
+            let events: Vec<WatchEvent<ConfigMap>> = stream.try_collect().await.unwrap();
+            let added = events
+                .iter()
+                .filter(|e| matches!(e, WatchEvent::Added(_)))
+                .count();
+            let bookmarks = events
+                .iter()
+                .filter(|e| matches!(e, WatchEvent::Bookmark(_)))
+                .count();
+            (added, bookmarks)
+        }));
+    }
+    for i in 0..5 {
+        api.create(&PostParams::default(), &config_map(&format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    for watcher in watchers {
+        let (added, bookmarks) = watcher.await.unwrap();
+        assert_eq!(added, 5);
+        // A real server sends bookmarks about once a minute; this one every second.
+        if cluster.sim().is_some() {
+            assert!(bookmarks > 0, "a 5 s watch that allows bookmarks got none");
+        }
+    }
+    cluster.cleanup().await;
+}
