@@ -53,7 +53,7 @@ const fn rt(
 }
 
 /// Every served resource type.
-pub const RESOURCES: &[ResourceType] = &[
+pub static RESOURCES: &[ResourceType] = &[
     rt("", "v1", "namespaces", "Namespace", false, true),
     rt("", "v1", "nodes", "Node", false, true),
     rt("", "v1", "services", "Service", true, true),

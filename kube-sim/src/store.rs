@@ -384,7 +384,7 @@ impl Store {
         Ok(inner
             .history
             .iter()
-            .filter(|e| e.resource_version > version && std::ptr::eq(e.resource, rt))
+            .filter(|e| e.resource_version > version && *e.resource == *rt)
             .cloned()
             .collect())
     }
@@ -424,7 +424,7 @@ impl Store {
     }
 }
 
-const NAMESPACES: &ResourceType = &crate::registry::RESOURCES[0];
+static NAMESPACES: &ResourceType = &crate::registry::RESOURCES[0];
 
 fn finalizers_empty(object: &Value) -> bool {
     object["metadata"]["finalizers"]

@@ -42,7 +42,7 @@ struct Filter {
 
 impl Filter {
     fn wants(&self, event: &WatchEvent) -> bool {
-        std::ptr::eq(event.resource, self.target.rt)
+        *event.resource == *self.target.rt
             && self
                 .target
                 .namespace
