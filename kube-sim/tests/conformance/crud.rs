@@ -140,38 +140,15 @@ async fn lists_filter_by_label_and_field_selectors() {
         v.sort();
         v
     };
-    assert_eq!(
-        names(
-            api.list(&ListParams::default().labels("app=web"))
-                .await
-                .unwrap()
-        ),
-        ["a"]
-    );
-    assert_eq!(
-        names(
-            api.list(&ListParams::default().labels("app in (web,db)"))
-                .await
-                .unwrap()
-        ),
-        ["a", "b"]
-    );
-    assert_eq!(
-        names(
-            api.list(&ListParams::default().labels("!tier"))
-                .await
-                .unwrap()
-        ),
-        ["b"]
-    );
-    assert_eq!(
-        names(
-            api.list(&ListParams::default().fields("metadata.name=b"))
-                .await
-                .unwrap()
-        ),
-        ["b"]
-    );
+    let cases: [(ListParams, &[&str]); 4] = [
+        (ListParams::default().labels("app=web"), &["a"]),
+        (ListParams::default().labels("app in (web,db)"), &["a", "b"]),
+        (ListParams::default().labels("!tier"), &["b"]),
+        (ListParams::default().fields("metadata.name=b"), &["b"]),
+    ];
+    for (params, expected) in cases {
+        assert_eq!(names(api.list(&params).await.unwrap()), expected);
+    }
     let list = api.list(&ListParams::default()).await.unwrap();
     assert!(list.metadata.resource_version.is_some());
     cluster.cleanup().await;
