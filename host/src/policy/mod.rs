@@ -24,9 +24,3 @@ pub use set::{
     PolicySetError, PolicySetSpec,
 };
 pub use state::PolicyLog;
-
-/// The contract's types, for callers that drive the engine directly.
-pub mod contract {
-    pub use super::bindings::svc_lb::policy::types::*;
-    pub use super::bindings::{node_to_wit, plan_from_wit, plan_to_wit, service_to_wit};
-}
