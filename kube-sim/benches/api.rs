@@ -1,7 +1,8 @@
 //! kube-sim under load, through `kube::Client` over HTTP: 10 000 objects
 //! stored (9 000 ConfigMaps, 1 000 Services); p50/p99 of get, of listing the
 //! 1 000 Services, and of watch event delivery to 10 watchers; resident
-//! memory of this process (server and client) before and after the load.
+//! memory of the server, running as a process of its own, before and after
+//! the load.
 //!
 //! Run: `cargo bench -p kube-sim --bench api`
 
@@ -13,17 +14,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::Api;
 use kube::api::{ListParams, PostParams, WatchEvent, WatchParams};
-use kube_sim::KubeSim;
+use kube_sim::{SimProcess, rss_mib};
 use serde_json::json;
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
 
 fn report(label: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -39,9 +31,11 @@ fn report(label: &str, mut samples: Vec<Duration>) {
 
 #[tokio::main]
 async fn main() {
-    let sim = KubeSim::start().await.unwrap();
+    let sim = SimProcess::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_kube-sim")), &[])
+        .expect("the kube-sim binary starts");
     let client = sim.client();
-    let before = rss_mib();
+    let server_rss = || rss_mib(sim.pid()).unwrap_or(f64::NAN);
+    let before = server_rss();
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let started = Instant::now();
@@ -69,8 +63,8 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     println!(
-        "RSS of server + client: {before:.1} MiB empty, {:.1} MiB with 10 000 objects",
-        rss_mib()
+        "RSS of the server process: {before:.1} MiB empty, {:.1} MiB with 10 000 objects",
+        server_rss()
     );
 
     let mut gets = Vec::new();

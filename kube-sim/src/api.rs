@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::discovery;
 use crate::error::ApiError;
+use crate::gc::{self, Preconditions, Propagation};
 use crate::registry::{self, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::server::Shared;
@@ -192,10 +193,11 @@ async fn dispatch(
         }
         (Method::PUT, Some(name)) => {
             let object = parse_body(headers, body)?;
-            Ok(json_response(
-                StatusCode::OK,
-                store.replace(rt, &namespace, name, object, target.status)?,
-            ))
+            Ok(json_response(StatusCode::OK, {
+                let replaced = store.replace(rt, &namespace, name, object, target.status)?;
+                gc::settle(store);
+                replaced
+            }))
         }
         (Method::PATCH, Some(name)) => {
             let content_type = headers
@@ -205,15 +207,27 @@ async fn dispatch(
                 .to_string();
             let patch = parse_body(headers, body)?;
             let object = crate::patch::apply(store, &target, name, &content_type, patch, query)?;
+            gc::settle(store);
             Ok(json_response(StatusCode::OK, object))
         }
         (Method::DELETE, Some(name)) => {
-            let object = store.delete(rt, &namespace, name)?;
-            if query.get("propagationPolicy").is_none_or(|p| p != "Orphan")
-                && object["metadata"]["deletionTimestamp"].is_null()
-            {
-                crate::gc::collect_dependents(store, &object);
-            }
+            // kube-rs and kubectl send DeleteOptions as the body; the query
+            // form is accepted too, as the real server does.
+            let options = if body.is_empty() {
+                Value::Null
+            } else {
+                parse_body(headers, body)?
+            };
+            let propagation = Propagation::parse(
+                options["propagationPolicy"]
+                    .as_str()
+                    .or(query.get("propagationPolicy").map(String::as_str)),
+            )?;
+            let preconditions = Preconditions {
+                uid: options["preconditions"]["uid"].as_str(),
+                resource_version: options["preconditions"]["resourceVersion"].as_str(),
+            };
+            let object = gc::delete(store, rt, &namespace, name, propagation, &preconditions)?;
             Ok(json_response(StatusCode::OK, object))
         }
         _ => Err(ApiError::method_not_allowed(format!(

@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! kube::Client ──HTTP──▶ api (paths, verbs) ──▶ store (JSON objects, versions, history)
-//!                          ├─ patch (merge, JSON patch, apply)     └─▶ watch streams
-//!                          ├─ gc (ownerReferences)
+//!                          ├─ patch (merge, strategic, JSON patch, apply) └─▶ watch streams
+//!                          ├─ gc (ownerReferences, propagation, namespaces)
 //!                          └─ faults (injected errors, latency, dropped watches)
 //! ```
 //!
@@ -19,14 +19,17 @@ pub mod error;
 mod faults;
 mod gc;
 mod patch;
+mod process;
 pub mod registry;
 mod selector;
 mod server;
 mod store;
+mod strategic;
 mod table;
 mod time;
 mod watch;
 
 pub use axum::http::Method;
 pub use faults::Faults;
-pub use server::{KubeSim, kubeconfig};
+pub use process::{SimProcess, rss_mib, serve_until_interrupted};
+pub use server::{KubeSim, client_for, kubeconfig};

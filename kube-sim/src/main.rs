@@ -21,11 +21,6 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let server = kube_sim::KubeSim::start_on(args.listen).await?;
-    if let Some(path) = &args.kubeconfig {
-        server.write_kubeconfig(path)?;
-    }
-    println!("{}", server.url());
-    tokio::signal::ctrl_c().await?;
+    kube_sim::serve_until_interrupted(args.listen, args.kubeconfig.as_deref()).await?;
     Ok(())
 }

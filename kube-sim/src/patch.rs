@@ -1,6 +1,5 @@
-//! PATCH: JSON merge patch, JSON patch, strategic merge patch (handled as a
-//! merge patch: enough for the fields this project patches, whose lists it
-//! replaces whole) and server-side apply.
+//! PATCH: JSON merge patch, JSON patch, strategic merge patch (see
+//! `strategic`) and server-side apply.
 //!
 //! Server-side apply is simplified as the project's needs allow: an apply
 //! sets what the manager sends, removes what the same manager applied before
@@ -42,7 +41,8 @@ pub(crate) fn apply(
     }
     let mut object = store.get(rt, &namespace, name)?;
     match media {
-        MERGE | STRATEGIC => json_patch::merge(&mut object, &patch),
+        MERGE => json_patch::merge(&mut object, &patch),
+        STRATEGIC => crate::strategic::apply(&mut object, &patch)?,
         JSON_PATCH => {
             let operations: json_patch::Patch = serde_json::from_value(patch)
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;

@@ -86,10 +86,7 @@ impl KubeSim {
 
     /// A client talking to this server over HTTP.
     pub fn client(&self) -> kube::Client {
-        let url = self.url().parse().expect("a valid URL");
-        let mut config = kube::Config::new(url);
-        config.default_namespace = "default".into();
-        kube::Client::try_from(config).expect("a client for a plain-HTTP server")
+        client_for(&self.url())
     }
 
     /// Fault injection.
@@ -106,6 +103,14 @@ impl KubeSim {
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
         std::fs::write(path, kubeconfig(&self.url()))
     }
+}
+
+/// A client for the plain-HTTP server at `url`, default namespace `default`.
+pub fn client_for(url: &str) -> kube::Client {
+    let url = url.parse().expect("a valid URL");
+    let mut config = kube::Config::new(url);
+    config.default_namespace = "default".into();
+    kube::Client::try_from(config).expect("a client for a plain-HTTP server")
 }
 
 /// A kubeconfig pointing at `server` with no credentials.

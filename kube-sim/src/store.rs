@@ -42,6 +42,8 @@ struct Inner {
     objects: BTreeMap<Key, Value>,
     history: VecDeque<WatchEvent>,
     next_cluster_ip: u32,
+    /// Objects removed since the garbage collector last looked.
+    removed: Vec<(&'static ResourceType, Value)>,
 }
 
 /// The in-memory object store.
@@ -91,6 +93,7 @@ impl Store {
                 objects: BTreeMap::new(),
                 history: VecDeque::new(),
                 next_cluster_ip: FIRST_CLUSTER_IP,
+                removed: Vec::new(),
             }),
             events,
             applied: Mutex::new(BTreeMap::new()),
@@ -146,15 +149,17 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let namespace = if rt.namespaced { namespace } else { "" };
-        if rt.namespaced
-            && !inner.objects.contains_key(&(
-                NAMESPACES.group,
-                NAMESPACES.plural,
-                String::new(),
-                namespace.to_string(),
-            ))
-        {
-            return Err(ApiError::not_found(format!("namespaces \"{namespace}\"")));
+        if rt.namespaced {
+            let Some(ns) = inner.objects.get(&key(NAMESPACES, "", namespace)) else {
+                return Err(ApiError::not_found(format!("namespaces \"{namespace}\"")));
+            };
+            if ns["metadata"].get("deletionTimestamp").is_some() {
+                return Err(ApiError::forbidden(format!(
+                    "{} is forbidden: unable to create new content in namespace \
+                     {namespace} because it is being terminated",
+                    describe(rt, object["metadata"]["name"].as_str().unwrap_or_default())
+                )));
+            }
         }
         if !object.is_object() || !object["metadata"].is_object() && !object["metadata"].is_null() {
             return Err(ApiError::bad_request("the body must be an object"));
@@ -323,8 +328,7 @@ impl Store {
         }
         Self::bump(&mut inner, &mut next);
         if next["metadata"].get("deletionTimestamp").is_some() && finalizers_empty(&next) {
-            inner.objects.remove(&k);
-            self.record(&mut inner, rt, "DELETED", next.clone());
+            self.remove(&mut inner, rt, k, next.clone());
             return Ok(next);
         }
         inner.objects.insert(k, next.clone());
@@ -332,12 +336,16 @@ impl Store {
         Ok(next)
     }
 
-    /// Deletes the object; with finalizers it only gets a deletion timestamp.
+    /// Deletes the object. With finalizers (plus `hold`, a finalizer the
+    /// request adds, such as `foregroundDeletion`) it only gets a deletion
+    /// timestamp; a namespace with content becomes `Terminating` and goes
+    /// when its last object does.
     pub fn delete(
         &self,
         rt: &'static ResourceType,
         namespace: &str,
         name: &str,
+        hold: Option<&str>,
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let namespace = if rt.namespaced { namespace } else { "" };
@@ -347,19 +355,82 @@ impl Store {
             .get(&k)
             .cloned()
             .ok_or_else(|| ApiError::not_found(describe(rt, name)))?;
-        if !finalizers_empty(&object) {
+        if let Some(hold) = hold
+            && object["metadata"].get("deletionTimestamp").is_none()
+        {
+            let finalizers = &mut object["metadata"]["finalizers"];
+            if !finalizers.is_array() {
+                *finalizers = json!([]);
+            }
+            if let Some(list) = finalizers.as_array_mut()
+                && !list.iter().any(|f| f == hold)
+            {
+                list.push(json!(hold));
+            }
+        }
+        let is_namespace = *rt == *NAMESPACES;
+        if !finalizers_empty(&object) || is_namespace && has_content(&inner, name) {
             if object["metadata"].get("deletionTimestamp").is_none() {
                 object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                if is_namespace {
+                    object["status"]["phase"] = json!("Terminating");
+                }
                 Self::bump(&mut inner, &mut object);
                 inner.objects.insert(k, object.clone());
                 self.record(&mut inner, rt, "MODIFIED", object.clone());
             }
             return Ok(object);
         }
-        inner.objects.remove(&k);
         Self::bump(&mut inner, &mut object);
-        self.record(&mut inner, rt, "DELETED", object.clone());
+        self.remove(&mut inner, rt, k, object.clone());
         Ok(object)
+    }
+
+    /// Removes the object for good (its resource version already bumped),
+    /// queues it for the garbage collector, and removes its namespace when
+    /// that was waiting for its last object.
+    fn remove(&self, inner: &mut Inner, rt: &'static ResourceType, k: Key, object: Value) {
+        inner.objects.remove(&k);
+        self.record(inner, rt, "DELETED", object.clone());
+        inner.removed.push((rt, object));
+        let namespace = k.2;
+        if namespace.is_empty() || has_content(inner, &namespace) {
+            return;
+        }
+        let ns_key = key(NAMESPACES, "", &namespace);
+        if let Some(mut ns) = inner.objects.get(&ns_key).cloned()
+            && ns["metadata"].get("deletionTimestamp").is_some()
+            && finalizers_empty(&ns)
+        {
+            Self::bump(inner, &mut ns);
+            self.remove(inner, NAMESPACES, ns_key, ns);
+        }
+    }
+
+    /// Objects removed since the last call, oldest first.
+    pub(crate) fn take_removed(&self) -> Vec<(&'static ResourceType, Value)> {
+        std::mem::take(&mut self.lock().removed)
+    }
+
+    /// Every object (of any type, in `namespace` when given) for which
+    /// `wanted` holds.
+    pub(crate) fn find(
+        &self,
+        namespace: Option<&str>,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Vec<(&'static ResourceType, Value)> {
+        let inner = self.lock();
+        inner
+            .objects
+            .iter()
+            .filter(|((_, _, ns, _), object)| namespace.is_none_or(|n| n == ns) && wanted(object))
+            .filter_map(|((group, plural, _, _), object)| {
+                let rt = crate::registry::RESOURCES
+                    .iter()
+                    .find(|r| r.group == *group && r.plural == *plural)?;
+                Some((rt, object.clone()))
+            })
+            .collect()
     }
 
     /// Events of `rt` after `version` still in the history, or 410 Expired
@@ -425,6 +496,11 @@ impl Store {
 }
 
 static NAMESPACES: &ResourceType = &crate::registry::RESOURCES[0];
+
+/// Whether any object lives in `namespace`.
+fn has_content(inner: &Inner, namespace: &str) -> bool {
+    inner.objects.keys().any(|(_, _, ns, _)| ns == namespace)
+}
 
 fn finalizers_empty(object: &Value) -> bool {
     object["metadata"]["finalizers"]

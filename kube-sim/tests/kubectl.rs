@@ -25,6 +25,36 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// `kubectl apply` of Service `default/web` with these annotations and one
+/// port; its output. No OpenAPI document is served, so kubectl's schema
+/// validation is off.
+fn apply_service(
+    kubeconfig: &std::path::Path,
+    manifest: &std::path::Path,
+    annotations: &str,
+    port: u16,
+) -> String {
+    std::fs::write(
+        manifest,
+        format!(
+            "apiVersion: v1\nkind: Service\n\
+             metadata: {{name: web, namespace: default, annotations: {annotations}}}\n\
+             spec: {{type: LoadBalancer, loadBalancerClass: svc-lb.tailscale.iptables.sh/lb, \
+             ports: [{{port: {port}}}]}}\n"
+        ),
+    )
+    .unwrap();
+    let args = [
+        "apply",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ];
+    let (ok, out) = tokio::task::block_in_place(|| kubectl(kubeconfig, &args));
+    assert!(ok, "{out}");
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_applies_lists_with_external_ip_and_deletes() {
     let sim = KubeSim::start().await.unwrap();
@@ -32,29 +62,28 @@ async fn kubectl_applies_lists_with_external_ip_and_deletes() {
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
     let manifest = dir.path().join("svc.yaml");
-    std::fs::write(
-        &manifest,
-        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n\
-         spec: {type: LoadBalancer, loadBalancerClass: svc-lb.tailscale.iptables.sh/lb, ports: [{port: 80}]}\n",
-    )
-    .unwrap();
-
-    // No OpenAPI document is served, so kubectl's schema validation is off.
-    let (ok, out) = tokio::task::block_in_place(|| {
-        kubectl(
-            &kubeconfig,
-            &[
-                "apply",
-                "--validate=false",
-                "-f",
-                manifest.to_str().unwrap(),
-            ],
-        )
-    });
-    assert!(ok, "{out}");
+    let out = apply_service(&kubeconfig, &manifest, "{}", 80);
     assert!(out.contains("service/web created"), "{out}");
-
+    // A second apply is a strategic merge patch with kubectl's directives
+    // (`$setElementOrder`, deletions of dropped list items).
+    let out = apply_service(&kubeconfig, &manifest, "{team: a}", 8080);
+    assert!(out.contains("service/web configured"), "{out}");
     let services: Api<Service> = Api::namespaced(sim.client(), "default");
+    let applied = services.get("web").await.unwrap();
+    let ports: Vec<i32> = applied
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()
+        .iter()
+        .map(|p| p.port)
+        .collect();
+    assert_eq!(
+        ports,
+        [8080],
+        "the dropped port is deleted, the new one added"
+    );
+    assert_eq!(applied.metadata.annotations.unwrap()["team"], "a");
     services
         .patch_status(
             "web",

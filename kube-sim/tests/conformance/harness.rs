@@ -79,3 +79,19 @@ pub fn status_of(error: kube::Error) -> (u16, String) {
         other => panic!("expected an API error, got {other}"),
     }
 }
+
+/// Polls `check` until it holds (a real server's garbage collector and
+/// namespace controller work in the background), up to 60 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting until {what}");
+}

@@ -5,6 +5,7 @@
 
 mod controller;
 mod crud;
+mod deletion;
 mod harness;
 mod patching;
 mod watching;

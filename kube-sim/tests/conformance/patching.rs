@@ -95,3 +95,34 @@ async fn load_balancer_class_cannot_change_while_the_type_stays_load_balancer() 
     assert_eq!(status_of(err), (422, "Invalid".into()));
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn strategic_merge_patch_merges_service_ports_by_port() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<Service>();
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "smp"},
+        "spec": {"ports": [{"name": "http", "port": 80}, {"name": "https", "port": 443}]}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &svc).await.unwrap();
+    let patched = api
+        .patch(
+            "smp",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"ports": [
+                {"port": 443, "targetPort": 8443},
+                {"port": 80, "$patch": "delete"}
+            ]}})),
+        )
+        .await
+        .unwrap();
+    let ports = patched.spec.unwrap().ports.unwrap();
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert_eq!(ports[0].name.as_deref(), Some("https"));
+    assert_eq!(
+        ports[0].target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8443))
+    );
+    cluster.cleanup().await;
+}

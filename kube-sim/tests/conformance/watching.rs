@@ -206,6 +206,27 @@ async fn in_memory_only_injected_faults_fail_exactly_the_next_requests() {
     cluster.cleanup().await;
 }
 
+#[tokio::test]
+async fn in_memory_only_injected_latency_delays_every_request_until_cleared() {
+    let cluster = Cluster::connect().await;
+    let Some(sim) = cluster.sim() else { return };
+    let api = cluster.api::<ConfigMap>();
+    let delay = std::time::Duration::from_millis(300);
+    sim.faults().set_latency(Some(delay));
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        api.get_opt("absent").await.unwrap();
+        assert!(started.elapsed() >= delay, "{:?}", started.elapsed());
+    }
+    sim.faults().set_latency(None);
+    // Without the fault the request is not delayed: far below the injected
+    // delay even on a slow machine.
+    let started = std::time::Instant::now();
+    api.get_opt("absent").await.unwrap();
+    assert!(started.elapsed() < delay, "{:?}", started.elapsed());
+    cluster.cleanup().await;
+}
+
 fn axum_method_post() -> kube_sim::Method {
     kube_sim::Method::POST
 }
