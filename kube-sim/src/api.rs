@@ -88,6 +88,12 @@ fn accept(headers: &HeaderMap) -> &str {
         .unwrap_or_default()
 }
 
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
 fn json_response(code: StatusCode, value: Value) -> Response {
     (code, axum::Json(value)).into_response()
 }
@@ -186,18 +192,20 @@ async fn dispatch(
                 .clone()
                 .or_else(|| object["metadata"]["namespace"].as_str().map(str::to_string))
                 .unwrap_or_default();
-            Ok(json_response(
-                StatusCode::CREATED,
-                store.create(rt, &namespace, object)?,
-            ))
+            let created = store.create(rt, &namespace, object)?;
+            let name = created["metadata"]["name"].as_str().unwrap_or_default();
+            let manager = crate::patch::manager_of(query, user_agent(headers));
+            crate::patch::record_write(store, &target, name, &manager, &Value::Null, &created);
+            Ok(json_response(StatusCode::CREATED, created))
         }
         (Method::PUT, Some(name)) => {
             let object = parse_body(headers, body)?;
-            Ok(json_response(StatusCode::OK, {
-                let replaced = store.replace(rt, &namespace, name, object, target.status)?;
-                gc::settle(store);
-                replaced
-            }))
+            let before = store.get(rt, &namespace, name)?;
+            let replaced = store.replace(rt, &namespace, name, object, target.status)?;
+            let manager = crate::patch::manager_of(query, user_agent(headers));
+            crate::patch::record_write(store, &target, name, &manager, &before, &replaced);
+            gc::settle(store);
+            Ok(json_response(StatusCode::OK, replaced))
         }
         (Method::PATCH, Some(name)) => {
             let content_type = headers
@@ -206,7 +214,15 @@ async fn dispatch(
                 .unwrap_or_default()
                 .to_string();
             let patch = parse_body(headers, body)?;
-            let object = crate::patch::apply(store, &target, name, &content_type, patch, query)?;
+            let object = crate::patch::apply(
+                store,
+                &target,
+                name,
+                &content_type,
+                patch,
+                query,
+                user_agent(headers),
+            )?;
             gc::settle(store);
             Ok(json_response(StatusCode::OK, object))
         }

@@ -18,6 +18,7 @@ mod discovery;
 pub mod error;
 mod faults;
 mod gc;
+mod ownership;
 mod patch;
 mod process;
 pub mod registry;

@@ -1,11 +1,11 @@
 //! PATCH: JSON merge patch, JSON patch, strategic merge patch (see
-//! `strategic`) and server-side apply.
+//! `strategic`) and server-side apply (field ownership in `ownership`).
 //!
-//! Server-side apply is simplified as the project's needs allow: an apply
-//! sets what the manager sends, removes what the same manager applied before
-//! and no longer sends, and keeps everything written by others (status,
-//! other managers' fields). Conflicts between managers are not detected, so
-//! `force` changes nothing.
+//! Server-side apply sets what the manager sends, removes what the same
+//! manager applied before and no longer sends (unless another manager owns
+//! it too), keeps everything written by others (status, other managers'
+//! fields), and refuses with 409 Conflict to change a field another manager
+//! owns, unless `force=true`.
 
 use std::collections::HashMap;
 
@@ -13,12 +13,45 @@ use serde_json::Value;
 
 use crate::api::Target;
 use crate::error::ApiError;
+use crate::ownership;
 use crate::store::Store;
 
 const MERGE: &str = "application/merge-patch+json";
 const STRATEGIC: &str = "application/strategic-merge-patch+json";
 const JSON_PATCH: &str = "application/json-patch+json";
 const APPLY: &str = "application/apply-patch+yaml";
+
+/// The manager of a write: `fieldManager`, else one derived from the
+/// client's user agent, as the real server does.
+pub(crate) fn manager_of(query: &HashMap<String, String>, user_agent: Option<&str>) -> String {
+    query
+        .get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .cloned()
+        .or_else(|| {
+            user_agent
+                .and_then(|ua| ua.split('/').next())
+                .filter(|ua| !ua.is_empty())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Records that `manager` turned `before` into `after` by a write that is
+/// not an apply.
+pub(crate) fn record_write(
+    store: &Store,
+    target: &Target,
+    name: &str,
+    manager: &str,
+    before: &Value,
+    after: &Value,
+) {
+    let namespace = target.namespace.clone().unwrap_or_default();
+    let mut record = store.field_record(target.rt, &namespace, name);
+    ownership::record_update(&mut record.owners, before, after, manager);
+    store.set_field_record(target.rt, &namespace, name, record);
+}
 
 /// Applies `patch` to the object `name` of `target`.
 pub(crate) fn apply(
@@ -28,6 +61,7 @@ pub(crate) fn apply(
     content_type: &str,
     patch: Value,
     query: &HashMap<String, String>,
+    user_agent: Option<&str>,
 ) -> Result<Value, ApiError> {
     let rt = target.rt;
     let namespace = target.namespace.clone().unwrap_or_default();
@@ -37,9 +71,11 @@ pub(crate) fn apply(
             .get("fieldManager")
             .filter(|m| !m.is_empty())
             .ok_or_else(|| ApiError::bad_request("fieldManager is required for apply patch"))?;
-        return server_side_apply(store, target, &namespace, name, manager, patch);
+        let force = query.get("force").is_some_and(|f| f == "true");
+        return server_side_apply(store, target, &namespace, name, manager, force, patch);
     }
-    let mut object = store.get(rt, &namespace, name)?;
+    let before = store.get(rt, &namespace, name)?;
+    let mut object = before.clone();
     match media {
         MERGE => json_patch::merge(&mut object, &patch),
         STRATEGIC => crate::strategic::apply(&mut object, &patch)?,
@@ -55,7 +91,16 @@ pub(crate) fn apply(
             )));
         }
     }
-    store.replace(rt, &namespace, name, object, target.status)
+    let after = store.replace(rt, &namespace, name, object, target.status)?;
+    record_write(
+        store,
+        target,
+        name,
+        &manager_of(query, user_agent),
+        &before,
+        &after,
+    );
+    Ok(after)
 }
 
 fn server_side_apply(
@@ -64,20 +109,55 @@ fn server_side_apply(
     namespace: &str,
     name: &str,
     manager: &str,
+    force: bool,
     applied: Value,
 ) -> Result<Value, ApiError> {
     let rt = target.rt;
-    let mut object = match store.get(rt, namespace, name) {
+    let mut record = store.field_record(rt, namespace, name);
+    let current = match store.get(rt, namespace, name) {
         Ok(object) => object,
         Err(e) if e.code == 404 && !target.status => {
             let created = store.create(rt, namespace, applied.clone())?;
-            store.set_last_applied(rt, namespace, name, manager, applied);
+            let mut record = crate::store::FieldRecord::default();
+            ownership::record_apply(&mut record.owners, &Value::Null, None, &applied, manager);
+            record.applied.insert(manager.to_string(), applied);
+            store.set_field_record(rt, namespace, name, record);
             return Ok(created);
         }
         Err(e) => return Err(e),
     };
-    if let Some(previous) = store.last_applied(rt, namespace, name, manager) {
-        remove_dropped_fields(&mut object, &previous, &applied);
+    if !force {
+        let conflicts = ownership::conflicts(&record.owners, &current, &applied, manager);
+        if !conflicts.is_empty() {
+            let listed: Vec<String> = conflicts
+                .iter()
+                .map(|c| {
+                    format!(
+                        "conflict with \"{}\": {}",
+                        c.manager,
+                        c.field.replace('/', ".")
+                    )
+                })
+                .collect();
+            return Err(ApiError::conflict(format!(
+                "Apply failed with {} conflict{}: {}",
+                conflicts.len(),
+                if conflicts.len() == 1 { "" } else { "s" },
+                listed.join(", ")
+            )));
+        }
+    }
+    let previous = record.applied.get(manager).cloned();
+    let orphaned = ownership::record_apply(
+        &mut record.owners,
+        &current,
+        previous.as_ref(),
+        &applied,
+        manager,
+    );
+    let mut object = current.clone();
+    for field in &orphaned {
+        remove_field(&mut object, field);
     }
     merge_applied(&mut object, &applied);
     // Apply never carries a precondition from the stored object.
@@ -85,27 +165,23 @@ fn server_side_apply(
         meta.remove("resourceVersion");
     }
     let result = store.replace(rt, namespace, name, object, target.status)?;
-    store.set_last_applied(rt, namespace, name, manager, applied);
+    record.applied.insert(manager.to_string(), applied);
+    store.set_field_record(rt, namespace, name, record);
     Ok(result)
 }
 
-/// Removes from `object` the fields `previous` applied that `now` no longer does.
-fn remove_dropped_fields(object: &mut Value, previous: &Value, now: &Value) {
-    let (Some(previous), Some(target)) = (previous.as_object(), object.as_object_mut()) else {
+/// Removes the field at JSON pointer `field`, and parents it leaves empty.
+fn remove_field(object: &mut Value, field: &str) {
+    let Some((parent, last)) = field.rsplit_once('/') else {
         return;
     };
-    for (key, old) in previous {
-        match now.get(key) {
-            None => {
-                target.remove(key);
-            }
-            Some(new) if old.is_object() && new.is_object() => {
-                if let Some(child) = target.get_mut(key) {
-                    remove_dropped_fields(child, old, new);
-                }
-            }
-            Some(_) => {}
-        }
+    let last = last.replace("~1", "/").replace("~0", "~");
+    let Some(map) = object.pointer_mut(parent).and_then(Value::as_object_mut) else {
+        return;
+    };
+    map.remove(&last);
+    if map.is_empty() && !parent.is_empty() && parent != "/metadata" {
+        remove_field(object, parent);
     }
 }
 
@@ -136,16 +212,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn apply_removes_only_what_the_manager_dropped() {
+    fn removing_a_field_prunes_parents_it_leaves_empty() {
         let mut object =
-            json!({"metadata": {"labels": {"a": "1", "b": "2", "other": "x"}}, "status": {"s": 1}});
-        let previous = json!({"metadata": {"labels": {"a": "1", "b": "2"}}});
-        let now = json!({"metadata": {"labels": {"a": "3"}}});
-        remove_dropped_fields(&mut object, &previous, &now);
-        merge_applied(&mut object, &now);
-        assert_eq!(
-            object,
-            json!({"metadata": {"labels": {"a": "3", "other": "x"}}, "status": {"s": 1}})
-        );
+            json!({"metadata": {"labels": {"a": "1"}}, "spec": {"x": {"y": 1}, "z": 2}});
+        remove_field(&mut object, "/metadata/labels/a");
+        remove_field(&mut object, "/spec/x/y");
+        assert_eq!(object, json!({"metadata": {}, "spec": {"z": 2}}));
+    }
+
+    #[test]
+    fn applied_maps_merge_and_lists_replace() {
+        let mut object = json!({"data": {"a": "1"}, "list": [1, 2]});
+        merge_applied(&mut object, &json!({"data": {"b": "2"}, "list": [3]}));
+        assert_eq!(object, json!({"data": {"a": "1", "b": "2"}, "list": [3]}));
     }
 }

@@ -46,12 +46,21 @@ struct Inner {
     removed: Vec<(&'static ResourceType, Value)>,
 }
 
+/// Who manages the fields of one object.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FieldRecord {
+    /// What each manager last applied.
+    pub applied: BTreeMap<String, Value>,
+    /// Managers of each leaf field.
+    pub owners: crate::ownership::Owners,
+}
+
 /// The in-memory object store.
 pub struct Store {
     inner: Mutex<Inner>,
     events: broadcast::Sender<WatchEvent>,
-    /// What each field manager last applied, per object (server-side apply).
-    applied: Mutex<BTreeMap<(Key, String), Value>>,
+    /// Field managers of each object (server-side apply).
+    fields: Mutex<BTreeMap<Key, FieldRecord>>,
     /// Whether Services may get IPv6 ClusterIPs from fd00:10:96::/112.
     dual_stack: bool,
 }
@@ -96,7 +105,7 @@ impl Store {
                 removed: Vec::new(),
             }),
             events,
-            applied: Mutex::new(BTreeMap::new()),
+            fields: Mutex::new(BTreeMap::new()),
             dual_stack,
         }
     }
@@ -391,6 +400,10 @@ impl Store {
     /// that was waiting for its last object.
     fn remove(&self, inner: &mut Inner, rt: &'static ResourceType, k: Key, object: Value) {
         inner.objects.remove(&k);
+        self.fields
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&k);
         self.record(inner, rt, "DELETED", object.clone());
         inner.removed.push((rt, object));
         let namespace = k.2;
@@ -460,33 +473,32 @@ impl Store {
             .collect())
     }
 
-    /// What `manager` last applied to the object, if anything.
-    pub fn last_applied(
+    /// The field managers of the object.
+    pub(crate) fn field_record(
         &self,
         rt: &'static ResourceType,
         namespace: &str,
         name: &str,
-        manager: &str,
-    ) -> Option<Value> {
+    ) -> FieldRecord {
         let namespace = if rt.namespaced { namespace } else { "" };
-        let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied
-            .get(&(key(rt, namespace, name), manager.to_string()))
+        let fields = self.fields.lock().unwrap_or_else(|p| p.into_inner());
+        fields
+            .get(&key(rt, namespace, name))
             .cloned()
+            .unwrap_or_default()
     }
 
-    /// Records what `manager` applied to the object.
-    pub fn set_last_applied(
+    /// Replaces the field managers of the object.
+    pub(crate) fn set_field_record(
         &self,
         rt: &'static ResourceType,
         namespace: &str,
         name: &str,
-        manager: &str,
-        applied: Value,
+        record: FieldRecord,
     ) {
         let namespace = if rt.namespaced { namespace } else { "" };
-        let mut map = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert((key(rt, namespace, name), manager.to_string()), applied);
+        let mut fields = self.fields.lock().unwrap_or_else(|p| p.into_inner());
+        fields.insert(key(rt, namespace, name), record);
     }
 
     /// Forgets the watch history (fault injection: forces 410 on resume).

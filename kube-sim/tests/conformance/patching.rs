@@ -126,3 +126,49 @@ async fn strategic_merge_patch_merges_service_ports_by_port() {
     );
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn apply_of_a_field_another_manager_owns_is_a_conflict_unless_forced() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    let holder = |who: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "lock"}, "data": {"holder": who}});
+    api.patch("lock", &PatchParams::apply("a"), &Patch::Apply(holder("a")))
+        .await
+        .unwrap();
+    let refused = api
+        .patch("lock", &PatchParams::apply("b"), &Patch::Apply(holder("b")))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(refused), (409, "Conflict".to_string()));
+    // The same value is shared ownership, not a conflict.
+    api.patch("lock", &PatchParams::apply("b"), &Patch::Apply(holder("a")))
+        .await
+        .unwrap();
+    let forced = api
+        .patch(
+            "lock",
+            &PatchParams::apply("c").force(),
+            &Patch::Apply(holder("c")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data.unwrap()["holder"], "c");
+    // An update by another manager takes the field: the next apply by the
+    // previous owner conflicts.
+    api.patch(
+        "lock",
+        &PatchParams {
+            field_manager: Some("d".into()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(json!({"data": {"holder": "d"}})),
+    )
+    .await
+    .unwrap();
+    let refused = api
+        .patch("lock", &PatchParams::apply("c"), &Patch::Apply(holder("c")))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(refused).0, 409);
+    cluster.cleanup().await;
+}
