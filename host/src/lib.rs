@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod controller;
 pub mod policy;
 pub mod render;
 pub mod service_input;

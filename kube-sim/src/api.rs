@@ -129,6 +129,9 @@ pub(crate) async fn handle(
     }
     match uri.path() {
         "/healthz" | "/readyz" | "/livez" => return (StatusCode::OK, "ok").into_response(),
+        "/kube-sim/requests" => {
+            return json_response(StatusCode::OK, json!(shared.requests.snapshot()));
+        }
         _ => {}
     }
     match dispatch(&shared, &method, uri.path(), &query, &headers, &body).await {
@@ -155,13 +158,22 @@ async fn dispatch(
     let store = &shared.store;
     let rt = target.rt;
     let namespace = target.namespace.clone().unwrap_or_default();
+    let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let resource = if target.status {
+        format!("{}/status", rt.plural)
+    } else {
+        rt.plural.to_string()
+    };
+    shared
+        .requests
+        .record(method, target.name.is_none(), watching, &resource);
     match (method.clone(), &target.name) {
         (Method::GET, None) => {
             let labels =
                 LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
             let fields =
                 FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))?;
-            if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+            if watching {
                 return watch::respond(shared.clone(), target, labels, fields, query);
             }
             let (items, version) = store.list(rt, target.namespace.as_deref(), &labels, &fields);

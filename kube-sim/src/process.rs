@@ -65,6 +65,15 @@ impl SimProcess {
         client_for(&self.url)
     }
 
+    /// Requests the server has answered, by verb and resource (see
+    /// [`crate::RequestCounts`]).
+    pub async fn requests(&self) -> kube::Result<std::collections::BTreeMap<String, u64>> {
+        let request = axum::http::Request::get("/kube-sim/requests")
+            .body(Vec::new())
+            .expect("a valid request");
+        self.client().request(request).await
+    }
+
     /// The server process's id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -9,12 +9,14 @@ use axum::Router;
 use tokio::sync::oneshot;
 
 use crate::faults::Faults;
+use crate::requests::RequestCounts;
 use crate::store::Store;
 
 /// State shared by every request.
 pub(crate) struct Shared {
     pub store: Store,
     pub faults: Faults,
+    pub requests: RequestCounts,
 }
 
 /// A running in-memory API server; stops when dropped.
@@ -45,6 +47,7 @@ impl KubeSim {
         let shared = Arc::new(Shared {
             store: Store::new(dual_stack),
             faults: Faults::default(),
+            requests: RequestCounts::default(),
         });
         for namespace in ["default", "kube-system"] {
             let object = serde_json::json!({"metadata": {"name": namespace}});
@@ -94,6 +97,11 @@ impl KubeSim {
         &self.shared.faults
     }
 
+    /// Requests answered so far, by verb and resource.
+    pub fn requests(&self) -> &RequestCounts {
+        &self.shared.requests
+    }
+
     /// Forgets the watch history, so resuming from an old version gets 410.
     pub fn compact_history(&self) {
         self.shared.store.compact_history();
@@ -102,6 +110,30 @@ impl KubeSim {
     /// Writes a kubeconfig for `kubectl --kubeconfig <path>`.
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
         std::fs::write(path, kubeconfig(&self.url()))
+    }
+}
+
+/// Environment variable naming a kubeconfig: test suites run against that
+/// cluster instead of an in-memory server.
+pub const TEST_KUBECONFIG_ENV: &str = "SVCLB_TEST_KUBECONFIG";
+
+/// For test suites: a client for the cluster of the kubeconfig named by
+/// [`TEST_KUBECONFIG_ENV`], or else a fresh in-memory server (returned too,
+/// for fault injection) and a client for it.
+pub async fn connect_for_tests() -> (kube::Client, Option<KubeSim>) {
+    match std::env::var(TEST_KUBECONFIG_ENV) {
+        Ok(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(&path)
+                .unwrap_or_else(|e| panic!("kubeconfig {path}: {e}"));
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .unwrap_or_else(|e| panic!("kubeconfig {path}: {e}"));
+            (kube::Client::try_from(config).expect("a client"), None)
+        }
+        Err(_) => {
+            let sim = KubeSim::start().await.expect("the in-memory server starts");
+            (sim.client(), Some(sim))
+        }
     }
 }
 

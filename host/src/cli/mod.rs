@@ -1,7 +1,9 @@
-//! The command line: `render` (offline preview of what would be applied)
-//! and `policy check` (load a policy and validate its settings).
+//! The command line: `controller` (the default: run the controller),
+//! `render` (offline preview of what would be applied) and `policy check`
+//! (load a policy and validate its settings).
 
 mod args;
+mod controller;
 mod policy_check;
 mod render;
 mod trace;
@@ -11,14 +13,25 @@ use clap::{Parser, Subcommand};
 /// Kubernetes LoadBalancer controller that gives Services a Tailscale IP,
 /// placed by WebAssembly policies.
 #[derive(Debug, Parser)]
-#[command(name = "tailscale-svc-lb", version, about, long_about = None)]
+#[command(
+    name = "tailscale-svc-lb",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// With no subcommand, the controller runs with these arguments.
+    #[command(flatten)]
+    controller: controller::ControllerArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the controller (the default when no subcommand is given).
+    Controller(Box<controller::ControllerArgs>),
     /// Print the objects the controller would apply for a Service (YAML on
     /// stdout) and what each policy did (on stderr). Talks to no cluster.
     Render(Box<render::RenderArgs>),
@@ -37,8 +50,10 @@ impl Cli {
     /// Runs the chosen command.
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Render(args) => render::run(*args),
-            Command::Policy(PolicyCommand::Check(args)) => policy_check::run(args),
+            None => controller::run(self.controller),
+            Some(Command::Controller(args)) => controller::run(*args),
+            Some(Command::Render(args)) => render::run(*args),
+            Some(Command::Policy(PolicyCommand::Check(args))) => policy_check::run(args),
         }
     }
 }

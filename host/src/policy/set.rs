@@ -150,6 +150,19 @@ impl PolicySetSpec {
         engine: &PolicyEngine,
         dir: &Path,
     ) -> Result<Vec<LoadedPolicy>, PolicySetError> {
+        self.load_with(engine, &|file: &Path| {
+            let path = dir.join(file);
+            std::fs::read(&path).map_err(|source| PolicySetError::Read { path, source })
+        })
+    }
+
+    /// Like [`Self::load`], with the component files read by `read` (the
+    /// controller reads them from a ConfigMap).
+    pub fn load_with(
+        &self,
+        engine: &PolicyEngine,
+        read: &dyn Fn(&Path) -> Result<Vec<u8>, PolicySetError>,
+    ) -> Result<Vec<LoadedPolicy>, PolicySetError> {
         let mut loaded = Vec::with_capacity(self.policies.len() + 1);
         if self.default_policy.enabled {
             loaded.push(engine.load(
@@ -159,9 +172,7 @@ impl PolicySetSpec {
             )?);
         }
         for entry in &self.policies {
-            let path = dir.join(&entry.file);
-            let bytes =
-                std::fs::read(&path).map_err(|source| PolicySetError::Read { path, source })?;
+            let bytes = read(&entry.file)?;
             loaded.push(engine.load(&entry.name, &bytes, &entry.settings.to_string())?);
         }
         Ok(loaded)

@@ -29,7 +29,7 @@ pub use daemonset::{ENABLE_FORWARDING_CONTAINER, PROXY_CONTAINER};
 pub use metadata::{owner_labels, selector_labels};
 
 /// Every object the controller applies for one Service.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ProxyObjects {
     /// The runtime pods.
     pub daemonset: DaemonSet,

@@ -17,20 +17,7 @@ impl Cluster {
     /// Connects (in memory unless `SVCLB_TEST_KUBECONFIG` is set) and
     /// creates a fresh namespace.
     pub async fn connect() -> Self {
-        let (client, sim) = match std::env::var("SVCLB_TEST_KUBECONFIG") {
-            Ok(path) => {
-                let kubeconfig =
-                    kube::config::Kubeconfig::read_from(path).expect("readable kubeconfig");
-                let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                    .await
-                    .expect("usable kubeconfig");
-                (kube::Client::try_from(config).expect("client"), None)
-            }
-            Err(_) => {
-                let sim = KubeSim::start().await.expect("server starts");
-                (sim.client(), Some(sim))
-            }
-        };
+        let (client, sim) = kube_sim::connect_for_tests().await;
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let namespace = namespaces
             .create(

@@ -276,3 +276,29 @@ async fn many_concurrent_watchers_each_see_every_change_and_get_bookmarks() {
     }
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn in_memory_only_requests_are_counted_by_verb_and_resource() {
+    let cluster = Cluster::connect().await;
+    let Some(sim) = cluster.sim() else { return };
+    let api = cluster.api::<ConfigMap>();
+    let before = sim.requests().snapshot();
+    api.create(&PostParams::default(), &config_map("counted"))
+        .await
+        .unwrap();
+    api.get("counted").await.unwrap();
+    api.get("counted").await.unwrap();
+    api.list(&Default::default()).await.unwrap();
+    let after = sim.requests().snapshot();
+    let delta =
+        |key: &str| after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
+    assert_eq!(
+        (
+            delta("CREATE configmaps"),
+            delta("GET configmaps"),
+            delta("LIST configmaps")
+        ),
+        (1, 2, 1)
+    );
+    cluster.cleanup().await;
+}

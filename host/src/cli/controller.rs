@@ -1,0 +1,143 @@
+//! `tailscale-svc-lb controller` (also what runs with no subcommand): the
+//! controller against the cluster of the kubeconfig (`--kubeconfig`,
+//! `$KUBECONFIG`, `~/.kube/config`) or, inside a pod, its service account.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use svc_lb_host::controller::leader::ElectionTimings;
+use svc_lb_host::controller::{ControllerOptions, ControllerTimings, DEFAULT_POLICY_CONFIGMAP};
+use tokio_util::sync::CancellationToken;
+
+use super::args::{ConfigArgs, EngineArgs};
+
+#[derive(Debug, Clone, Args)]
+pub(super) struct ControllerArgs {
+    /// Kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the pod's service account).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// ConfigMap (in --namespace) holding policies.yaml and the .wasm files.
+    #[arg(long, env = "SVCLB_POLICY_CONFIGMAP", default_value = DEFAULT_POLICY_CONFIGMAP)]
+    policy_configmap: String,
+    /// Do not run the bundled default policy first.
+    #[arg(long, env = "SVCLB_NO_DEFAULT_POLICY")]
+    no_default_policy: bool,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "SVCLB_METRICS_ADDRESS", default_value = "0.0.0.0:9090")]
+    metrics_address: SocketAddr,
+    /// Seconds teardown waits for the proxy leader to log out of the tailnet.
+    #[arg(long, env = "SVCLB_DEPROVISION_TIMEOUT", default_value_t = 30)]
+    deprovision_timeout: u64,
+    /// Seconds between re-checks of every served Service.
+    #[arg(long, env = "SVCLB_RESYNC_PERIOD", default_value_t = 300)]
+    resync_period: u64,
+    /// Run without leader election (only for a single replica).
+    #[arg(long, env = "SVCLB_NO_LEADER_ELECTION")]
+    no_leader_election: bool,
+    /// Seconds the controller Lease is valid without renewal.
+    #[arg(long, env = "SVCLB_ELECTION_LEASE_DURATION", default_value_t = ElectionTimings::default().duration)]
+    election_lease_duration: u64,
+    /// Seconds before expiry at which the leader renews the controller Lease.
+    #[arg(long, env = "SVCLB_ELECTION_RENEW_GRACE", default_value_t = ElectionTimings::default().grace)]
+    election_renew_grace: u64,
+    /// This replica's identity in the election and in Events (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Services reconciled at once.
+    #[arg(long, env = "SVCLB_CONCURRENCY", default_value_t = 16)]
+    concurrency: u16,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+impl ControllerArgs {
+    fn to_options(&self) -> anyhow::Result<ControllerOptions> {
+        let election = ElectionTimings {
+            duration: self.election_lease_duration,
+            grace: self.election_renew_grace,
+        };
+        if !self.no_leader_election {
+            election
+                .validate()
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        }
+        if self.deprovision_timeout == 0 || self.resync_period == 0 || self.concurrency == 0 {
+            bail!(
+                "invalid configuration: deprovision timeout, resync period and concurrency must be positive"
+            );
+        }
+        let identity = match &self.identity {
+            Some(identity) if !identity.is_empty() => identity.clone(),
+            _ => format!("tailscale-svc-lb-{}", std::process::id()),
+        };
+        Ok(ControllerOptions {
+            config: self.config.to_config()?,
+            timings: ControllerTimings {
+                deprovision_timeout: Duration::from_secs(self.deprovision_timeout),
+                resync: Duration::from_secs(self.resync_period),
+            },
+            limits: self.engine.to_limits()?,
+            policy_configmap: self.policy_configmap.clone(),
+            default_policy: !self.no_default_policy,
+            metrics_addr: Some(self.metrics_address),
+            election: (!self.no_leader_election).then_some(election),
+            identity,
+            concurrency: self.concurrency,
+        })
+    }
+}
+
+async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+pub(super) fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    let options = args.to_options()?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube_lease_manager=warn".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let client = client(args.kubeconfig.as_ref()).await?;
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            signal.cancel();
+        });
+        svc_lb_host::controller::run(client, options, shutdown).await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,86 @@
+//! What every reconcile shares: the client, the configuration, the active
+//! policies, the node cache, the event recorder and the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::Client;
+use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder};
+
+use super::metrics::Metrics;
+use super::nodes::NodeCache;
+use super::policy_source::PolicySource;
+use crate::config::ControllerConfig;
+
+/// Field manager of every server-side apply and patch the controller makes.
+pub const FIELD_MANAGER: &str = "tailscale-svc-lb";
+
+/// Parameters of every non-apply write: our field manager.
+pub fn manager_params() -> kube::api::PatchParams {
+    kube::api::PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+/// Timings of the controller's own behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerTimings {
+    /// How long teardown waits for the leader to log out of the tailnet.
+    pub deprovision_timeout: Duration,
+    /// Re-check of every served Service even without a change.
+    pub resync: Duration,
+}
+
+impl Default for ControllerTimings {
+    fn default() -> Self {
+        Self {
+            deprovision_timeout: Duration::from_secs(30),
+            resync: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The validated configuration.
+    pub config: ControllerConfig,
+    /// Controller timings.
+    pub timings: ControllerTimings,
+    /// The active policy chain.
+    pub policies: Arc<PolicySource>,
+    /// Nodes as the policies see them.
+    pub nodes: Arc<NodeCache>,
+    /// Publishes Kubernetes Events.
+    pub recorder: Recorder,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    /// Publishes an Event on `service`; a failure to publish is logged, never fatal.
+    pub async fn event(&self, service: &Service, warning: bool, reason: &str, note: String) {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note),
+            action: reason.into(),
+            secondary: None,
+        };
+        if let Err(error) = self
+            .recorder
+            .publish(&event, &service.object_ref(&()))
+            .await
+        {
+            tracing::warn!(%error, reason, "cannot publish an event");
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The active policy chain and where it comes from: the ConfigMap named by
+//! `--policy-configmap` in the controller's namespace, read through the API
+//! (a watch), not through a mounted volume, so a new set takes effect within
+//! a second instead of after the kubelet's sync delay, and the controller
+//! can say on the ConfigMap itself why a set was refused.
+//!
+//! The ConfigMap holds `policies.yaml` under `data` and the `.wasm` files
+//! under `binaryData`, keyed by the file names `policies.yaml` lists. A new
+//! set is loaded and checked completely (every component compiled, every
+//! policy's settings validated) before it replaces the active one, in one
+//! swap. A bad set is refused and the previous one stays active; with no
+//! previous set the controller has none (it does not fall back to the
+//! default policy alone) and reports not-ready until a valid set appears.
+//! No ConfigMap at all means the bundled default policy alone, with its
+//! default settings.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+use std::sync::{Arc, RwLock};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use sha2::{Digest, Sha256};
+
+use crate::policy::{POLICY_SET_FILE, PolicyChain, PolicyEngine, PolicySetError, PolicySetSpec};
+use crate::validate::PlanRules;
+
+/// The chain in force, or why there is none.
+#[derive(Clone)]
+pub enum ActivePolicies {
+    /// A valid set, and the digest of the ConfigMap content it came from.
+    Chain {
+        /// The loaded chain.
+        chain: Arc<PolicyChain>,
+        /// sha256 of what it was loaded from.
+        digest: [u8; 32],
+    },
+    /// No valid set has been loaded yet.
+    None(String),
+}
+
+/// What came of a new ConfigMap content.
+#[derive(Debug)]
+pub enum SetChange {
+    /// The content is what is already active.
+    Unchanged,
+    /// The new set is active.
+    Activated,
+    /// The new set was refused; the previous state stays.
+    Refused(PolicySetError),
+}
+
+/// Loads sets and holds the active one.
+pub struct PolicySource {
+    engine: Arc<PolicyEngine>,
+    rules: PlanRules,
+    default_policy: bool,
+    active: RwLock<ActivePolicies>,
+    /// Becomes `true` once a first content has been loaded (or refused).
+    read: tokio::sync::watch::Sender<bool>,
+}
+
+impl PolicySource {
+    /// No set yet.
+    pub fn new(engine: Arc<PolicyEngine>, rules: PlanRules, default_policy: bool) -> Self {
+        Self {
+            engine,
+            rules,
+            default_policy,
+            active: RwLock::new(ActivePolicies::None(
+                "the policy set has not been read yet".into(),
+            )),
+            read: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// The chain in force.
+    pub fn active(&self) -> ActivePolicies {
+        self.active
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits until a first policy set content has been loaded or refused.
+    pub async fn wait_first_read(&self) {
+        let _ = self.read.subscribe().wait_for(|read| *read).await;
+    }
+
+    /// Loads the set in `config_map` (`None`: the ConfigMap does not exist)
+    /// and, when it is valid and new, makes it the active one. Compiles
+    /// components: call it off the async executor.
+    pub fn load(&self, config_map: Option<&ConfigMap>) -> SetChange {
+        let change = self.load_content(config_map);
+        self.read.send_replace(true);
+        change
+    }
+
+    fn load_content(&self, config_map: Option<&ConfigMap>) -> SetChange {
+        let content = SetContent::of(config_map);
+        let digest = content.digest();
+        if let ActivePolicies::Chain { digest: active, .. } = self.active()
+            && active == digest
+        {
+            return SetChange::Unchanged;
+        }
+        match content.load(&self.engine, self.default_policy) {
+            Ok(policies) => {
+                let chain = PolicyChain::new(self.engine.clone(), policies, self.rules.clone());
+                *self.active.write().unwrap_or_else(|p| p.into_inner()) = ActivePolicies::Chain {
+                    chain: Arc::new(chain),
+                    digest,
+                };
+                SetChange::Activated
+            }
+            Err(error) => {
+                let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+                if let ActivePolicies::None(_) = *active {
+                    *active = ActivePolicies::None(format!("the policy set is invalid: {error}"));
+                }
+                SetChange::Refused(error)
+            }
+        }
+    }
+}
+
+/// The parts of the ConfigMap a set is made of.
+struct SetContent {
+    spec: Option<String>,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl SetContent {
+    fn of(config_map: Option<&ConfigMap>) -> Self {
+        Self {
+            spec: config_map
+                .and_then(|cm| cm.data.as_ref())
+                .and_then(|data| data.get(POLICY_SET_FILE).cloned()),
+            files: config_map
+                .and_then(|cm| cm.binary_data.as_ref())
+                .map(|files| {
+                    files
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.0.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        hash.update(self.spec.as_deref().unwrap_or("<none>"));
+        for (name, bytes) in &self.files {
+            hash.update((name.len() as u64).to_le_bytes());
+            hash.update(name);
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(bytes);
+        }
+        hash.finalize().into()
+    }
+
+    fn load(
+        &self,
+        engine: &PolicyEngine,
+        default_policy: bool,
+    ) -> Result<Vec<crate::policy::LoadedPolicy>, PolicySetError> {
+        let mut spec = PolicySetSpec::from_yaml(self.spec.as_deref().unwrap_or_default())?;
+        if !default_policy {
+            spec.default_policy.enabled = false;
+        }
+        spec.load_with(engine, &|file: &Path| self.file(file))
+    }
+
+    fn file(&self, file: &Path) -> Result<Vec<u8>, PolicySetError> {
+        let plain = matches!(
+            file.components().collect::<Vec<_>>()[..],
+            [Component::Normal(_)]
+        );
+        let name = file.to_str().filter(|_| plain).ok_or_else(|| {
+            PolicySetError::Spec(format!(
+                "file {} must be a plain key of the ConfigMap's binaryData",
+                file.display()
+            ))
+        })?;
+        self.files.get(name).cloned().ok_or_else(|| {
+            PolicySetError::Spec(format!("file {name} is not in the ConfigMap's binaryData"))
+        })
+    }
+}

@@ -1,0 +1,263 @@
+//! Reconcile of one Service: decide whether it is ours and alive, then
+//! provision (policies → render → apply → status) or tear down. Only
+//! fetching, calling the pure functions and applying happen here.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::Patch;
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use svc_lb_contract::ProxyNames;
+
+use super::apply::{ApplyOutcome, apply_proxy};
+use super::context::{Context, manager_params};
+use super::error::ReconcileError;
+use super::finalizer::{add_finalizer, has_finalizer};
+use super::policy_source::ActivePolicies;
+use super::status::{ProxyReport, Readiness, with_proxy_condition};
+use super::teardown::teardown;
+use crate::policy::NodeSource;
+use crate::render::render_proxy;
+use crate::service_input::{NotServed, policy_input};
+
+/// `namespace/name` of a Service, for logs and messages.
+pub fn service_key(service: &Service) -> String {
+    format!(
+        "{}/{}",
+        service.namespace().unwrap_or_default(),
+        service.name_any()
+    )
+}
+
+/// The controller's reconcile function.
+pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let key = service_key(&service);
+    let result = reconcile_service(&service, &ctx).await;
+    ctx.metrics
+        .observe_reconcile(started.elapsed(), result.as_ref().err());
+    if let Err(error) = &result {
+        tracing::warn!(service = %key, %error, "reconcile failed");
+    }
+    result
+}
+
+/// Requeue with backoff is done by the error policy; this only logs.
+pub fn error_policy(_service: Arc<Service>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    let delay = match error {
+        ReconcileError::NoPolicySet(_) => std::time::Duration::from_secs(60),
+        _ => std::time::Duration::from_secs(5),
+    };
+    Action::requeue(delay)
+}
+
+async fn reconcile_service(service: &Service, ctx: &Context) -> Result<Action, ReconcileError> {
+    let served = policy_input(service, &ctx.config.load_balancer_class);
+    let deleting = service.metadata.deletion_timestamp.is_some();
+    match served {
+        Ok(input) if !deleting => provision(service, input, ctx).await,
+        Err(NotServed::Unreadable { .. }) if !deleting => {
+            let Err(unreadable) = served else {
+                unreachable!()
+            };
+            ctx.event(service, true, "InvalidService", unreadable.to_string())
+                .await;
+            Err(ReconcileError::Unreadable(unreadable))
+        }
+        _ if has_finalizer(service) => teardown(service, ctx).await,
+        // Not ours (another class or type, and never served): untouched.
+        _ => Ok(Action::await_change()),
+    }
+}
+
+async fn provision(
+    service: &Service,
+    input: policy_sdk::Service,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let key = service_key(service);
+    let services: Api<Service> = Api::namespaced(
+        ctx.client.clone(),
+        service.namespace().as_deref().unwrap_or("default"),
+    );
+    if !has_finalizer(service) {
+        add_finalizer(&services, service).await?;
+    }
+    let chain = match ctx.policies.active() {
+        ActivePolicies::Chain { chain, .. } => chain,
+        ActivePolicies::None(reason) => {
+            set_status(
+                ctx,
+                &services,
+                service,
+                None,
+                &Readiness::NoPolicySet(reason.clone()),
+            )
+            .await?;
+            return Err(ReconcileError::NoPolicySet(reason));
+        }
+    };
+    let nodes: Arc<dyn NodeSource> = ctx.nodes.clone();
+    let evaluated = {
+        let input = input.clone();
+        tokio::task::spawn_blocking(move || chain.evaluate(&input, nodes))
+            .await
+            .map_err(|e| ReconcileError::Evaluation(e.to_string()))?
+    };
+    let outcome = match evaluated {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let message = error.to_string();
+            ctx.event(service, true, "PolicyFailed", message.clone())
+                .await;
+            set_status(
+                ctx,
+                &services,
+                service,
+                None,
+                &Readiness::PolicyFailed(message),
+            )
+            .await?;
+            return Err(ReconcileError::Policy(error));
+        }
+    };
+    for step in &outcome.trace {
+        ctx.metrics.observe_policy(&step.policy, step.elapsed);
+    }
+    let objects = render_proxy(&input, &outcome.plan, &ctx.config);
+    match apply_proxy(ctx, &objects).await? {
+        ApplyOutcome::Unchanged => {}
+        ApplyOutcome::Created => {
+            tracing::info!(service = %key, daemonset = %objects.daemonset.name_any(), "proxy created");
+            ctx.event(
+                service,
+                false,
+                "ProxyCreated",
+                format!(
+                    "created DaemonSet {}/{} on nodes matching {}",
+                    ctx.config.namespace,
+                    objects.daemonset.name_any(),
+                    selector_text(&outcome.plan.node_selector)
+                ),
+            )
+            .await;
+        }
+        ApplyOutcome::Updated => {
+            tracing::info!(service = %key, "proxy updated");
+            ctx.event(
+                service,
+                false,
+                "ProxyUpdated",
+                format!(
+                    "updated DaemonSet {}/{}",
+                    ctx.config.namespace,
+                    objects.daemonset.name_any()
+                ),
+            )
+            .await;
+        }
+    }
+    let names = ProxyNames::for_service(&input.namespace, &input.name);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
+    let report = secrets
+        .get_opt(&names.state_secret)
+        .await?
+        .and_then(|s| s.data)
+        .map(|data| ProxyReport::from_secret_data(&data))
+        .unwrap_or_default();
+    let matching = ctx.nodes.count_matching(&outcome.plan.node_selector);
+    let readiness = Readiness::of_proxy(
+        &report,
+        matching,
+        &selector_text(&outcome.plan.node_selector),
+    );
+    set_status(ctx, &services, service, Some(&report), &readiness).await?;
+    Ok(Action::requeue(ctx.timings.resync))
+}
+
+fn selector_text(selector: &policy_sdk::Labels) -> String {
+    selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Writes ingress (when `report` is given) and our condition, if either
+/// differs from what the Service shows.
+async fn set_status(
+    ctx: &Context,
+    services: &Api<Service>,
+    service: &Service,
+    report: Option<&ProxyReport>,
+    readiness: &Readiness,
+) -> Result<(), ReconcileError> {
+    let status = service.status.clone().unwrap_or_default();
+    let current_ingress = status
+        .load_balancer
+        .as_ref()
+        .and_then(|lb| lb.ingress.clone())
+        .unwrap_or_default();
+    let current_conditions = status.conditions.unwrap_or_default();
+    let conditions = with_proxy_condition(
+        &current_conditions,
+        readiness,
+        service.metadata.generation,
+        Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    let ingress = report.map(ProxyReport::ingress);
+    let ingress_changed = ingress.as_ref().is_some_and(|i| *i != current_ingress);
+    let conditions_changed = !same_conditions(&conditions, &current_conditions);
+    if !ingress_changed && !conditions_changed {
+        return Ok(());
+    }
+    let mut patch = json!({"status": {"conditions": conditions}});
+    if let Some(ingress) = &ingress {
+        patch["status"]["loadBalancer"] = json!({"ingress": ingress});
+    }
+    services
+        .patch_status(&service.name_any(), &manager_params(), &Patch::Merge(patch))
+        .await?;
+    if ingress_changed && let Some(ingress) = ingress.filter(|i| !i.is_empty()) {
+        let shown: Vec<String> = ingress
+            .iter()
+            .filter_map(|i| i.ip.clone().or_else(|| i.hostname.clone()))
+            .collect();
+        tracing::info!(service = %service_key(service), addresses = ?shown, "Tailscale address assigned");
+        ctx.event(
+            service,
+            false,
+            "AddressAssigned",
+            format!("Tailscale address {}", shown.join(", ")),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Conditions equal but for the transition time of an unchanged one.
+fn same_conditions(
+    a: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    b: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            (
+                &x.type_,
+                &x.status,
+                &x.reason,
+                &x.message,
+                x.observed_generation,
+            ) == (
+                &y.type_,
+                &y.status,
+                &y.reason,
+                &y.message,
+                y.observed_generation,
+            )
+        })
+}

@@ -1,0 +1,292 @@
+//! Wiring: the background tasks every replica runs (HTTP endpoints, node
+//! cache, policy ConfigMap watch, election) and the Controller the leader
+//! runs, until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use kube::{Api, Resource, ResourceExt};
+use svc_lb_contract::keys::{
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL,
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{Context, ControllerTimings};
+use super::finalizer::has_finalizer;
+use super::http::{Health, serve};
+use super::leader::{Election, ElectionTimings};
+use super::metrics::Metrics;
+use super::nodes::NodeCache;
+use super::policy_source::{PolicySource, SetChange};
+use super::reconcile::{error_policy, reconcile};
+use super::sweep::sweep_orphans;
+use crate::config::ControllerConfig;
+use crate::policy::{EngineLimits, PolicyEngine};
+use crate::validate::PlanRules;
+
+/// Default name of the policy ConfigMap.
+pub const DEFAULT_POLICY_CONFIGMAP: &str = "tailscale-svc-lb-policies";
+
+/// Everything `run` needs besides the client.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// The validated configuration.
+    pub config: ControllerConfig,
+    /// Controller timings.
+    pub timings: ControllerTimings,
+    /// Bounds on policy calls.
+    pub limits: EngineLimits,
+    /// Name of the policy ConfigMap in the controller's namespace.
+    pub policy_configmap: String,
+    /// Run the bundled default policy first.
+    pub default_policy: bool,
+    /// Where to serve metrics and health; `None` serves nothing.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Elect a leader among replicas (off: this replica always leads).
+    pub election: Option<ElectionTimings>,
+    /// This replica's identity (pod name) in the election and in Events.
+    pub identity: String,
+    /// Reconciles run at once.
+    pub concurrency: u16,
+}
+
+/// Why the controller could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The policy engine could not be set up.
+    #[error(transparent)]
+    Engine(#[from] crate::policy::EngineSetupError),
+    /// Joining the election failed.
+    #[error("cannot join the leader election: {0}")]
+    Election(#[from] kube_lease_manager::LeaseManagerError),
+    /// The metrics address could not be bound.
+    #[error("cannot serve metrics: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// Runs the controller until `shutdown` is cancelled.
+pub async fn run(
+    client: kube::Client,
+    options: ControllerOptions,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let engine = Arc::new(PolicyEngine::new(options.limits)?);
+    let rules = PlanRules {
+        tag_allowlist: options.config.tag_allowlist.clone(),
+    };
+    let policies = Arc::new(PolicySource::new(engine, rules, options.default_policy));
+    let nodes = Arc::new(NodeCache::default());
+    let metrics = Arc::new(Metrics::default());
+    let reporter = Reporter {
+        controller: "tailscale-svc-lb".into(),
+        instance: Some(options.identity.clone()),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        config: options.config.clone(),
+        timings: options.timings,
+        policies: policies.clone(),
+        nodes: nodes.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        metrics: metrics.clone(),
+    });
+    if let Some(addr) = options.metrics_addr {
+        let listener_health = Health {
+            metrics: metrics.clone(),
+            policies: policies.clone(),
+            nodes: nodes.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tokio::spawn(serve(listener, listener_health));
+    }
+    // Bumped whenever every Service must be looked at again.
+    let (reconcile_all, _) = watch::channel(0u64);
+    let reconcile_all = Arc::new(reconcile_all);
+    let (node_changed, mut node_changes) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(nodes.clone().run(Api::all(client.clone()), node_changed));
+    {
+        let reconcile_all = reconcile_all.clone();
+        tokio::spawn(async move {
+            while node_changes.recv().await.is_some() {
+                reconcile_all.send_modify(|n| *n += 1);
+            }
+        });
+    }
+    tokio::spawn(watch_policy_set(
+        ctx.clone(),
+        options.policy_configmap.clone(),
+        reconcile_all.clone(),
+    ));
+
+    let Some(timings) = options.election else {
+        lead(ctx, &options, &reconcile_all, shutdown).await;
+        return Ok(());
+    };
+    let mut election = Election::join(
+        client,
+        &options.config.namespace,
+        &options.identity,
+        timings,
+    )
+    .await?;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            changed = election.is_leader.wait_for(|leader| *leader) => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+        tracing::info!(identity = %options.identity, "became the leader");
+        let term = shutdown.child_token();
+        let mut is_leader = election.is_leader.clone();
+        let lost = {
+            let term = term.clone();
+            async move {
+                let _ = is_leader.wait_for(|leader| !*leader).await;
+                term.cancel();
+            }
+        };
+        tokio::select! {
+            _ = lead(ctx.clone(), &options, &reconcile_all, term.clone()) => {}
+            _ = lost => {}
+        }
+        term.cancel();
+        if shutdown.is_cancelled() {
+            break;
+        }
+        tracing::warn!(identity = %options.identity, "lost the leadership; reconciling stopped");
+    }
+    election.leave().await;
+    Ok(())
+}
+
+/// Reconciles as the leader until `stop` is cancelled.
+async fn lead(
+    ctx: Arc<Context>,
+    options: &ControllerOptions,
+    reconcile_all: &watch::Sender<u64>,
+    stop: CancellationToken,
+) {
+    // Reconciling before the policies and nodes are known would only
+    // report failures that are not real.
+    ctx.policies.wait_first_read().await;
+    ctx.nodes.wait_synced().await;
+    match sweep_orphans(&ctx).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed proxies no Service wants"),
+        Err(error) => tracing::warn!(%error, "the start-up sweep failed; continuing"),
+    }
+    let ns = &ctx.config.namespace;
+    let ours = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let trigger =
+        tokio_stream::wrappers::WatchStream::from_changes(reconcile_all.subscribe()).map(|_| ());
+    let controller = Controller::new(
+        Api::<Service>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(
+        Api::<DaemonSet>::namespaced(ctx.client.clone(), ns),
+        ours.clone(),
+        service_of,
+    )
+    .watches(
+        Api::<Secret>::namespaced(ctx.client.clone(), ns),
+        ours,
+        service_of,
+    )
+    .reconcile_all_on(trigger)
+    .with_config(kube::runtime::controller::Config::default().concurrency(options.concurrency));
+    let store = controller.store();
+    let gauge = {
+        let metrics = ctx.metrics.clone();
+        async move {
+            loop {
+                let managed = store.state().iter().filter(|s| has_finalizer(s)).count();
+                metrics.managed_services.set(managed as i64);
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
+    };
+    let stopped = stop.clone();
+    let run = controller
+        .graceful_shutdown_on(async move { stopped.cancelled().await })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| async {});
+    tokio::select! {
+        _ = run => {}
+        _ = gauge => {}
+    }
+}
+
+/// The Service a managed object belongs to, from its labels.
+fn service_of<K: Resource>(object: K) -> Option<ObjectRef<Service>> {
+    let labels = object.labels();
+    let namespace = labels.get(SERVICE_NAMESPACE_LABEL)?;
+    let name = labels.get(SERVICE_NAME_LABEL)?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
+/// Follows the policy ConfigMap, loading each new content.
+async fn watch_policy_set(ctx: Arc<Context>, name: String, reconcile_all: Arc<watch::Sender<u64>>) {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = watcher::watcher(api, config).default_backoff().boxed();
+    let mut listed: Option<Option<ConfigMap>> = None;
+    while let Some(event) = events.next().await {
+        let current = match event {
+            Ok(WatchEvent::Init) => {
+                listed = Some(None);
+                continue;
+            }
+            Ok(WatchEvent::InitApply(cm)) => {
+                listed = Some(Some(cm));
+                continue;
+            }
+            Ok(WatchEvent::InitDone) => listed.take().flatten(),
+            Ok(WatchEvent::Apply(cm)) => Some(cm),
+            Ok(WatchEvent::Delete(_)) => None,
+            Err(error) => {
+                tracing::warn!(%error, "policy ConfigMap watch failed; retrying");
+                continue;
+            }
+        };
+        let policies = ctx.policies.clone();
+        let loaded = current.clone();
+        let change = tokio::task::spawn_blocking(move || policies.load(loaded.as_ref())).await;
+        match change {
+            Ok(SetChange::Unchanged) => {}
+            Ok(SetChange::Activated) => {
+                tracing::info!(configmap = %name, present = current.is_some(), "policy set activated");
+                reconcile_all.send_modify(|n| *n += 1);
+            }
+            Ok(SetChange::Refused(error)) => {
+                ctx.metrics.policy_set_refused();
+                tracing::error!(configmap = %name, %error, "policy set refused; the previous set stays active");
+                if let Some(cm) = &current {
+                    let event = Event {
+                        type_: EventType::Warning,
+                        reason: "PolicySetRefused".into(),
+                        note: Some(format!("{error}; the previous policy set stays active")),
+                        action: "LoadPolicies".into(),
+                        secondary: None,
+                    };
+                    if let Err(error) = ctx.recorder.publish(&event, &cm.object_ref(&())).await {
+                        tracing::warn!(%error, "cannot publish an event");
+                    }
+                }
+            }
+            Err(error) => tracing::error!(%error, "loading the policy set panicked"),
+        }
+    }
+}

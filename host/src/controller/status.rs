@@ -1,0 +1,322 @@
+//! What the controller tells users on the Service, computed from plain data:
+//! the runtime's report in the state Secret becomes `status.loadBalancer`
+//! and the `TailscaleProxyReady` condition.
+//!
+//! Ingress entries use `ipMode: Proxy`. With the default (`VIP`) kube-proxy
+//! would treat the Tailscale address as a local load-balancer IP: it would
+//! capture in-cluster traffic to it and send it straight to the endpoints,
+//! bypassing the tailnet (and its ACLs), and in IPVS mode bind the address
+//! on every node, where it can clash with a node's own Tailscale interface.
+//! `Proxy` keeps traffic to the address on its way through the tailnet.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::LoadBalancerIngress;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use svc_lb_contract::state;
+
+/// Condition type on served Services.
+pub const PROXY_READY: &str = "TailscaleProxyReady";
+
+/// What the runtime reported in the state Secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyReport {
+    /// Tailscale addresses, IPv4 first.
+    pub ips: Vec<IpAddr>,
+    /// MagicDNS name, without the trailing dot.
+    pub fqdn: Option<String>,
+    /// Stable device id; present once the device has joined the tailnet.
+    pub device_id: Option<String>,
+    /// The leader pod.
+    pub leader_pod: Option<String>,
+    /// The node of the leader pod.
+    pub leader_node: Option<String>,
+    /// Where to log in, while the leader waits for interactive login.
+    pub login_url: Option<String>,
+    /// When the leader logged out after a deprovisioning request.
+    pub logged_out: Option<String>,
+}
+
+fn text(data: &BTreeMap<String, ByteString>, key: &str) -> Option<String> {
+    let value = data.get(key)?;
+    let value = String::from_utf8(value.0.clone()).ok()?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+impl ProxyReport {
+    /// Reads the runtime's keys; unreadable values count as absent, and
+    /// addresses that do not parse are skipped.
+    pub fn from_secret_data(data: &BTreeMap<String, ByteString>) -> Self {
+        let mut ips: Vec<IpAddr> = text(data, state::DEVICE_IPS)
+            .and_then(|list| serde_json::from_str::<Vec<String>>(&list).ok())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|ip| ip.parse().ok())
+            .collect();
+        if let Some(ip) = text(data, state::TS_IP).and_then(|ip| ip.parse().ok())
+            && !ips.contains(&ip)
+        {
+            ips.push(ip);
+        }
+        ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+        Self {
+            ips,
+            fqdn: text(data, state::DEVICE_FQDN).map(|f| f.trim_end_matches('.').to_string()),
+            device_id: text(data, state::DEVICE_ID),
+            leader_pod: text(data, state::LEADER_POD),
+            leader_node: text(data, state::LEADER_NODE),
+            login_url: text(data, state::LOGIN_URL),
+            logged_out: text(data, state::LOGGED_OUT),
+        }
+    }
+
+    /// `status.loadBalancer.ingress`: every address, then the MagicDNS name.
+    pub fn ingress(&self) -> Vec<LoadBalancerIngress> {
+        let mut ingress: Vec<LoadBalancerIngress> = self
+            .ips
+            .iter()
+            .map(|ip| LoadBalancerIngress {
+                ip: Some(ip.to_string()),
+                ip_mode: Some("Proxy".into()),
+                ..Default::default()
+            })
+            .collect();
+        if let Some(fqdn) = &self.fqdn
+            && !ingress.is_empty()
+        {
+            ingress.push(LoadBalancerIngress {
+                hostname: Some(fqdn.clone()),
+                ..Default::default()
+            });
+        }
+        ingress
+    }
+}
+
+/// Whether the proxy serves the Service, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// The leader forwards from its Tailscale address.
+    Ready {
+        /// Leader pod, when reported.
+        leader_pod: Option<String>,
+        /// Its node, when reported.
+        leader_node: Option<String>,
+    },
+    /// No pod has become leader and reported an address yet.
+    WaitingForLeader,
+    /// The leader waits for someone to log in at this URL.
+    WaitingForLogin(String),
+    /// The plan's node selector matches no node.
+    NoMatchingNodes(String),
+    /// The policy chain failed for this Service.
+    PolicyFailed(String),
+    /// The controller has no valid policy set.
+    NoPolicySet(String),
+}
+
+impl Readiness {
+    /// From the runtime's report, once the proxy objects are applied and
+    /// `matching_nodes` nodes match the plan's selector.
+    pub fn of_proxy(report: &ProxyReport, matching_nodes: usize, selector: &str) -> Self {
+        if !report.ips.is_empty() {
+            Readiness::Ready {
+                leader_pod: report.leader_pod.clone(),
+                leader_node: report.leader_node.clone(),
+            }
+        } else if let Some(url) = &report.login_url {
+            Readiness::WaitingForLogin(url.clone())
+        } else if matching_nodes == 0 {
+            Readiness::NoMatchingNodes(selector.to_string())
+        } else {
+            Readiness::WaitingForLeader
+        }
+    }
+
+    /// `(status, reason, message)` of the condition.
+    fn parts(&self) -> (&'static str, &'static str, String) {
+        match self {
+            Readiness::Ready {
+                leader_pod,
+                leader_node,
+            } => (
+                "True",
+                "Ready",
+                match (leader_pod, leader_node) {
+                    (Some(pod), Some(node)) => format!("leader {pod} on node {node} forwards"),
+                    (Some(pod), None) => format!("leader {pod} forwards"),
+                    _ => "the leader forwards".to_string(),
+                },
+            ),
+            Readiness::WaitingForLeader => (
+                "False",
+                "WaitingForLeader",
+                "no proxy pod has become leader and reported a Tailscale address yet".into(),
+            ),
+            Readiness::WaitingForLogin(url) => (
+                "False",
+                "WaitingForLogin",
+                format!("no auth key: log the device in at {url}"),
+            ),
+            Readiness::NoMatchingNodes(selector) => (
+                "False",
+                "NoMatchingNodes",
+                format!("no node matches the node selector {selector}"),
+            ),
+            Readiness::PolicyFailed(reason) => ("False", "PolicyFailed", reason.clone()),
+            Readiness::NoPolicySet(reason) => ("False", "NoPolicySet", reason.clone()),
+        }
+    }
+}
+
+/// The Service's conditions with ours set to `readiness`: other conditions
+/// are kept, and the transition time only moves when the status does.
+pub fn with_proxy_condition(
+    existing: &[Condition],
+    readiness: &Readiness,
+    generation: Option<i64>,
+    now: Time,
+) -> Vec<Condition> {
+    let (status, reason, message) = readiness.parts();
+    let previous = existing.iter().find(|c| c.type_ == PROXY_READY);
+    let last_transition_time = match previous {
+        Some(p) if p.status == status => p.last_transition_time.clone(),
+        _ => now,
+    };
+    let ours = Condition {
+        type_: PROXY_READY.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        observed_generation: generation,
+        last_transition_time,
+    };
+    let mut conditions: Vec<Condition> = existing
+        .iter()
+        .filter(|c| c.type_ != PROXY_READY)
+        .cloned()
+        .collect();
+    conditions.push(ours);
+    conditions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, ByteString> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+            .collect()
+    }
+
+    fn time(s: &str) -> Time {
+        Time(s.parse().unwrap())
+    }
+
+    #[test]
+    fn every_address_and_the_magicdns_name_become_ingress_with_proxy_mode() {
+        let report = ProxyReport::from_secret_data(&data(&[
+            (
+                state::DEVICE_IPS,
+                r#"["fd7a:115c:a1e0::1", "100.64.0.7", "bogus"]"#,
+            ),
+            (state::TS_IP, "100.64.0.7"),
+            (state::DEVICE_FQDN, "web.tail1234.ts.net."),
+        ]));
+        let ingress = report.ingress();
+        let shown: Vec<(Option<&str>, Option<&str>, Option<&str>)> = ingress
+            .iter()
+            .map(|i| (i.ip.as_deref(), i.hostname.as_deref(), i.ip_mode.as_deref()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (Some("100.64.0.7"), None, Some("Proxy")),
+                (Some("fd7a:115c:a1e0::1"), None, Some("Proxy")),
+                (None, Some("web.tail1234.ts.net"), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_address_means_no_ingress_even_with_a_name() {
+        let report = ProxyReport::from_secret_data(&data(&[(state::DEVICE_FQDN, "web.ts.net")]));
+        assert!(report.ingress().is_empty());
+    }
+
+    #[test]
+    fn readiness_explains_what_is_missing() {
+        let waiting = ProxyReport::from_secret_data(&data(&[(state::LOGIN_URL, "https://login")]));
+        assert_eq!(
+            Readiness::of_proxy(&waiting, 3, "a=b"),
+            Readiness::WaitingForLogin("https://login".into())
+        );
+        let empty = ProxyReport::default();
+        assert_eq!(
+            Readiness::of_proxy(&empty, 0, "a=b"),
+            Readiness::NoMatchingNodes("a=b".into())
+        );
+        assert_eq!(
+            Readiness::of_proxy(&empty, 2, "a=b"),
+            Readiness::WaitingForLeader
+        );
+        let ready = ProxyReport::from_secret_data(&data(&[
+            (state::TS_IP, "100.64.0.7"),
+            (state::LEADER_POD, "ts-web-abc"),
+            (state::LEADER_NODE, "n1"),
+        ]));
+        let conditions = with_proxy_condition(
+            &[],
+            &Readiness::of_proxy(&ready, 1, ""),
+            Some(2),
+            time("2026-01-01T00:00:00Z"),
+        );
+        assert_eq!(conditions[0].status, "True");
+        assert_eq!(
+            conditions[0].message,
+            "leader ts-web-abc on node n1 forwards"
+        );
+    }
+
+    #[test]
+    fn the_transition_time_moves_only_when_the_status_does_and_others_are_kept() {
+        let other = Condition {
+            type_: "Other".into(),
+            status: "True".into(),
+            reason: "X".into(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: time("2025-01-01T00:00:00Z"),
+        };
+        let first = with_proxy_condition(
+            std::slice::from_ref(&other),
+            &Readiness::WaitingForLeader,
+            Some(1),
+            time("2026-01-01T00:00:00Z"),
+        );
+        let later = with_proxy_condition(
+            &first,
+            &Readiness::NoMatchingNodes("a=b".into()),
+            Some(1),
+            time("2026-01-02T00:00:00Z"),
+        );
+        assert_eq!(later[0], other);
+        assert_eq!(later[1].reason, "NoMatchingNodes");
+        assert_eq!(later[1].last_transition_time, time("2026-01-01T00:00:00Z"));
+        let ready = with_proxy_condition(
+            &later,
+            &Readiness::Ready {
+                leader_pod: None,
+                leader_node: None,
+            },
+            Some(1),
+            time("2026-01-03T00:00:00Z"),
+        );
+        assert_eq!(ready[1].last_transition_time, time("2026-01-03T00:00:00Z"));
+    }
+}

@@ -1,0 +1,64 @@
+//! The start-up sweep: proxies in our namespace whose Service no longer
+//! wants them (deleted while its finalizer was removed by hand, or no longer
+//! a LoadBalancer of our class and without our finalizer) are removed.
+//! Services that still carry our finalizer are left to the normal teardown,
+//! which also logs the device out.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+use svc_lb_contract::ProxyNames;
+use svc_lb_contract::keys::{
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL,
+};
+
+use super::context::Context;
+use super::finalizer::has_finalizer;
+use super::teardown::delete_proxy_objects;
+use crate::service_input::policy_input;
+
+/// Whether a proxy is unwanted by its Service (as found, `None` when
+/// absent): it is, unless the Service is ours to serve or still carries our
+/// finalizer (then the normal teardown runs). Pure.
+pub fn is_orphaned(service: Option<&Service>, class: &str) -> bool {
+    service.is_none_or(|s| !has_finalizer(s) && policy_input(s, class).is_err())
+}
+
+/// Removes every orphaned proxy; returns how many.
+pub async fn sweep_orphans(ctx: &Context) -> kube::Result<usize> {
+    let ns = &ctx.config.namespace;
+    let daemonsets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let selector = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let mut owners = BTreeSet::new();
+    for meta in daemonsets.list_metadata(&selector).await?.items {
+        owners.insert(owner_of(meta.labels()));
+    }
+    for meta in secrets.list_metadata(&selector).await?.items {
+        owners.insert(owner_of(meta.labels()));
+    }
+    let mut removed = 0;
+    for (namespace, name) in owners.into_iter().flatten() {
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
+        let service = services.get_opt(&name).await?;
+        if !is_orphaned(service.as_ref(), &ctx.config.load_balancer_class) {
+            continue;
+        }
+        tracing::warn!(service = %format!("{namespace}/{name}"), "removing a proxy whose Service no longer wants it");
+        let names = ProxyNames::for_service(&namespace, &name);
+        delete_proxy_objects(&ctx.client, ns, &names).await?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// `(namespace, name)` of the Service a managed object names in its labels.
+fn owner_of(labels: &std::collections::BTreeMap<String, String>) -> Option<(String, String)> {
+    Some((
+        labels.get(SERVICE_NAMESPACE_LABEL)?.clone(),
+        labels.get(SERVICE_NAME_LABEL)?.clone(),
+    ))
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests of the controller against an API server: the in-repo
+//! one by default, or the cluster of `SVCLB_TEST_KUBECONFIG`. Tests named
+//! `in_memory_only_*` inject faults and return early against a real cluster.
+//! No kubelet runs, so the runtime's part (writing the Tailscale address
+//! into the state Secret, logging out) is played by the tests, through the
+//! same Secret keys the runtime uses.
+
+mod harness;
+mod policies;
+mod provisioning;
+mod robustness;
+mod teardown;

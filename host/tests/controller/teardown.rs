@@ -1,0 +1,143 @@
+//! Deletion and type changes tear the proxy down; other classes are never
+//! touched.
+
+use k8s_openapi::api::core::v1::Service;
+use kube::ResourceExt;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use svc_lb_contract::keys::DEPROVISION_ANNOTATION;
+use svc_lb_contract::state;
+
+use crate::harness::{Cluster, eventually};
+use crate::provisioning::{report_address, write_state};
+
+/// Whether every proxy object of `service` is gone.
+async fn proxy_gone(cluster: &Cluster, service: &str) -> bool {
+    cluster.proxy_objects(service).await == [false; 6]
+}
+
+async fn service_released(cluster: &Cluster, service: &str) {
+    eventually(&format!("{service} is released"), || async {
+        cluster
+            .services()
+            .get_opt(service)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
+/// A served Service whose device has joined the tailnet.
+async fn joined(cluster: &Cluster, service: &str) {
+    cluster.create_service(service, json!({})).await;
+    report_address(cluster, service, "100.64.0.9").await;
+    cluster.wait_for_ingress(service).await;
+}
+
+#[tokio::test]
+async fn deleting_a_service_logs_the_device_out_then_removes_everything() {
+    let cluster = Cluster::connect().await;
+    let mut options = cluster.options("e2e");
+    options.timings.deprovision_timeout = std::time::Duration::from_secs(60);
+    let _controller = cluster.start(options);
+    joined(&cluster, "web").await;
+    let services = cluster.services();
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    // Play the runtime's leader: wait for the request, log out, report it.
+    let secret_name = cluster.names("web").state_secret;
+    eventually("logout is requested", || async {
+        let secret = cluster.secrets().get(&secret_name).await.unwrap();
+        secret.annotations().get(DEPROVISION_ANNOTATION).cloned()
+    })
+    .await;
+    let held = services.get_opt("web").await.unwrap().is_some();
+    assert!(held, "the Service is held until the device has left");
+    assert!(!proxy_gone(&cluster, "web").await);
+    let logged_out = (state::LOGGED_OUT, "2026-01-01T00:00:00Z".to_string());
+    write_state(&cluster, "web", &[logged_out]).await;
+    service_released(&cluster, "web").await;
+    assert!(proxy_gone(&cluster, "web").await);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn deleting_a_service_finishes_after_the_timeout_when_no_runtime_answers() {
+    let cluster = Cluster::connect().await;
+    let _controller = cluster.start_default(); // 2 s deprovision timeout
+    joined(&cluster, "web").await;
+    let services = cluster.services();
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    service_released(&cluster, "web").await;
+    assert!(proxy_gone(&cluster, "web").await);
+    let note = cluster
+        .wait_for_event(&cluster.apps, "web", "Warning", "DeprovisionTimedOut")
+        .await;
+    assert!(
+        note.contains("nTEST1234"),
+        "names the device left behind: {note}"
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn changing_the_type_away_from_load_balancer_tears_the_proxy_down() {
+    let cluster = Cluster::connect().await;
+    let _controller = cluster.start_default();
+    cluster.create_service("web", json!({})).await;
+    report_address(&cluster, "web", "100.64.0.3").await;
+    cluster.wait_for_ingress("web").await;
+    let to_cluster_ip = json!({"spec": {"type": "ClusterIP", "loadBalancerClass": null}});
+    cluster
+        .services()
+        .patch("web", &PatchParams::default(), &Patch::Merge(to_cluster_ip))
+        .await
+        .unwrap();
+    eventually("the proxy is gone", || async {
+        proxy_gone(&cluster, "web").await.then_some(())
+    })
+    .await;
+    eventually("finalizer, ingress and condition are cleared", || async {
+        let service = cluster.services().get("web").await.unwrap();
+        let status = service.status.clone().unwrap_or_default();
+        let ingress = status.load_balancer.and_then(|lb| lb.ingress);
+        let conditions = status.conditions.unwrap_or_default();
+        (service.finalizers().is_empty()
+            && ingress.unwrap_or_default().is_empty()
+            && conditions.is_empty())
+        .then_some(())
+    })
+    .await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_service_of_another_class_is_untouched() {
+    let cluster = Cluster::connect().await;
+    let _controller = cluster.start_default();
+    let other: Service = serde_json::from_value(json!({
+        "metadata": {"name": "other"},
+        "spec": {"type": "LoadBalancer", "loadBalancerClass": "example.com/other", "ports": [{"port": 80}]}
+    }))
+    .unwrap();
+    let services = cluster.services();
+    let created = services
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap();
+    // A Service of ours, created after, shows the controller is running.
+    cluster.create_service("ours", json!({})).await;
+    cluster.wait_for_condition("ours", "NoMatchingNodes").await;
+    let after = services.get("other").await.unwrap();
+    assert_eq!(after.resource_version(), created.resource_version());
+    assert!(proxy_gone(&cluster, "other").await);
+    assert!(cluster.events_for("other").await.is_empty());
+    cluster.cleanup().await;
+}
