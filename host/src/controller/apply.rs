@@ -4,8 +4,9 @@
 //! The rendered Secret and Lease carry metadata only, so applying them never
 //! touches what tailscaled and the runtime write there. A digest of the
 //! rendered objects is kept as an annotation on the DaemonSet (not on its
-//! pod template, so it never restarts pods): when the DaemonSet carries the
-//! digest of the new render and the state Secret exists, nothing is written.
+//! pod template, so it never restarts pods): when the DaemonSet in the cache
+//! carries the digest of the new render and the state Secret exists,
+//! nothing is written.
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -48,20 +49,16 @@ pub fn render_digest(objects: &ProxyObjects) -> String {
 pub async fn apply_proxy(ctx: &Context, objects: &ProxyObjects) -> kube::Result<ApplyOutcome> {
     let namespace = &ctx.config.namespace;
     let digest = render_digest(objects);
-    let daemonsets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), namespace);
-    let existing = daemonsets.get_opt(&objects.daemonset.name_any()).await?;
+    let existing = ctx.caches.daemonset(namespace, &objects.daemonset.name_any());
     let applied_digest = existing
         .as_ref()
         .and_then(|ds| ds.annotations().get(RENDER_DIGEST_ANNOTATION).cloned());
-    if applied_digest.as_deref() == Some(digest.as_str()) {
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-        if secrets
-            .get_metadata_opt(&objects.state_secret.name_any())
-            .await?
-            .is_some()
-        {
-            return Ok(ApplyOutcome::Unchanged);
-        }
+    let secret_exists = ctx
+        .caches
+        .secret(namespace, &objects.state_secret.name_any())
+        .is_some();
+    if applied_digest.as_deref() == Some(digest.as_str()) && secret_exists {
+        return Ok(ApplyOutcome::Unchanged);
     }
     let client = &ctx.client;
     apply::<ServiceAccount>(client, namespace, &objects.service_account).await?;

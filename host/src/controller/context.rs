@@ -1,11 +1,15 @@
 //! What every reconcile shares: the client, the configuration, the active
-//! policies, the node cache, the event recorder and the metrics.
+//! policies, the node cache, the caches of our own objects, the event
+//! recorder and the metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder};
 
@@ -43,7 +47,46 @@ impl Default for ControllerTimings {
     }
 }
 
+/// What the leader sees of its own objects, kept by reflectors whose
+/// watches also trigger reconciles: a reconcile reads them here instead of
+/// asking the API server.
+#[derive(Clone)]
+pub struct ProxyCaches {
+    /// Our DaemonSets.
+    pub daemonsets: Store<DaemonSet>,
+    /// Our state Secrets.
+    pub secrets: Store<Secret>,
+}
+
+impl ProxyCaches {
+    /// Caches that stay empty: for a replica that is not leading.
+    pub fn empty() -> Self {
+        Self {
+            daemonsets: kube::runtime::reflector::store().0,
+            secrets: kube::runtime::reflector::store().0,
+        }
+    }
+
+    /// Waits until both caches hold a first full list (at once for
+    /// [`Self::empty`] ones).
+    pub async fn wait_until_ready(&self) {
+        let _ = self.daemonsets.wait_until_ready().await;
+        let _ = self.secrets.wait_until_ready().await;
+    }
+
+    /// Our DaemonSet `name`.
+    pub fn daemonset(&self, namespace: &str, name: &str) -> Option<Arc<DaemonSet>> {
+        self.daemonsets.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// Our state Secret `name`.
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
+        self.secrets.get(&ObjectRef::new(name).within(namespace))
+    }
+}
+
 /// Shared by every reconcile.
+#[derive(Clone)]
 pub struct Context {
     /// The API client.
     pub client: Client,
@@ -59,6 +102,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Our objects; filled only while this replica leads.
+    pub caches: ProxyCaches,
 }
 
 impl Context {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Patch;
 use kube::runtime::controller::Action;
@@ -101,6 +101,7 @@ async fn provision(
             return Err(ReconcileError::NoPolicySet(reason));
         }
     };
+    ctx.caches.wait_until_ready().await;
     let nodes: Arc<dyn NodeSource> = ctx.nodes.clone();
     let evaluated = {
         let input = input.clone();
@@ -162,12 +163,10 @@ async fn provision(
         }
     }
     let names = ProxyNames::for_service(&input.namespace, &input.name);
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
-    let report = secrets
-        .get_opt(&names.state_secret)
-        .await?
-        .and_then(|s| s.data)
-        .map(|data| ProxyReport::from_secret_data(&data))
+    let report = ctx
+        .caches
+        .secret(&ctx.config.namespace, &names.state_secret)
+        .and_then(|s| s.data.as_ref().map(ProxyReport::from_secret_data))
         .unwrap_or_default();
     let matching = ctx.nodes.count_matching(&outcome.plan.node_selector);
     let readiness = Readiness::of_proxy(

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef, reflector};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Resource, ResourceExt};
 use svc_lb_contract::keys::{
@@ -20,7 +20,7 @@ use svc_lb_contract::keys::{
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::context::{Context, ControllerTimings};
+use super::context::{Context, ControllerTimings, ProxyCaches};
 use super::finalizer::has_finalizer;
 use super::http::{Health, serve};
 use super::leader::{Election, ElectionTimings};
@@ -98,6 +98,7 @@ pub async fn run(
         nodes: nodes.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         metrics: metrics.clone(),
+        caches: ProxyCaches::empty(),
     });
     if let Some(addr) = options.metrics_addr {
         let listener_health = Health {
@@ -173,40 +174,47 @@ pub async fn run(
 
 /// Reconciles as the leader until `stop` is cancelled.
 async fn lead(
-    ctx: Arc<Context>,
+    base: Arc<Context>,
     options: &ControllerOptions,
     reconcile_all: &watch::Sender<u64>,
     stop: CancellationToken,
 ) {
     // Reconciling before the policies and nodes are known would only
     // report failures that are not real.
-    ctx.policies.wait_first_read().await;
-    ctx.nodes.wait_synced().await;
-    match sweep_orphans(&ctx).await {
+    base.policies.wait_first_read().await;
+    base.nodes.wait_synced().await;
+    match sweep_orphans(&base).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "removed proxies no Service wants"),
         Err(error) => tracing::warn!(%error, "the start-up sweep failed; continuing"),
     }
-    let ns = &ctx.config.namespace;
+    let ns = &base.config.namespace;
     let ours = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let trigger =
-        tokio_stream::wrappers::WatchStream::from_changes(reconcile_all.subscribe()).map(|_| ());
-    let controller = Controller::new(
-        Api::<Service>::all(ctx.client.clone()),
-        watcher::Config::default(),
+    let (daemonsets, daemonset_writer) = reflector::store();
+    let (secrets, secret_writer) = reflector::store();
+    let daemonset_events = reflector(
+        daemonset_writer,
+        watcher::watcher(Api::<DaemonSet>::namespaced(base.client.clone(), ns), ours.clone()),
     )
-    .watches(
-        Api::<DaemonSet>::namespaced(ctx.client.clone(), ns),
-        ours.clone(),
-        service_of,
+    .default_backoff()
+    .touched_objects();
+    let secret_events = reflector(
+        secret_writer,
+        watcher::watcher(Api::<Secret>::namespaced(base.client.clone(), ns), ours),
     )
-    .watches(
-        Api::<Secret>::namespaced(ctx.client.clone(), ns),
-        ours,
-        service_of,
-    )
-    .reconcile_all_on(trigger)
-    .with_config(kube::runtime::controller::Config::default().concurrency(options.concurrency));
+    .default_backoff()
+    .touched_objects();
+    let ctx = Arc::new(Context {
+        caches: ProxyCaches { daemonsets, secrets },
+        ..(*base).clone()
+    });
+    let trigger = tokio_stream::wrappers::WatchStream::from_changes(reconcile_all.subscribe())
+        .map(|_| ());
+    let controller = Controller::new(Api::<Service>::all(ctx.client.clone()), watcher::Config::default())
+        .watches_stream(daemonset_events, service_of)
+        .watches_stream(secret_events, service_of)
+        .reconcile_all_on(trigger)
+        .with_config(kube::runtime::controller::Config::default().concurrency(options.concurrency));
     let store = controller.store();
     let gauge = {
         let metrics = ctx.metrics.clone();
