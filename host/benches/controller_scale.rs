@@ -105,7 +105,10 @@ fn quantiles(metrics: &str, name: &str) -> (f64, f64, u64) {
         .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
         .filter_map(|l| {
             let (le, count) = l.split_once("\"} ")?;
-            Some((le.parse().unwrap_or(f64::INFINITY), count.trim().parse().ok()?))
+            Some((
+                le.parse().unwrap_or(f64::INFINITY),
+                count.trim().parse().ok()?,
+            ))
         })
         .collect();
     let total = buckets.last().map_or(0, |b| b.1);
@@ -127,7 +130,10 @@ async fn run_bench() {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for name in [SYSTEM, APPS] {
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-        namespaces.create(&PostParams::default(), &ns).await.unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
     }
     own.add("CREATE namespaces", 2);
     let nodes: Api<Node> = Api::all(client.clone());
@@ -224,7 +230,13 @@ async fn run_bench() {
         .await;
     own.add("PATCH secrets", SERVICES);
     wait_for_all(&services, &mut own, "services", |svc| {
-        let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?;
+        let ingress = svc
+            .status
+            .as_ref()?
+            .load_balancer
+            .as_ref()?
+            .ingress
+            .as_ref()?;
         (!ingress.is_empty()).then(|| svc.metadata.name.clone())?
     })
     .await;
@@ -237,10 +249,21 @@ async fn run_bench() {
     let (_, metrics) = http_get(&metrics_url).await.expect("metrics");
     let (p50, p99, reconciles) = quantiles(&metrics, "svclb_reconcile_duration_seconds");
 
-    println!("{SERVICES} Services, {NODES} nodes, created {IN_FLIGHT} at a time in {:.2} s", creating.as_secs_f64());
-    println!("every DaemonSet applied      {:>8.2} s after the first create", all_applied.as_secs_f64());
-    println!("every status has its IP      {:>8.2} s after the Secrets were written", all_addressed.as_secs_f64());
-    println!("reconciles                   {reconciles:>8}  p50 <= {p50:.1} ms  p99 <= {p99:.1} ms");
+    println!(
+        "{SERVICES} Services, {NODES} nodes, created {IN_FLIGHT} at a time in {:.2} s",
+        creating.as_secs_f64()
+    );
+    println!(
+        "every DaemonSet applied      {:>8.2} s after the first create",
+        all_applied.as_secs_f64()
+    );
+    println!(
+        "every status has its IP      {:>8.2} s after the Secrets were written",
+        all_addressed.as_secs_f64()
+    );
+    println!(
+        "reconciles                   {reconciles:>8}  p50 <= {p50:.1} ms  p99 <= {p99:.1} ms"
+    );
     let mut total = 0;
     let mut rows = Vec::new();
     for (key, count) in &after {
@@ -256,8 +279,13 @@ async fn run_bench() {
         total as f64 / SERVICES as f64,
         rows.join(", ")
     );
-    println!("controller RSS               {idle_rss:>8.1} MiB ready and idle, {rss:.1} MiB after, {peak:.1} MiB peak");
-    println!("API server RSS               {:>8.1} MiB", rss_mib(server.pid()).unwrap_or(f64::NAN));
+    println!(
+        "controller RSS               {idle_rss:>8.1} MiB ready and idle, {rss:.1} MiB after, {peak:.1} MiB peak"
+    );
+    println!(
+        "API server RSS               {:>8.1} MiB",
+        rss_mib(server.pid()).unwrap_or(f64::NAN)
+    );
     let _ = controller;
 }
 
@@ -272,7 +300,9 @@ async fn http_get(url: &str) -> Option<(u16, String)> {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.ok()?;
     let code = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
     Some((code, body))
 }
 

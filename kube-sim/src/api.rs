@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::discovery;
 use crate::error::ApiError;
 use crate::gc::{self, Preconditions, Propagation};
+use crate::partial;
 use crate::registry::{self, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::server::Shared;
@@ -173,10 +174,24 @@ async fn dispatch(
                 LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
             let fields =
                 FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))?;
+            let metadata_only = partial::wants_metadata(accept(headers));
             if watching {
-                return watch::respond(shared.clone(), target, labels, fields, query);
+                return watch::respond(
+                    shared.clone(),
+                    target,
+                    labels,
+                    fields,
+                    query,
+                    metadata_only,
+                );
             }
             let (items, version) = store.list(rt, target.namespace.as_deref(), &labels, &fields);
+            if metadata_only {
+                return Ok(json_response(
+                    StatusCode::OK,
+                    partial::metadata_list(&items, version),
+                ));
+            }
             if table::wants_table(accept(headers)) {
                 return Ok(json_response(
                     StatusCode::OK,
@@ -193,10 +208,13 @@ async fn dispatch(
                 }),
             ))
         }
-        (Method::GET, Some(name)) => Ok(json_response(
-            StatusCode::OK,
-            store.get(rt, &namespace, name)?,
-        )),
+        (Method::GET, Some(name)) => {
+            let object = store.get(rt, &namespace, name)?;
+            if partial::wants_metadata(accept(headers)) {
+                return Ok(json_response(StatusCode::OK, partial::metadata_of(&object)));
+            }
+            Ok(json_response(StatusCode::OK, object))
+        }
         (Method::POST, None) => {
             let object = parse_body(headers, body)?;
             let namespace = target

@@ -19,6 +19,7 @@ pub mod error;
 mod faults;
 mod gc;
 mod ownership;
+mod partial;
 mod patch;
 mod process;
 pub mod registry;

@@ -38,9 +38,20 @@ struct Filter {
     target: Target,
     labels: LabelSelector,
     fields: FieldSelector,
+    /// Send PartialObjectMetadata instead of whole objects.
+    metadata_only: bool,
 }
 
 impl Filter {
+    /// One event line, the object reduced as the client asked.
+    fn line(&self, kind: &str, object: &Value) -> Result<Bytes, Infallible> {
+        if self.metadata_only && kind != "ERROR" {
+            line(kind, &crate::partial::metadata_of(object))
+        } else {
+            line(kind, object)
+        }
+    }
+
     fn wants(&self, event: &WatchEvent) -> bool {
         *event.resource == *self.target.rt
             && self
@@ -60,6 +71,7 @@ pub(crate) fn respond(
     labels: LabelSelector,
     fields: FieldSelector,
     query: &HashMap<String, String>,
+    metadata_only: bool,
 ) -> Result<Response, ApiError> {
     // Subscribe before reading the state, so nothing falls in between.
     let live = shared.store.subscribe();
@@ -76,6 +88,7 @@ pub(crate) fn respond(
         target,
         labels,
         fields,
+        metadata_only,
     };
     let (initial, from): (Vec<Result<Bytes, Infallible>>, u64) =
         match query.get("resourceVersion").map(String::as_str) {
@@ -86,7 +99,10 @@ pub(crate) fn respond(
                     &filter.labels,
                     &filter.fields,
                 );
-                (items.iter().map(|o| line("ADDED", o)).collect(), version)
+                (
+                    items.iter().map(|o| filter.line("ADDED", o)).collect(),
+                    version,
+                )
             }
             Some(version) => {
                 let version: u64 = version.parse().map_err(|_| {
@@ -98,7 +114,7 @@ pub(crate) fn respond(
                         let lines = events
                             .iter()
                             .filter(|e| filter.wants(e))
-                            .map(|e| line(e.kind, &e.object))
+                            .map(|e| filter.line(e.kind, &e.object))
                             .collect();
                         (lines, last)
                     }
@@ -158,7 +174,7 @@ async fn stream_events(
             event = live.recv() => match event {
                 Ok(event) if event.resource_version > last => {
                     last = event.resource_version;
-                    if filter.wants(&event) && tx.send(line(event.kind, &event.object)).await.is_err() {
+                    if filter.wants(&event) && tx.send(filter.line(event.kind, &event.object)).await.is_err() {
                         return;
                     }
                 }

@@ -49,7 +49,9 @@ pub fn render_digest(objects: &ProxyObjects) -> String {
 pub async fn apply_proxy(ctx: &Context, objects: &ProxyObjects) -> kube::Result<ApplyOutcome> {
     let namespace = &ctx.config.namespace;
     let digest = render_digest(objects);
-    let existing = ctx.caches.daemonset(namespace, &objects.daemonset.name_any());
+    let existing = ctx
+        .caches
+        .daemonset(namespace, &objects.daemonset.name_any());
     let applied_digest = existing
         .as_ref()
         .and_then(|ds| ds.annotations().get(RENDER_DIGEST_ANNOTATION).cloned());

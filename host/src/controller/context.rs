@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::Service;
 use kube::Client;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Resource;
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::metrics::Metrics;
 use super::nodes::NodeCache;
@@ -52,8 +53,8 @@ impl Default for ControllerTimings {
 /// asking the API server.
 #[derive(Clone)]
 pub struct ProxyCaches {
-    /// Our DaemonSets.
-    pub daemonsets: Store<DaemonSet>,
+    /// Our DaemonSets, metadata only (the render digest is all we read).
+    pub daemonsets: Store<PartialObjectMeta<DaemonSet>>,
     /// Our state Secrets.
     pub secrets: Store<Secret>,
 }
@@ -75,7 +76,11 @@ impl ProxyCaches {
     }
 
     /// Our DaemonSet `name`.
-    pub fn daemonset(&self, namespace: &str, name: &str) -> Option<Arc<DaemonSet>> {
+    pub fn daemonset(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<PartialObjectMeta<DaemonSet>>> {
         self.daemonsets.get(&ObjectRef::new(name).within(namespace))
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -32,6 +33,9 @@ use super::sweep::sweep_orphans;
 use crate::config::ControllerConfig;
 use crate::policy::{EngineLimits, PolicyEngine};
 use crate::validate::PlanRules;
+
+/// How long a Service's reconcile waits for more changes to it.
+const RECONCILE_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Default name of the policy ConfigMap.
 pub const DEFAULT_POLICY_CONFIGMAP: &str = "tailscale-svc-lb-policies";
@@ -194,7 +198,10 @@ async fn lead(
     let (secrets, secret_writer) = reflector::store();
     let daemonset_events = reflector(
         daemonset_writer,
-        watcher::watcher(Api::<DaemonSet>::namespaced(base.client.clone(), ns), ours.clone()),
+        watcher::watcher(
+            Api::<PartialObjectMeta<DaemonSet>>::namespaced(base.client.clone(), ns),
+            ours.clone(),
+        ),
     )
     .default_backoff()
     .touched_objects();
@@ -205,16 +212,29 @@ async fn lead(
     .default_backoff()
     .touched_objects();
     let ctx = Arc::new(Context {
-        caches: ProxyCaches { daemonsets, secrets },
+        caches: ProxyCaches {
+            daemonsets,
+            secrets,
+        },
         ..(*base).clone()
     });
-    let trigger = tokio_stream::wrappers::WatchStream::from_changes(reconcile_all.subscribe())
-        .map(|_| ());
-    let controller = Controller::new(Api::<Service>::all(ctx.client.clone()), watcher::Config::default())
-        .watches_stream(daemonset_events, service_of)
-        .watches_stream(secret_events, service_of)
-        .reconcile_all_on(trigger)
-        .with_config(kube::runtime::controller::Config::default().concurrency(options.concurrency));
+    let trigger =
+        tokio_stream::wrappers::WatchStream::from_changes(reconcile_all.subscribe()).map(|_| ());
+    let controller = Controller::new(
+        Api::<Service>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .watches_stream(daemonset_events, service_of)
+    .watches_stream(secret_events, service_of)
+    .reconcile_all_on(trigger)
+    .with_config(
+        kube::runtime::controller::Config::default()
+            .concurrency(options.concurrency)
+            // Changes that arrive together (our finalizer, the objects
+            // we just applied, our status write) make one reconcile,
+            // which then also sees them all in the caches.
+            .debounce(RECONCILE_DEBOUNCE),
+    );
     let store = controller.store();
     let gauge = {
         let metrics = ctx.metrics.clone();

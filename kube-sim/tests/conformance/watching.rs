@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event, watcher};
 use serde_json::json;
 
 use crate::harness::{Cluster, status_of};
@@ -300,5 +301,31 @@ async fn in_memory_only_requests_are_counted_by_verb_and_resource() {
         ),
         (1, 2, 1)
     );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn metadata_only_lists_and_watches_carry_the_metadata() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    api.create(&PostParams::default(), &config_map("meta"))
+        .await
+        .unwrap();
+    let list = api.list_metadata(&Default::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
+    let one = api.get_metadata("meta").await.unwrap();
+    assert!(one.metadata.uid.is_some());
+    let metadata: kube::Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut events = watcher(metadata, Default::default())
+        .applied_objects()
+        .boxed();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.metadata.name.as_deref(), Some("meta"));
     cluster.cleanup().await;
 }
