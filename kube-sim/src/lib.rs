@@ -35,5 +35,5 @@ mod watch;
 pub use axum::http::Method;
 pub use faults::Faults;
 pub use process::{SimProcess, rss_mib, serve_until_interrupted};
-pub use requests::RequestCounts;
+pub use requests::{ApiCall, RequestCounts};
 pub use server::{KubeSim, TEST_KUBECONFIG_ENV, client_for, connect_for_tests, kubeconfig};

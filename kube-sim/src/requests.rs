@@ -3,7 +3,7 @@
 //! write when nothing changed", "requests per Service"). Served as JSON on
 //! `/kube-sim/requests` for a server running as a separate process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use axum::http::Method;
@@ -14,6 +14,36 @@ use axum::http::Method;
 #[derive(Debug, Default)]
 pub struct RequestCounts {
     counts: Mutex<BTreeMap<String, u64>>,
+    calls: Mutex<BTreeSet<ApiCall>>,
+}
+
+/// One kind of request a client made, in the terms RBAC uses.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiCall {
+    /// The client's `User-Agent` header (empty when absent).
+    pub user_agent: String,
+    /// `get`, `list`, `watch`, `create`, `update`, `patch` or `delete`.
+    pub verb: String,
+    /// API group; empty for the core group.
+    pub group: String,
+    /// Plural resource, with `/status` for the subresource.
+    pub resource: String,
+    /// The namespace, or `None` for a cluster-wide request.
+    pub namespace: Option<String>,
+}
+
+/// The RBAC verb of a request.
+pub(crate) fn rbac_verb(method: &Method, collection: bool, watch: bool) -> &'static str {
+    match verb(method, collection, watch) {
+        "WATCH" => "watch",
+        "LIST" => "list",
+        "GET" => "get",
+        "CREATE" => "create",
+        "UPDATE" => "update",
+        "PATCH" => "patch",
+        "DELETE" => "delete",
+        _ => "other",
+    }
 }
 
 /// The verb of a request as the API server's audit log names it.
@@ -41,6 +71,26 @@ impl RequestCounts {
             .unwrap_or_else(|p| p.into_inner())
             .entry(key)
             .or_default() += 1;
+    }
+
+    /// Records who made a request, as an RBAC check would see it.
+    pub(crate) fn record_call(&self, call: ApiCall) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(call);
+    }
+
+    /// Every kind of request made by clients whose user agent starts with
+    /// `user_agent`.
+    pub fn calls_by(&self, user_agent: &str) -> BTreeSet<ApiCall> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|c| c.user_agent.starts_with(user_agent))
+            .cloned()
+            .collect()
     }
 
     /// A copy of the counts.

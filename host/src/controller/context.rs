@@ -19,6 +19,10 @@ use super::nodes::NodeCache;
 use super::policy_source::PolicySource;
 use crate::config::ControllerConfig;
 
+/// `User-Agent` of the controller's requests, as the API server's audit
+/// log shows them.
+pub const USER_AGENT: &str = concat!("tailscale-svc-lb/", env!("CARGO_PKG_VERSION"));
+
 /// Field manager of every server-side apply and patch the controller makes.
 pub const FIELD_MANAGER: &str = "tailscale-svc-lb";
 

@@ -27,6 +27,7 @@ mod sweep;
 mod teardown;
 
 pub use apply::{RENDER_DIGEST_ANNOTATION, render_digest};
+pub use context::USER_AGENT;
 pub use context::{ControllerTimings, FIELD_MANAGER};
 pub use error::ReconcileError;
 pub use nodes::{NodeCache, policy_node};

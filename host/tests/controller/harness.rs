@@ -94,11 +94,26 @@ impl Cluster {
         }
     }
 
+    /// The client a controller uses: in memory, one that names itself with
+    /// the controller's user agent, so the server can tell its requests
+    /// from the test's.
+    fn controller_client(&self) -> kube::Client {
+        let Some(sim) = &self.sim else {
+            return self.client.clone();
+        };
+        let mut config = kube::Config::new(sim.url().parse().unwrap());
+        config.headers.push((
+            axum::http::header::USER_AGENT,
+            axum::http::HeaderValue::from_static(svc_lb_host::controller::USER_AGENT),
+        ));
+        kube::Client::try_from(config).unwrap()
+    }
+
     /// Starts a controller with `options`; it stops when the handle drops.
     pub fn start(&self, options: ControllerOptions) -> Controller {
         let stop = CancellationToken::new();
         let task = tokio::spawn(svc_lb_host::controller::run(
-            self.client.clone(),
+            self.controller_client(),
             options,
             stop.clone(),
         ));

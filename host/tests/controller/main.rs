@@ -8,5 +8,6 @@
 mod harness;
 mod policies;
 mod provisioning;
+mod rbac;
 mod robustness;
 mod teardown;

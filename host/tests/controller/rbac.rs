@@ -1,0 +1,170 @@
+//! The RBAC in `examples/controller/rbac.yaml` is exactly what the
+//! controller uses: every request it makes in a full life cycle is granted,
+//! and every grant is used (or is listed below with the reason it is needed
+//! anyway).
+
+use std::collections::BTreeSet;
+
+use kube::api::DeleteParams;
+use serde_json::{Value, json};
+use svc_lb_host::controller::USER_AGENT;
+use svc_lb_host::controller::leader::ElectionTimings;
+
+use crate::harness::{Cluster, policy_wasm};
+use crate::provisioning::report_address;
+
+/// `(group, resource, verb)` granted in every namespace, and in the
+/// controller's own.
+struct Grants {
+    cluster: BTreeSet<(String, String, String)>,
+    namespaced: BTreeSet<(String, String, String)>,
+}
+
+fn rules(role: &Value) -> BTreeSet<(String, String, String)> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let mut granted = BTreeSet::new();
+    for rule in role["rules"].as_array().into_iter().flatten() {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    granted.insert((group.clone(), resource.clone(), verb));
+                }
+            }
+        }
+    }
+    granted
+}
+
+fn grants() -> Grants {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/controller/rbac.yaml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut grants = Grants {
+        cluster: BTreeSet::new(),
+        namespaced: BTreeSet::new(),
+    };
+    for document in serde_yaml_ng::Deserializer::from_str(&text) {
+        let document: Value = serde::Deserialize::deserialize(document).unwrap();
+        match document["kind"].as_str() {
+            Some("ClusterRole") => grants.cluster.extend(rules(&document)),
+            Some("Role") => grants.namespaced.extend(rules(&document)),
+            _ => {}
+        }
+    }
+    grants
+}
+
+/// Granted though the controller never calls them: it grants them to the
+/// proxy pods' Role, and RBAC only lets it grant what it holds.
+const HELD_TO_GRANT: &[(&str, &str, &str)] = &[
+    ("", "secrets", "update"),
+    ("coordination.k8s.io", "leases", "list"),
+    ("coordination.k8s.io", "leases", "watch"),
+    ("coordination.k8s.io", "leases", "update"),
+];
+
+#[tokio::test]
+async fn in_memory_only_the_controller_uses_exactly_the_rbac_it_ships_with() {
+    let cluster = Cluster::connect().await;
+    let Some(sim) = cluster.sim.as_ref() else {
+        return;
+    };
+    let files = [("pools.wasm", policy_wasm("node_pools"))];
+    let pools = "policies:\n- name: pools\n  file: pools.wasm\n  settings: {pools: {edge: {}}, requireReadyNode: false}\n";
+    cluster.put_policies(pools, &files).await;
+    let mut options = cluster.options("rbac");
+    options.policy_configmap = "policies".into();
+    options.election = Some(ElectionTimings {
+        duration: 4,
+        grace: 2,
+    });
+    let controller = cluster.start(options);
+    // A full life cycle: create, address, refused policy set, delete (the
+    // logout times out), and a clean stop that releases the Lease.
+    cluster.create_node("a", json!({})).await;
+    cluster.create_service("web", json!({})).await;
+    report_address(&cluster, "web", "100.64.0.1").await;
+    cluster.wait_for_ingress("web").await;
+    // Refused twice for the same reason: the second Event is a repeat,
+    // which the recorder writes as a patch of the first.
+    for file in ["x.wasm", "y.wasm"] {
+        let bad = format!("policies: [{{name: Bad, file: {file}}}]\n");
+        cluster.put_policies(&bad, &[]).await;
+        cluster
+            .wait_for_event(&cluster.system, "policies", "Warning", "PolicySetRefused")
+            .await;
+    }
+    crate::harness::eventually("the repeated Event is patched", || async {
+        let calls = sim.requests().calls_by(USER_AGENT);
+        calls
+            .iter()
+            .any(|c| c.resource == "events" && c.verb == "patch")
+            .then_some(())
+    })
+    .await;
+    cluster
+        .services()
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    crate::harness::eventually("the Service is released", || async {
+        cluster
+            .services()
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    controller.stop().await;
+
+    let grants = grants();
+    let calls = sim.requests().calls_by(USER_AGENT);
+    assert!(!calls.is_empty());
+    let mut used = BTreeSet::new();
+    for call in &calls {
+        let key = (call.group.clone(), call.resource.clone(), call.verb.clone());
+        let own_namespace = call.namespace.as_deref() == Some(cluster.system.as_str());
+        let granted =
+            grants.cluster.contains(&key) || own_namespace && grants.namespaced.contains(&key);
+        assert!(granted, "not granted by the shipped RBAC: {call:?}");
+        used.insert(key);
+    }
+    // Server-side apply creates through PATCH, which RBAC checks as create.
+    for resource in [
+        "daemonsets",
+        "secrets",
+        "leases",
+        "serviceaccounts",
+        "roles",
+        "rolebindings",
+    ] {
+        let patched = used.iter().any(|(_, r, v)| r == resource && v == "patch");
+        let group = used
+            .iter()
+            .find(|(_, r, _)| r == resource)
+            .map(|(g, _, _)| g.clone());
+        if let (true, Some(group)) = (patched, group) {
+            used.insert((group, resource.to_string(), "create".to_string()));
+        }
+    }
+    for (group, resource, verb) in HELD_TO_GRANT {
+        used.insert((group.to_string(), resource.to_string(), verb.to_string()));
+    }
+    let unused: Vec<_> = grants
+        .cluster
+        .union(&grants.namespaced)
+        .filter(|g| !used.contains(*g))
+        .collect();
+    assert!(unused.is_empty(), "granted but never used: {unused:?}");
+    cluster.cleanup().await;
+}
