@@ -185,3 +185,29 @@ fn policy_check_accepts_a_policy_and_names_a_bad_setting() {
     let wrong = run(&["policy", "check", &wasm_path("test-guest-wrong-world")]);
     assert_one_line_error(&wrong, "not a placement policy");
 }
+
+#[test]
+fn an_invalid_controller_configuration_exits_at_once_with_one_line() {
+    // No cluster is reachable here: each must fail before connecting.
+    let kubeconfig = ["--kubeconfig", "/nonexistent/kubeconfig"];
+    let cases: [(&[&str], &str); 4] = [
+        (&["--namespace", "Not A Namespace"], "namespace"),
+        (&["controller", "--election-renew-grace", "20"], "grace"),
+        (
+            &["controller", "--policy-deadline-ms", "0"],
+            "policy deadline",
+        ),
+        (&["--deprovision-timeout", "0"], "deprovision timeout"),
+    ];
+    for (args, needle) in cases {
+        let mut all = args.to_vec();
+        all.extend(kubeconfig);
+        let output = run(&all);
+        assert_one_line_error(&output, needle);
+        assert!(
+            stderr(&output).contains("invalid configuration"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}

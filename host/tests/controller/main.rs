@@ -6,6 +6,7 @@
 //! same Secret keys the runtime uses.
 
 mod harness;
+mod observability;
 mod policies;
 mod provisioning;
 mod rbac;
