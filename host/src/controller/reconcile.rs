@@ -12,6 +12,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use svc_lb_contract::ProxyNames;
+use tracing::Instrument;
 
 use super::apply::{ApplyOutcome, apply_proxy};
 use super::context::{Context, manager_params};
@@ -37,7 +38,10 @@ pub fn service_key(service: &Service) -> String {
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     let key = service_key(&service);
-    let result = reconcile_service(&service, &ctx).await;
+    // Every line logged during the reconcile, also by kube and the policy
+    // engine, carries the Service.
+    let span = tracing::info_span!("reconcile", service = %key);
+    let result = reconcile_service(&service, &ctx).instrument(span).await;
     ctx.metrics
         .observe_reconcile(started.elapsed(), result.as_ref().err());
     if let Err(error) = &result {

@@ -141,3 +141,51 @@ async fn a_service_of_another_class_is_untouched() {
     assert!(cluster.events_for("other").await.is_empty());
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn proxies_no_service_wants_are_removed_at_start_and_foreign_objects_kept() {
+    let cluster = Cluster::connect().await;
+    // A proxy whose Service is gone (its finalizer removed by hand while no
+    // controller ran): made by a controller that then stops.
+    let first = cluster.start_default();
+    cluster.create_service("gone", json!({})).await;
+    cluster.wait_for_daemonset("gone").await;
+    first.stop().await;
+    let unfinalized = json!({"metadata": {"finalizers": null}});
+    let services = cluster.services();
+    services
+        .patch("gone", &PatchParams::default(), &Patch::Merge(unfinalized))
+        .await
+        .unwrap();
+    services
+        .delete("gone", &DeleteParams::default())
+        .await
+        .unwrap();
+    // An object of the same kind and name pattern that is not ours.
+    let foreign: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": cluster.names("stranger").state_secret,
+                     "labels": {svc_lb_contract::keys::SERVICE_NAMESPACE_LABEL: cluster.apps,
+                                svc_lb_contract::keys::SERVICE_NAME_LABEL: "stranger"}}
+    }))
+    .unwrap();
+    cluster
+        .secrets()
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    let _second = cluster.start_default();
+    eventually("the orphaned proxy is removed", || async {
+        proxy_gone(&cluster, "gone").await.then_some(())
+    })
+    .await;
+    let stranger = cluster.names("stranger").state_secret;
+    assert!(
+        cluster
+            .secrets()
+            .get_opt(&stranger)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    cluster.cleanup().await;
+}
