@@ -1,0 +1,8 @@
+//! Forwarding from the Tailscale addresses to the Service: what to forward
+//! ([`plan`]), the nftables rules for it ([`nft`]), and applying or
+//! removing them together with the conntrack entries of the forwarded flows
+//! ([`apply`]).
+
+pub mod apply;
+pub mod nft;
+pub mod plan;

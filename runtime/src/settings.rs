@@ -1,0 +1,137 @@
+//! The runtime's settings, read once from the environment the controller
+//! renders (names in [`svc_lb_contract::env`]) and validated. So far: what
+//! the forwarding needs.
+//!
+//! | variable | format |
+//! | --- | --- |
+//! | `SVCLB_CLUSTER_IPS` | the Service's ClusterIPs, comma-separated (IPv4 and/or IPv6) |
+//! | `SVCLB_PORTS` | forwarded ports, `tcp/80,udp/53` |
+//! | `SVCLB_SOURCE_RANGES` | `loadBalancerSourceRanges`, comma-separated CIDRs; empty: any source |
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use svc_lb_contract::env;
+use svc_lb_contract::ports::{PortSpec, parse_ports};
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct InvalidSetting {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What the forwarding needs to know about the Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// The Service's ClusterIPs.
+    pub cluster_ips: Vec<IpAddr>,
+    /// Forwarded ports.
+    pub ports: Vec<PortSpec>,
+    /// Allowed sources; empty allows any.
+    pub source_ranges: Vec<IpNet>,
+}
+
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl ServiceSettings {
+    /// Reads the settings through `lookup` (the environment, in production).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, InvalidSetting> {
+        let required = |variable: &'static str| {
+            lookup(variable)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(InvalidSetting {
+                    variable,
+                    problem: "not set".into(),
+                })
+        };
+        let cluster_ips = list(&required(env::CLUSTER_IPS)?)
+            .map(|ip| {
+                ip.parse().map_err(|_| InvalidSetting {
+                    variable: env::CLUSTER_IPS,
+                    problem: format!("{ip:?} is not an IP address"),
+                })
+            })
+            .collect::<Result<Vec<IpAddr>, _>>()?;
+        let ports = parse_ports(&required(env::PORTS)?).map_err(|e| InvalidSetting {
+            variable: env::PORTS,
+            problem: e.to_string(),
+        })?;
+        let source_ranges = list(&lookup(env::SOURCE_RANGES).unwrap_or_default())
+            .map(|range| {
+                range
+                    .parse::<IpNet>()
+                    .map(|n| n.trunc())
+                    .map_err(|_| InvalidSetting {
+                        variable: env::SOURCE_RANGES,
+                        problem: format!("{range:?} is not a CIDR"),
+                    })
+            })
+            .collect::<Result<Vec<IpNet>, _>>()?;
+        Ok(Self {
+            cluster_ips,
+            ports,
+            source_ranges,
+        })
+    }
+
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, InvalidSetting> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<ServiceSettings, InvalidSetting> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ServiceSettings::from_lookup(move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn a_dual_stack_service_with_source_ranges_is_read() {
+        let settings = read(&[
+            (env::CLUSTER_IPS, "10.96.0.10,fd00:10:96::a"),
+            (env::PORTS, "tcp/80,udp/53"),
+            (env::SOURCE_RANGES, "100.100.0.0/24, 192.168.1.7/24"),
+        ])
+        .unwrap();
+        assert_eq!(settings.cluster_ips.len(), 2);
+        assert_eq!(settings.ports.len(), 2);
+        // Host bits are cleared, as the API server's validation allows them.
+        assert_eq!(settings.source_ranges[1].to_string(), "192.168.1.0/24");
+    }
+
+    #[test]
+    fn missing_and_malformed_settings_name_the_variable() {
+        let missing = read(&[(env::PORTS, "tcp/80")]).unwrap_err();
+        assert_eq!(missing.variable, env::CLUSTER_IPS);
+        let bad_ip =
+            read(&[(env::CLUSTER_IPS, "10.96.0.300"), (env::PORTS, "tcp/80")]).unwrap_err();
+        assert!(bad_ip.to_string().contains("10.96.0.300"), "{bad_ip}");
+        let bad_range = read(&[
+            (env::CLUSTER_IPS, "10.96.0.1"),
+            (env::PORTS, "tcp/80"),
+            (env::SOURCE_RANGES, "everyone"),
+        ])
+        .unwrap_err();
+        assert_eq!(bad_range.variable, env::SOURCE_RANGES);
+        let bad_port = read(&[(env::CLUSTER_IPS, "10.96.0.1"), (env::PORTS, "tcp/0")]).unwrap_err();
+        assert_eq!(bad_port.variable, env::PORTS);
+    }
+}
