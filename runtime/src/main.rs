@@ -52,6 +52,18 @@ struct Addresses {
     tailscale_ips: Vec<std::net::IpAddr>,
 }
 
+/// The firewall backend the settings ask for.
+fn backend() -> anyhow::Result<firewall::apply::Backend> {
+    use firewall::apply::Backend;
+    Ok(
+        match settings::FirewallMode::from_lookup(|name| std::env::var(name).ok())? {
+            settings::FirewallMode::Auto => Backend::detect(),
+            settings::FirewallMode::Nftables => Backend::Nftables,
+            settings::FirewallMode::Iptables => Backend::Iptables,
+        },
+    )
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Some(Command::EnableForwarding) => {
@@ -60,17 +72,18 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Forward(addresses)) => {
             let service = settings::ServiceSettings::from_env()?;
+            let backend = backend()?;
             let plan = firewall::plan::ForwardingPlan::new(
                 &addresses.tailscale_ips,
                 &service.cluster_ips,
                 service.ports,
                 service.source_ranges,
             );
-            firewall::apply::install(&plan)?;
+            firewall::apply::install(&plan, backend)?;
             Ok(())
         }
         Some(Command::Unforward(addresses)) => {
-            firewall::apply::remove(&addresses.tailscale_ips)?;
+            firewall::apply::remove(&addresses.tailscale_ips, backend()?)?;
             Ok(())
         }
         None => anyhow::bail!(

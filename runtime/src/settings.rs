@@ -7,6 +7,7 @@
 //! | `SVCLB_CLUSTER_IPS` | the Service's ClusterIPs, comma-separated (IPv4 and/or IPv6) |
 //! | `SVCLB_PORTS` | forwarded ports, `tcp/80,udp/53` |
 //! | `SVCLB_SOURCE_RANGES` | `loadBalancerSourceRanges`, comma-separated CIDRs; empty: any source |
+//! | `SVCLB_FIREWALL_MODE` | `auto` (default: nftables if `nft` works here, else iptables), `nftables`, `iptables` |
 
 use std::net::IpAddr;
 
@@ -22,6 +23,32 @@ pub struct InvalidSetting {
     pub variable: &'static str,
     /// What is wrong.
     pub problem: String,
+}
+
+/// Which firewall to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirewallMode {
+    /// nftables if it works in this network namespace, else iptables.
+    Auto,
+    /// nftables.
+    Nftables,
+    /// iptables.
+    Iptables,
+}
+
+impl FirewallMode {
+    /// Reads `SVCLB_FIREWALL_MODE` (unset or empty: auto).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, InvalidSetting> {
+        match lookup(env::FIREWALL_MODE).unwrap_or_default().trim() {
+            "" | "auto" => Ok(Self::Auto),
+            "nftables" => Ok(Self::Nftables),
+            "iptables" => Ok(Self::Iptables),
+            other => Err(InvalidSetting {
+                variable: env::FIREWALL_MODE,
+                problem: format!("{other:?} is not auto, nftables or iptables"),
+            }),
+        }
+    }
 }
 
 /// What the forwarding needs to know about the Service.
@@ -115,6 +142,17 @@ mod tests {
         assert_eq!(settings.ports.len(), 2);
         // Host bits are cleared, as the API server's validation allows them.
         assert_eq!(settings.source_ranges[1].to_string(), "192.168.1.0/24");
+    }
+
+    #[test]
+    fn the_firewall_mode_defaults_to_auto_and_refuses_unknown_modes() {
+        let mode = |v: &str| {
+            let v = v.to_string();
+            FirewallMode::from_lookup(move |_| Some(v.clone()))
+        };
+        assert_eq!(mode(""), Ok(FirewallMode::Auto));
+        assert_eq!(mode("iptables"), Ok(FirewallMode::Iptables));
+        assert_eq!(mode("ipfw").unwrap_err().variable, env::FIREWALL_MODE);
     }
 
     #[test]

@@ -46,16 +46,19 @@ struct Topology {
     proxy: String,
     backend: String,
     servers: Vec<Child>,
+    /// `SVCLB_FIREWALL_MODE` of the runtime commands.
+    mode: &'static str,
 }
 
 impl Topology {
-    fn new(tag: &str) -> Self {
+    fn new(tag: &str, mode: &'static str) -> Self {
         let id = format!("{}{tag}", std::process::id() % 100_000);
         let topology = Self {
             client: format!("svclb-c-{id}"),
             proxy: format!("svclb-p-{id}"),
             backend: format!("svclb-b-{id}"),
             servers: Vec::new(),
+            mode,
         };
         for ns in [&topology.client, &topology.proxy, &topology.backend] {
             must("ip", &["netns", "add", ns]);
@@ -242,6 +245,7 @@ impl Topology {
             .env("SVCLB_CLUSTER_IPS", "10.96.0.10,fd00:10:96::a")
             .env("SVCLB_PORTS", "tcp/80,udp/53")
             .env("SVCLB_SOURCE_RANGES", source_ranges)
+            .env("SVCLB_FIREWALL_MODE", self.mode)
             .output()
             .unwrap();
         assert!(
@@ -252,11 +256,37 @@ impl Topology {
     }
 
     fn unforward(&self) {
-        self.exec(
-            &self.proxy,
-            RUNTIME,
-            &["unforward", "--tailscale-ip", TS4, "--tailscale-ip", TS6],
+        let output = Command::new("ip")
+            .args(["netns", "exec", &self.proxy, RUNTIME, "unforward"])
+            .args(["--tailscale-ip", TS4, "--tailscale-ip", TS6])
+            .env("SVCLB_FIREWALL_MODE", self.mode)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// Our rules left in the proxy namespace, in either firewall.
+    fn our_rules(&self) -> String {
+        let tables = self.exec(&self.proxy, "nft", &["list", "tables"]);
+        let mut found: Vec<String> = tables
+            .lines()
+            .filter(|l| l.contains("tailscale-svc-lb"))
+            .map(String::from)
+            .collect();
+        for save in ["iptables-save", "ip6tables-save"] {
+            let rules = self.exec(&self.proxy, save, &[]);
+            found.extend(
+                rules
+                    .lines()
+                    .filter(|l| l.contains("SVCLB"))
+                    .map(String::from),
+            );
+        }
+        found.join("\n")
     }
 
     /// Conntrack entries in the proxy namespace for flows to `ip`.
@@ -299,22 +329,22 @@ const TARGETS: [(&str, &str); 4] = [
     ("UDP6:[fd7a:115c:a1e0::7]:53", "udp6-backend"),
 ];
 
-#[test]
-fn tcp_and_udp_over_ipv4_and_ipv6_reach_the_backend_and_unforward_leaves_nothing() {
-    let mut net = Topology::new("a");
+/// Forwards, checks every family and protocol, unforwards, checks that
+/// nothing of ours is left.
+fn forward_and_unforward(mode: &'static str, tag: &str) {
+    let mut net = Topology::new(tag, mode);
     net.serve();
     net.forward("");
     for (target, expected) in TARGETS {
         assert_eq!(
             net.ask_until_answered(target).as_deref(),
             Some(expected),
-            "{target}"
+            "{mode}: {target}"
         );
     }
     assert!(net.flows_to(TS4) > 0, "the forwarded flows are tracked");
     net.unforward();
-    let tables = net.exec(&net.proxy, "nft", &["list", "tables"]);
-    assert!(!tables.contains("tailscale-svc-lb"), "{tables}");
+    assert_eq!(net.our_rules(), "", "{mode}: no rule of ours left");
     assert_eq!(
         (net.flows_to(TS4), net.flows_to(TS6)),
         (0, 0),
@@ -330,14 +360,37 @@ fn tcp_and_udp_over_ipv4_and_ipv6_reach_the_backend_and_unforward_leaves_nothing
 }
 
 #[test]
-fn only_allowed_source_ranges_reach_the_backend() {
-    let mut net = Topology::new("b");
+fn tcp_and_udp_over_ipv4_and_ipv6_reach_the_backend_and_unforward_leaves_nothing() {
+    forward_and_unforward("nftables", "a");
+}
+
+#[test]
+fn the_iptables_fallback_forwards_the_same_and_leaves_nothing() {
+    forward_and_unforward("iptables", "c");
+}
+
+/// Only allowed sources get through; others are dropped.
+fn source_ranges(mode: &'static str, tag: &str) {
+    let mut net = Topology::new(tag, mode);
     net.serve();
     net.forward("100.100.0.2/32,fd00:1::2/128");
     let allowed = net.ask_until_answered("TCP4:100.64.0.7:80,bind=100.100.0.2");
-    assert_eq!(allowed.as_deref(), Some("tcp4-backend"));
+    assert_eq!(allowed.as_deref(), Some("tcp4-backend"), "{mode}");
     let other = net.ask("TCP4:100.64.0.7:80,bind=100.100.0.3,connect-timeout=2");
-    assert_eq!(other, None, "a source outside the ranges is dropped");
+    assert_eq!(
+        other, None,
+        "{mode}: a source outside the ranges is dropped"
+    );
     let allowed6 = net.ask_until_answered("UDP6:[fd7a:115c:a1e0::7]:53");
-    assert_eq!(allowed6.as_deref(), Some("udp6-backend"));
+    assert_eq!(allowed6.as_deref(), Some("udp6-backend"), "{mode}");
+}
+
+#[test]
+fn only_allowed_source_ranges_reach_the_backend() {
+    source_ranges("nftables", "b");
+}
+
+#[test]
+fn the_iptables_fallback_honours_source_ranges() {
+    source_ranges("iptables", "d");
 }
