@@ -16,6 +16,11 @@ pub const TAGS_ANNOTATION: &str = "svc-lb.tailscale.iptables.sh/tags";
 /// Finalizer the controller keeps on Services it serves until teardown is done.
 pub const SERVICE_FINALIZER: &str = "svc-lb.tailscale.iptables.sh/finalizer";
 
+/// Annotation set on a Service together with [`SERVICE_FINALIZER`]: the
+/// namespace of the controller installation that serves it, so two
+/// installations (different classes, different namespaces) in one cluster
+/// never tear down each other's Services, whose finalizer has one name.
+pub const SERVED_BY_ANNOTATION: &str = "svc-lb.tailscale.iptables.sh/served-by";
 /// Label on managed objects: namespace of the Service they serve.
 pub const SERVICE_NAMESPACE_LABEL: &str = "svc-lb.tailscale.iptables.sh/service-namespace";
 

@@ -73,13 +73,14 @@ impl ControllerArgs {
         }
         let identity = match &self.identity {
             Some(identity) if !identity.is_empty() => identity.clone(),
-            _ => format!("tailscale-svc-lb-{}", std::process::id()),
+            _ => fallback_identity(),
         };
         Ok(ControllerOptions {
             config: self.config.to_config()?,
             timings: ControllerTimings {
                 deprovision_timeout: Duration::from_secs(self.deprovision_timeout),
                 resync: Duration::from_secs(self.resync_period),
+                ..ControllerTimings::default()
             },
             limits: self.engine.to_limits()?,
             policy_configmap: self.policy_configmap.clone(),
@@ -90,6 +91,19 @@ impl ControllerArgs {
             concurrency: self.concurrency,
         })
     }
+}
+
+/// An identity unique to this process without `POD_NAME`: the host name
+/// (the pod name inside a pod) and the start time, since the process id is
+/// the same in every container.
+fn fallback_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{host}-{}-{started:x}", std::process::id())
 }
 
 async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {

@@ -41,6 +41,9 @@ pub struct ControllerTimings {
     pub deprovision_timeout: Duration,
     /// Re-check of every served Service even without a change.
     pub resync: Duration,
+    /// Delay before the first retry of a failed reconcile; it doubles with
+    /// every further failure, up to 5 min.
+    pub retry_base: Duration,
 }
 
 impl Default for ControllerTimings {
@@ -48,6 +51,7 @@ impl Default for ControllerTimings {
         Self {
             deprovision_timeout: Duration::from_secs(30),
             resync: Duration::from_secs(300),
+            retry_base: Duration::from_secs(5),
         }
     }
 }
@@ -113,6 +117,30 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Our objects; filled only while this replica leads.
     pub caches: ProxyCaches,
+    /// Consecutive failed reconciles per Service, for backoff.
+    pub failures: Arc<FailureCounts>,
+}
+
+/// Consecutive failed reconciles per Service (`namespace/name`).
+#[derive(Debug, Default)]
+pub struct FailureCounts(std::sync::Mutex<std::collections::HashMap<String, u32>>);
+
+impl FailureCounts {
+    /// Counts one more failure; returns the count.
+    pub fn record(&self, service: &str) -> u32 {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(service.to_string()).or_default();
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Forgets the failures after a success.
+    pub fn clear(&self, service: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(service);
+    }
 }
 
 impl Context {

@@ -18,6 +18,9 @@ pub enum ReconcileError {
     /// No valid policy set is loaded.
     #[error("{0}")]
     NoPolicySet(String),
+    /// The caches of our own objects did not fill in time.
+    #[error("the caches of the proxy objects are not synced yet")]
+    CachesNotSynced,
     /// The policy evaluation task died.
     #[error("policy evaluation did not finish: {0}")]
     Evaluation(String),
@@ -32,6 +35,7 @@ impl ReconcileError {
             ReconcileError::Unreadable(_) => "unreadable_service",
             ReconcileError::NoPolicySet(_) => "no_policy_set",
             ReconcileError::Evaluation(_) => "evaluation_task",
+            ReconcileError::CachesNotSynced => "caches_not_synced",
         }
     }
 }

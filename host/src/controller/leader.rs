@@ -45,6 +45,52 @@ impl ElectionTimings {
     }
 }
 
+/// Resolves once this replica can no longer be sure it holds the Lease: the
+/// Lease names another holder, or its last renewal is older than its
+/// duration (our renewals are failing, so another replica may take it).
+/// `kube-lease-manager` keeps reporting leadership while its renewals fail,
+/// so the leader checks for itself, reading the Lease every `grace`
+/// seconds.
+pub async fn leadership_lost(
+    client: kube::Client,
+    namespace: &str,
+    identity: &str,
+    timings: ElectionTimings,
+) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let leases: kube::Api<Lease> = kube::Api::namespaced(client, namespace);
+    let duration = Duration::from_secs(timings.duration);
+    let mut confirmed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(timings.grace)).await;
+        match leases.get(CONTROLLER_LEASE).await {
+            Ok(lease) => {
+                let spec = lease.spec.unwrap_or_default();
+                if spec.holder_identity.as_deref() != Some(identity) {
+                    tracing::warn!(holder = ?spec.holder_identity, "the controller lease names another holder");
+                    return;
+                }
+                let renewed = spec.renew_time.map(|t| t.0);
+                let now = k8s_openapi::jiff::Timestamp::now();
+                match renewed {
+                    Some(at) if now.duration_since(at).unsigned_abs() < duration => {
+                        confirmed = tokio::time::Instant::now();
+                    }
+                    _ => {
+                        tracing::warn!("the controller lease was not renewed in time");
+                        return;
+                    }
+                }
+            }
+            Err(error) if confirmed.elapsed() >= duration => {
+                tracing::warn!(%error, "cannot read the controller lease");
+                return;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// A running election: `is_leader` follows this replica's state.
 pub struct Election {
     /// `true` while this replica holds the Lease.

@@ -17,13 +17,16 @@ use tracing::Instrument;
 use super::apply::{ApplyOutcome, apply_proxy};
 use super::context::{Context, manager_params};
 use super::error::ReconcileError;
-use super::finalizer::{add_finalizer, has_finalizer};
+use super::finalizer::{add_finalizer, has_finalizer, served_by};
 use super::policy_source::ActivePolicies;
 use super::status::{ProxyReport, Readiness, with_proxy_condition};
 use super::teardown::teardown;
 use crate::policy::NodeSource;
 use crate::render::render_proxy;
 use crate::service_input::{NotServed, policy_input};
+
+/// How long a reconcile waits for the caches of our objects to fill.
+const CACHE_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `namespace/name` of a Service, for logs and messages.
 pub fn service_key(service: &Service) -> String {
@@ -44,6 +47,9 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let result = reconcile_service(&service, &ctx).instrument(span).await;
     ctx.metrics
         .observe_reconcile(started.elapsed(), result.as_ref().err());
+    if result.is_ok() {
+        ctx.failures.clear(&key);
+    }
     if let Err(error) = &result {
         tracing::warn!(service = %key, %error, "reconcile failed");
     }
@@ -51,12 +57,22 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
 }
 
 /// Requeue with backoff is done by the error policy; this only logs.
-pub fn error_policy(_service: Arc<Service>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(service: Arc<Service>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let failures = ctx.failures.record(&service_key(&service));
     let delay = match error {
+        // A new policy set reconciles every Service at once anyway.
         ReconcileError::NoPolicySet(_) => std::time::Duration::from_secs(60),
-        _ => std::time::Duration::from_secs(5),
+        _ => retry_delay(ctx.timings.retry_base, failures),
     };
     Action::requeue(delay)
+}
+
+/// Exponential backoff: `base` after the first failure, doubling, at most
+/// 5 min. Pure.
+pub fn retry_delay(base: std::time::Duration, failures: u32) -> std::time::Duration {
+    let factor = 1u32 << failures.saturating_sub(1).min(10);
+    base.saturating_mul(factor)
+        .min(std::time::Duration::from_secs(300))
 }
 
 async fn reconcile_service(service: &Service, ctx: &Context) -> Result<Action, ReconcileError> {
@@ -72,7 +88,14 @@ async fn reconcile_service(service: &Service, ctx: &Context) -> Result<Action, R
                 .await;
             Err(ReconcileError::Unreadable(unreadable))
         }
-        _ if has_finalizer(service) => teardown(service, ctx).await,
+        _ if served_by(
+            service,
+            &ctx.config.namespace,
+            &ctx.config.load_balancer_class,
+        ) =>
+        {
+            teardown(service, ctx).await
+        }
         // Not ours (another class or type, and never served): untouched.
         _ => Ok(Action::await_change()),
     }
@@ -88,8 +111,9 @@ async fn provision(
         ctx.client.clone(),
         service.namespace().as_deref().unwrap_or("default"),
     );
-    if !has_finalizer(service) {
-        add_finalizer(&services, service).await?;
+    if !has_finalizer(service) && !add_finalizer(&services, service, &ctx.config.namespace).await? {
+        // Deleted meanwhile: create nothing that nothing would remove.
+        return Ok(Action::await_change());
     }
     let chain = match ctx.policies.active() {
         ActivePolicies::Chain { chain, .. } => chain,
@@ -105,7 +129,12 @@ async fn provision(
             return Err(ReconcileError::NoPolicySet(reason));
         }
     };
-    ctx.caches.wait_until_ready().await;
+    if tokio::time::timeout(CACHE_SYNC_TIMEOUT, ctx.caches.wait_until_ready())
+        .await
+        .is_err()
+    {
+        return Err(ReconcileError::CachesNotSynced);
+    }
     let nodes: Arc<dyn NodeSource> = ctx.nodes.clone();
     let evaluated = {
         let input = input.clone();
@@ -263,4 +292,19 @@ fn same_conditions(
                 y.observed_generation,
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_five_minutes() {
+        let base = std::time::Duration::from_secs(5);
+        let delays: Vec<u64> = [1, 2, 3, 4, 6, 7, 20]
+            .iter()
+            .map(|n| retry_delay(base, *n).as_secs())
+            .collect();
+        assert_eq!(delays, vec![5, 10, 20, 40, 160, 300, 300]);
+    }
 }

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::context::{Context, ControllerTimings, ProxyCaches};
 use super::finalizer::has_finalizer;
 use super::http::{Health, serve};
-use super::leader::{Election, ElectionTimings};
+use super::leader::{Election, ElectionTimings, leadership_lost};
 use super::metrics::Metrics;
 use super::nodes::NodeCache;
 use super::policy_source::{PolicySource, SetChange};
@@ -103,6 +103,7 @@ pub async fn run(
         recorder: Recorder::new(client.clone(), reporter),
         metrics: metrics.clone(),
         caches: ProxyCaches::empty(),
+        failures: Arc::default(),
     });
     if let Some(addr) = options.metrics_addr {
         let listener_health = Health {
@@ -155,22 +156,34 @@ pub async fn run(
         tracing::info!(identity = %options.identity, "became the leader");
         let term = shutdown.child_token();
         let mut is_leader = election.is_leader.clone();
-        let lost = {
-            let term = term.clone();
-            async move {
-                let _ = is_leader.wait_for(|leader| !*leader).await;
-                term.cancel();
-            }
+        let lost = async move {
+            let _ = is_leader.wait_for(|leader| !*leader).await;
         };
+        let unconfirmed = leadership_lost(
+            ctx.client.clone(),
+            &options.config.namespace,
+            &options.identity,
+            timings,
+        );
+        let mut stepped_down = false;
         tokio::select! {
             _ = lead(ctx.clone(), &options, &reconcile_all, term.clone()) => {}
             _ = lost => {}
+            _ = unconfirmed => stepped_down = true,
         }
         term.cancel();
         if shutdown.is_cancelled() {
             break;
         }
         tracing::warn!(identity = %options.identity, "lost the leadership; reconciling stopped");
+        if stepped_down {
+            // The election may still think we lead; give the Lease time to
+            // be renewed or taken before looking again.
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(timings.duration)) => {}
+            }
+        }
     }
     election.leave().await;
     Ok(())
@@ -185,12 +198,13 @@ async fn lead(
 ) {
     // Reconciling before the policies and nodes are known would only
     // report failures that are not real.
-    base.policies.wait_first_read().await;
-    base.nodes.wait_synced().await;
-    match sweep_orphans(&base).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(removed = n, "removed proxies no Service wants"),
-        Err(error) => tracing::warn!(%error, "the start-up sweep failed; continuing"),
+    let known = async {
+        base.policies.wait_first_read().await;
+        base.nodes.wait_synced().await;
+    };
+    tokio::select! {
+        _ = known => {}
+        _ = stop.cancelled() => return,
     }
     let ns = &base.config.namespace;
     let ours = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
@@ -236,12 +250,24 @@ async fn lead(
             .debounce(RECONCILE_DEBOUNCE),
     );
     let store = controller.store();
-    let gauge = {
-        let metrics = ctx.metrics.clone();
+    let housekeeping = {
+        let ctx = ctx.clone();
         async move {
+            let _ = store.wait_until_ready().await;
+            let mut last_sweep: Option<tokio::time::Instant> = None;
             loop {
+                if last_sweep.is_none_or(|at| at.elapsed() >= ctx.timings.resync) {
+                    match sweep_orphans(&ctx, &store).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(removed = n, "removed proxies no Service wants"),
+                        Err(error) => {
+                            tracing::warn!(%error, "the sweep failed; it runs again later")
+                        }
+                    }
+                    last_sweep = Some(tokio::time::Instant::now());
+                }
                 let managed = store.state().iter().filter(|s| has_finalizer(s)).count();
-                metrics.managed_services.set(managed as i64);
+                ctx.metrics.managed_services.set(managed as i64);
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         }
@@ -253,7 +279,7 @@ async fn lead(
         .for_each(|_| async {});
     tokio::select! {
         _ = run => {}
-        _ = gauge => {}
+        _ = housekeeping => {}
     }
 }
 

@@ -108,8 +108,11 @@ pub enum Readiness {
     },
     /// No pod has become leader and reported an address yet.
     WaitingForLeader,
-    /// The leader waits for someone to log in at this URL.
-    WaitingForLogin(String),
+    /// The leader waits for an interactive login. The URL itself is never
+    /// shown on the Service: whoever opens it owns the device, so it stays
+    /// in the leader's log and the state Secret. Holds the leader pod, when
+    /// known.
+    WaitingForLogin(Option<String>),
     /// The plan's node selector matches no node.
     NoMatchingNodes(String),
     /// The policy chain failed for this Service.
@@ -127,8 +130,8 @@ impl Readiness {
                 leader_pod: report.leader_pod.clone(),
                 leader_node: report.leader_node.clone(),
             }
-        } else if let Some(url) = &report.login_url {
-            Readiness::WaitingForLogin(url.clone())
+        } else if report.login_url.is_some() {
+            Readiness::WaitingForLogin(report.leader_pod.clone())
         } else if matching_nodes == 0 {
             Readiness::NoMatchingNodes(selector.to_string())
         } else {
@@ -156,10 +159,16 @@ impl Readiness {
                 "WaitingForLeader",
                 "no proxy pod has become leader and reported a Tailscale address yet".into(),
             ),
-            Readiness::WaitingForLogin(url) => (
+            Readiness::WaitingForLogin(leader) => (
                 "False",
                 "WaitingForLogin",
-                format!("no auth key: log the device in at {url}"),
+                format!(
+                    "no auth key: log the device in with the URL in the log of {}, \
+                     or provide an auth key",
+                    leader
+                        .as_deref()
+                        .map_or("the leader pod".to_string(), |p| format!("pod {p}"))
+                ),
             ),
             Readiness::NoMatchingNodes(selector) => (
                 "False",
@@ -254,7 +263,7 @@ mod tests {
         let waiting = ProxyReport::from_secret_data(&data(&[(state::LOGIN_URL, "https://login")]));
         assert_eq!(
             Readiness::of_proxy(&waiting, 3, "a=b"),
-            Readiness::WaitingForLogin("https://login".into())
+            Readiness::WaitingForLogin(None)
         );
         let empty = ProxyReport::default();
         assert_eq!(

@@ -1,14 +1,16 @@
-//! The start-up sweep: proxies in our namespace whose Service no longer
-//! wants them (deleted while its finalizer was removed by hand, or no longer
-//! a LoadBalancer of our class and without our finalizer) are removed.
-//! Services that still carry our finalizer are left to the normal teardown,
-//! which also logs the device out.
+//! The sweep, at the start of each leadership term and then every resync
+//! period: proxies in our namespace whose Service no longer wants them
+//! (deleted while its finalizer was removed by hand, or no longer a
+//! LoadBalancer of our class and not served by us) are removed. Services
+//! still served by us are left to the normal teardown, which also logs the
+//! device out. Services are looked up in the Controller's cache.
 
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::ListParams;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 use svc_lb_contract::ProxyNames;
 use svc_lb_contract::keys::{
@@ -16,19 +18,19 @@ use svc_lb_contract::keys::{
 };
 
 use super::context::Context;
-use super::finalizer::has_finalizer;
+use super::finalizer::served_by;
 use super::teardown::delete_proxy_objects;
 use crate::service_input::policy_input;
 
 /// Whether a proxy is unwanted by its Service (as found, `None` when
-/// absent): it is, unless the Service is ours to serve or still carries our
-/// finalizer (then the normal teardown runs). Pure.
-pub fn is_orphaned(service: Option<&Service>, class: &str) -> bool {
-    service.is_none_or(|s| !has_finalizer(s) && policy_input(s, class).is_err())
+/// absent): it is, unless the Service is ours to serve or still served by
+/// us (then the normal teardown runs). Pure.
+pub fn is_orphaned(service: Option<&Service>, namespace: &str, class: &str) -> bool {
+    service.is_none_or(|s| !served_by(s, namespace, class) && policy_input(s, class).is_err())
 }
 
 /// Removes every orphaned proxy; returns how many.
-pub async fn sweep_orphans(ctx: &Context) -> kube::Result<usize> {
+pub async fn sweep_orphans(ctx: &Context, services: &Store<Service>) -> kube::Result<usize> {
     let ns = &ctx.config.namespace;
     let daemonsets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), ns);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
@@ -42,9 +44,9 @@ pub async fn sweep_orphans(ctx: &Context) -> kube::Result<usize> {
     }
     let mut removed = 0;
     for (namespace, name) in owners.into_iter().flatten() {
-        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
-        let service = services.get_opt(&name).await?;
-        if !is_orphaned(service.as_ref(), &ctx.config.load_balancer_class) {
+        let service = services.get(&ObjectRef::new(&name).within(&namespace));
+        let class = &ctx.config.load_balancer_class;
+        if !is_orphaned(service.as_deref(), ns, class) {
             continue;
         }
         tracing::warn!(service = %format!("{namespace}/{name}"), "removing a proxy whose Service no longer wants it");

@@ -83,6 +83,8 @@ impl Cluster {
             timings: ControllerTimings {
                 deprovision_timeout: Duration::from_secs(2),
                 resync: Duration::from_secs(300),
+                // Faults are injected on purpose: retry soon.
+                retry_base: Duration::from_millis(200),
             },
             limits: EngineLimits::default(),
             policy_configmap: "policies".into(),

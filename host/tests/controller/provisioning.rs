@@ -128,15 +128,22 @@ async fn an_address_in_the_state_secret_reaches_the_service_status() {
 }
 
 #[tokio::test]
-async fn a_login_url_in_the_state_secret_is_shown_in_the_condition() {
+async fn a_pending_login_is_shown_in_the_condition_without_its_url() {
     let cluster = Cluster::connect().await;
     let _controller = cluster.start_default();
     cluster.create_service("web", json!({})).await;
     cluster.wait_for_daemonset("web").await;
     let url = "https://login.tailscale.com/a/0123456789".to_string();
-    write_state(&cluster, "web", &[(state::LOGIN_URL, url.clone())]).await;
+    let leader = (state::LEADER_POD, "ts-pod-1".to_string());
+    write_state(&cluster, "web", &[(state::LOGIN_URL, url.clone()), leader]).await;
     let condition = cluster.wait_for_condition("web", "WaitingForLogin").await;
-    assert!(condition.message.contains(&url), "{}", condition.message);
+    // Whoever opens the URL owns the device: it stays out of the Service.
+    assert!(!condition.message.contains(&url), "{}", condition.message);
+    assert!(
+        condition.message.contains("ts-pod-1"),
+        "{}",
+        condition.message
+    );
     cluster.cleanup().await;
 }
 
