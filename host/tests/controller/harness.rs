@@ -31,7 +31,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// The cluster of one test.
 pub struct Cluster {
     pub client: kube::Client,
-    pub sim: Option<KubeSim>,
+    pub sim: Option<Arc<KubeSim>>,
     /// Namespace of the controller and its objects.
     pub system: String,
     /// Namespace of the test's Services.
@@ -59,6 +59,7 @@ impl Cluster {
     /// Connects and creates the test's namespaces.
     pub async fn connect() -> Arc<Self> {
         let (client, sim) = kube_sim::connect_for_tests().await;
+        let sim = sim.map(Arc::new);
         let system = namespace(&client, "svclb-system").await;
         let apps = namespace(&client, "svclb-apps").await;
         let class = format!("{system}.e2e.example.com/lb");
@@ -71,6 +72,21 @@ impl Cluster {
             class,
             nodes: Default::default(),
         })
+    }
+
+    /// A second installation in the same cluster: its own namespace and
+    /// class, the same Services namespace.
+    pub async fn second_installation(&self) -> Self {
+        let system = namespace(&self.client, "svclb-other").await;
+        Self {
+            client: self.client.clone(),
+            sim: self.sim.clone(),
+            node_prefix: format!("{system}-node"),
+            class: format!("{system}.e2e.example.com/lb"),
+            system,
+            apps: self.apps.clone(),
+            nodes: Default::default(),
+        }
     }
 
     /// Options for a controller serving this test's class.

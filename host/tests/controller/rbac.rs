@@ -80,6 +80,17 @@ async fn in_memory_only_the_controller_uses_exactly_the_rbac_it_ships_with() {
     let files = [("pools.wasm", policy_wasm("node_pools"))];
     let pools = "policies:\n- name: pools\n  file: pools.wasm\n  settings: {pools: {edge: {}}, requireReadyNode: false}\n";
     cluster.put_policies(pools, &files).await;
+    // A proxy left from a Service that is gone: the sweep removes it.
+    let ghost = cluster.names("ghost").state_secret;
+    let orphan: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": ghost, "labels": {
+            svc_lb_contract::keys::MANAGED_BY_LABEL: svc_lb_contract::keys::MANAGED_BY_VALUE,
+            svc_lb_contract::keys::SERVICE_NAMESPACE_LABEL: cluster.apps,
+            svc_lb_contract::keys::SERVICE_NAME_LABEL: "ghost"}}
+    }))
+    .unwrap();
+    let secrets = cluster.secrets();
+    secrets.create(&Default::default(), &orphan).await.unwrap();
     let mut options = cluster.options("rbac");
     options.policy_configmap = "policies".into();
     options.election = Some(ElectionTimings {
@@ -119,6 +130,15 @@ async fn in_memory_only_the_controller_uses_exactly_the_rbac_it_ships_with() {
         cluster
             .services()
             .get_opt("web")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    crate::harness::eventually("the orphan is swept", || async {
+        secrets
+            .get_opt(&ghost)
             .await
             .unwrap()
             .is_none()

@@ -189,3 +189,56 @@ async fn proxies_no_service_wants_are_removed_at_start_and_foreign_objects_kept(
     );
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn two_installations_never_touch_each_others_services() {
+    let cluster = Cluster::connect().await;
+    let other = cluster.second_installation().await;
+    let _ours = cluster.start_default();
+    let mut options = other.options("other");
+    options.timings.deprovision_timeout = std::time::Duration::from_secs(60);
+    let _theirs = other.start(options);
+    cluster.create_service("a", json!({})).await;
+    other.create_service("b", json!({})).await;
+    cluster.wait_for_daemonset("a").await;
+    other.wait_for_daemonset("b").await;
+    assert_eq!(
+        cluster.proxy_objects("b").await,
+        [false; 6],
+        "not served by us"
+    );
+    // "b" leaves LoadBalancer: only its own installation tears it down,
+    // waiting for the device to log out; ours must not release it early.
+    report_address(&other, "b", "100.64.0.2").await;
+    other.wait_for_ingress("b").await;
+    let to_cluster_ip = json!({"spec": {"type": "ClusterIP", "loadBalancerClass": null}});
+    let services = cluster.services();
+    services
+        .patch("b", &PatchParams::default(), &Patch::Merge(to_cluster_ip))
+        .await
+        .unwrap();
+    let secret = other.names("b").state_secret;
+    eventually("their controller asks for logout", || async {
+        let secret = other.secrets().get(&secret).await.unwrap();
+        secret.annotations().get(DEPROVISION_ANNOTATION).cloned()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let held = services.get("b").await.unwrap();
+    assert!(!held.finalizers().is_empty(), "still held for the logout");
+    let logged_out = (state::LOGGED_OUT, "2026-01-01T00:00:00Z".to_string());
+    write_state(&other, "b", &[logged_out]).await;
+    eventually("their proxy is gone and the finalizer released", || async {
+        let service = services.get("b").await.unwrap();
+        let gone = other.proxy_objects("b").await == [false; 6];
+        (gone && service.finalizers().is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        cluster.proxy_objects("a").await,
+        [true; 6],
+        "ours untouched"
+    );
+    other.cleanup().await;
+    cluster.cleanup().await;
+}
