@@ -17,6 +17,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use svc_lb_contract::ProxyNames;
 
 use super::context::{Context, FIELD_MANAGER};
 use crate::render::ProxyObjects;
@@ -55,11 +56,16 @@ pub async fn apply_proxy(ctx: &Context, objects: &ProxyObjects) -> kube::Result<
     let applied_digest = existing
         .as_ref()
         .and_then(|ds| ds.annotations().get(RENDER_DIGEST_ANNOTATION).cloned());
-    let secret_exists = ctx
-        .caches
-        .secret(namespace, &objects.state_secret.name_any())
-        .is_some();
-    if applied_digest.as_deref() == Some(digest.as_str()) && secret_exists {
+    let names = ProxyNames {
+        daemonset: objects.daemonset.name_any(),
+        state_secret: objects.state_secret.name_any(),
+        lease: objects.lease.name_any(),
+        service_account: objects.service_account.name_any(),
+        role: objects.role.name_any(),
+        role_binding: objects.role_binding.name_any(),
+    };
+    let complete = ctx.caches.companions_exist(namespace, &names);
+    if applied_digest.as_deref() == Some(digest.as_str()) && complete {
         return Ok(ApplyOutcome::Unchanged);
     }
     let client = &ctx.client;

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::Resource;
 use kube::core::PartialObjectMeta;
@@ -65,6 +67,14 @@ pub struct ProxyCaches {
     pub daemonsets: Store<PartialObjectMeta<DaemonSet>>,
     /// Our state Secrets.
     pub secrets: Store<Secret>,
+    /// Our ServiceAccounts, metadata only.
+    pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
+    /// Our Roles, metadata only.
+    pub roles: Store<PartialObjectMeta<Role>>,
+    /// Our RoleBindings, metadata only.
+    pub role_bindings: Store<PartialObjectMeta<RoleBinding>>,
+    /// Our Leases, metadata only.
+    pub leases: Store<PartialObjectMeta<Lease>>,
 }
 
 impl ProxyCaches {
@@ -73,6 +83,10 @@ impl ProxyCaches {
         Self {
             daemonsets: kube::runtime::reflector::store().0,
             secrets: kube::runtime::reflector::store().0,
+            service_accounts: kube::runtime::reflector::store().0,
+            roles: kube::runtime::reflector::store().0,
+            role_bindings: kube::runtime::reflector::store().0,
+            leases: kube::runtime::reflector::store().0,
         }
     }
 
@@ -81,6 +95,10 @@ impl ProxyCaches {
     pub async fn wait_until_ready(&self) {
         let _ = self.daemonsets.wait_until_ready().await;
         let _ = self.secrets.wait_until_ready().await;
+        let _ = self.service_accounts.wait_until_ready().await;
+        let _ = self.roles.wait_until_ready().await;
+        let _ = self.role_bindings.wait_until_ready().await;
+        let _ = self.leases.wait_until_ready().await;
     }
 
     /// Our DaemonSet `name`.
@@ -90,6 +108,22 @@ impl ProxyCaches {
         name: &str,
     ) -> Option<Arc<PartialObjectMeta<DaemonSet>>> {
         self.daemonsets.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// Whether the ServiceAccount, Role, RoleBinding, state Secret and Lease
+    /// named by `names` all exist.
+    pub fn companions_exist(&self, namespace: &str, names: &svc_lb_contract::ProxyNames) -> bool {
+        fn has<K>(store: &Store<K>, namespace: &str, name: &str) -> bool
+        where
+            K: kube::Resource<DynamicType = ()> + Clone + 'static,
+        {
+            store.get(&ObjectRef::new(name).within(namespace)).is_some()
+        }
+        has(&self.secrets, namespace, &names.state_secret)
+            && has(&self.service_accounts, namespace, &names.service_account)
+            && has(&self.roles, namespace, &names.role)
+            && has(&self.role_bindings, namespace, &names.role_binding)
+            && has(&self.leases, namespace, &names.lease)
     }
 
     /// Our state Secret `name`.

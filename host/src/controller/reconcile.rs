@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::Patch;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -15,11 +15,11 @@ use svc_lb_contract::ProxyNames;
 use tracing::Instrument;
 
 use super::apply::{ApplyOutcome, apply_proxy};
-use super::context::{Context, manager_params};
+use super::context::{Context, FIELD_MANAGER};
 use super::error::ReconcileError;
 use super::finalizer::{add_finalizer, has_finalizer, served_by};
 use super::policy_source::ActivePolicies;
-use super::status::{ProxyReport, Readiness, with_proxy_condition};
+use super::status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
 use super::teardown::teardown;
 use crate::policy::NodeSource;
 use crate::render::render_proxy;
@@ -247,12 +247,28 @@ async fn set_status(
     if !ingress_changed && !conditions_changed {
         return Ok(());
     }
-    let mut patch = json!({"status": {"conditions": conditions}});
-    if let Some(ingress) = &ingress {
-        patch["status"]["loadBalancer"] = json!({"ingress": ingress});
-    }
+    // Server-side apply of only what we own: the ingress and our condition.
+    // Conditions are a map keyed by type, so other writers' conditions stay;
+    // the ingress is always sent, since what we stop sending is removed.
+    let ours: Vec<_> = conditions
+        .iter()
+        .filter(|c| c.type_ == PROXY_READY)
+        .collect();
+    let applied = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": service.name_any()},
+        "status": {
+            "loadBalancer": {"ingress": ingress.clone().unwrap_or(current_ingress)},
+            "conditions": ours,
+        },
+    });
     services
-        .patch_status(&service.name_any(), &manager_params(), &Patch::Merge(patch))
+        .patch_status(
+            &service.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(applied),
+        )
         .await?;
     if ingress_changed && let Some(ingress) = ingress.filter(|i| !i.is_empty()) {
         let shown: Vec<String> = ingress

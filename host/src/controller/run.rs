@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
@@ -207,21 +209,16 @@ async fn lead(
         _ = stop.cancelled() => return,
     }
     let ns = &base.config.namespace;
-    let ours = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let (daemonsets, daemonset_writer) = reflector::store();
+    let (daemonsets, daemonset_events) = metadata_cache::<DaemonSet>(&base.client, ns);
+    let (service_accounts, service_account_events) =
+        metadata_cache::<ServiceAccount>(&base.client, ns);
+    let (roles, role_events) = metadata_cache::<Role>(&base.client, ns);
+    let (role_bindings, role_binding_events) = metadata_cache::<RoleBinding>(&base.client, ns);
+    let (leases, lease_events) = metadata_cache::<Lease>(&base.client, ns);
     let (secrets, secret_writer) = reflector::store();
-    let daemonset_events = reflector(
-        daemonset_writer,
-        watcher::watcher(
-            Api::<PartialObjectMeta<DaemonSet>>::namespaced(base.client.clone(), ns),
-            ours.clone(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
     let secret_events = reflector(
         secret_writer,
-        watcher::watcher(Api::<Secret>::namespaced(base.client.clone(), ns), ours),
+        watcher::watcher(Api::<Secret>::namespaced(base.client.clone(), ns), ours()),
     )
     .default_backoff()
     .touched_objects();
@@ -229,6 +226,10 @@ async fn lead(
         caches: ProxyCaches {
             daemonsets,
             secrets,
+            service_accounts,
+            roles,
+            role_bindings,
+            leases,
         },
         ..(*base).clone()
     });
@@ -239,6 +240,10 @@ async fn lead(
         watcher::Config::default(),
     )
     .watches_stream(daemonset_events, service_of)
+    .watches_stream(service_account_events, service_of)
+    .watches_stream(role_events, service_of)
+    .watches_stream(role_binding_events, service_of)
+    .watches_stream(lease_events, service_of)
     .watches_stream(secret_events, service_of)
     .reconcile_all_on(trigger)
     .with_config(
@@ -281,6 +286,37 @@ async fn lead(
         _ = run => {}
         _ = housekeeping => {}
     }
+}
+
+/// Watch configuration selecting the objects we manage.
+fn ours() -> watcher::Config {
+    watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
+}
+
+/// A metadata-only cache of our objects of kind `K` in `namespace`, and the
+/// watch that fills it (and triggers reconciles).
+fn metadata_cache<K>(
+    client: &kube::Client,
+    namespace: &str,
+) -> (
+    reflector::Store<PartialObjectMeta<K>>,
+    impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let api = Api::<PartialObjectMeta<K>>::namespaced(client.clone(), namespace);
+    let events = reflector(writer, watcher::watcher(api, ours()))
+        .default_backoff()
+        .touched_objects();
+    (store, events)
 }
 
 /// The Service a managed object belongs to, from its labels.

@@ -14,7 +14,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{DeleteParams, Patch, Preconditions};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -22,7 +22,7 @@ use serde_json::json;
 use svc_lb_contract::ProxyNames;
 use svc_lb_contract::keys::{DEPROVISION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
-use super::context::{Context, manager_params};
+use super::context::{Context, FIELD_MANAGER, manager_params};
 use super::error::ReconcileError;
 use super::finalizer::remove_finalizer;
 use super::reconcile::service_key;
@@ -182,7 +182,8 @@ where
     }
 }
 
-/// Removes our ingress entries and condition.
+/// Removes our ingress entries and condition: an apply of an empty status
+/// drops every status field we applied before.
 async fn clear_status(services: &Api<Service>, service: &Service) -> kube::Result<()> {
     let status = service.status.clone().unwrap_or_default();
     let had_ingress = status
@@ -191,17 +192,19 @@ async fn clear_status(services: &Api<Service>, service: &Service) -> kube::Resul
         .and_then(|lb| lb.ingress.as_ref())
         .is_some_and(|i| !i.is_empty());
     let conditions = status.conditions.unwrap_or_default();
-    let kept: Vec<_> = conditions
-        .iter()
-        .filter(|c| c.type_ != PROXY_READY)
-        .cloned()
-        .collect();
-    if !had_ingress && kept.len() == conditions.len() {
+    let had_condition = conditions.iter().any(|c| c.type_ == PROXY_READY);
+    if !had_ingress && !had_condition {
         return Ok(());
     }
-    let patch = json!({"status": {"loadBalancer": {"ingress": null}, "conditions": kept}});
+    let applied = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": service.name_any()},
+        "status": {},
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
     match services
-        .patch_status(&service.name_any(), &manager_params(), &Patch::Merge(patch))
+        .patch_status(&service.name_any(), &params, &Patch::Apply(applied))
         .await
     {
         Ok(_) => Ok(()),

@@ -216,3 +216,23 @@ async fn in_memory_only_an_unchanged_render_writes_nothing() {
     assert_eq!(after.resource_version(), before.resource_version());
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_deleted_proxy_object_is_recreated() {
+    let cluster = Cluster::connect().await;
+    let _controller = cluster.start_default();
+    cluster.create_service("web", json!({})).await;
+    cluster.wait_for_daemonset("web").await;
+    eventually("every proxy object exists", || async {
+        (cluster.proxy_objects("web").await == [true; 6]).then_some(())
+    })
+    .await;
+    let bindings = cluster.api::<k8s_openapi::api::rbac::v1::RoleBinding>(&cluster.system);
+    let name = cluster.names("web").role_binding;
+    bindings.delete(&name, &Default::default()).await.unwrap();
+    eventually("the RoleBinding is back", || async {
+        bindings.get_opt(&name).await.unwrap().map(|_| ())
+    })
+    .await;
+    cluster.cleanup().await;
+}
