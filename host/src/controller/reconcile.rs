@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use svc_lb_contract::ProxyNames;
+use svc_lb_contract::keys::DEPROVISION_ANNOTATION;
 use tracing::Instrument;
 
 use super::apply::{ApplyOutcome, apply_proxy};
@@ -20,7 +21,7 @@ use super::error::ReconcileError;
 use super::finalizer::{add_finalizer, has_finalizer, served_by};
 use super::policy_source::ActivePolicies;
 use super::status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
-use super::teardown::teardown;
+use super::teardown::{delete_ours, teardown};
 use crate::policy::NodeSource;
 use crate::render::render_proxy;
 use crate::service_input::{NotServed, policy_input};
@@ -162,6 +163,24 @@ async fn provision(
     for step in &outcome.trace {
         ctx.metrics.observe_policy(&step.policy, step.elapsed);
     }
+    let names = ProxyNames::for_service(&input.namespace, &input.name);
+    if let Some(secret) = ctx
+        .caches
+        .secret(&ctx.config.namespace, &names.state_secret)
+        && secret.annotations().contains_key(DEPROVISION_ANNOTATION)
+    {
+        // Served again after a teardown began: the device is logging out
+        // or has; start over with a fresh state (a new device).
+        delete_ours::<Secret>(&ctx.client, &ctx.config.namespace, &names.state_secret).await?;
+        ctx.event(
+            service,
+            false,
+            "ProxyReset",
+            "served again after its teardown began: the proxy starts with a fresh Tailscale identity".into(),
+        )
+        .await;
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
     let objects = render_proxy(&input, &outcome.plan, &ctx.config);
     match apply_proxy(ctx, &objects).await? {
         ApplyOutcome::Unchanged => {}
@@ -195,7 +214,6 @@ async fn provision(
             .await;
         }
     }
-    let names = ProxyNames::for_service(&input.namespace, &input.name);
     let report = ctx
         .caches
         .secret(&ctx.config.namespace, &names.state_secret)

@@ -152,7 +152,11 @@ fn is_ours<K: Resource>(object: &K) -> bool {
 }
 
 /// Deletes `name` if it exists and carries our managed-by label.
-async fn delete_ours<K>(client: &kube::Client, namespace: &str, name: &str) -> kube::Result<()>
+pub(super) async fn delete_ours<K>(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> kube::Result<()>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
         + Clone

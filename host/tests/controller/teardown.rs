@@ -242,3 +242,43 @@ async fn two_installations_never_touch_each_others_services() {
     other.cleanup().await;
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_service_served_again_during_its_teardown_gets_a_fresh_proxy_state() {
+    let cluster = Cluster::connect().await;
+    let mut options = cluster.options("e2e");
+    options.timings.deprovision_timeout = std::time::Duration::from_secs(60);
+    let _controller = cluster.start(options);
+    joined(&cluster, "web").await;
+    let services = cluster.services();
+    let away = json!({"spec": {"type": "ClusterIP", "loadBalancerClass": null}});
+    services
+        .patch("web", &PatchParams::default(), &Patch::Merge(away))
+        .await
+        .unwrap();
+    let secret_name = cluster.names("web").state_secret;
+    let asked = eventually("logout is requested", || async {
+        let secret = cluster.secrets().get(&secret_name).await.unwrap();
+        secret
+            .annotations()
+            .contains_key(DEPROVISION_ANNOTATION)
+            .then_some(secret)
+    })
+    .await;
+    let back = json!({"spec": {"type": "LoadBalancer", "loadBalancerClass": cluster.class}});
+    services
+        .patch("web", &PatchParams::default(), &Patch::Merge(back))
+        .await
+        .unwrap();
+    eventually(
+        "a fresh state Secret without the logout request",
+        || async {
+            let secret = cluster.secrets().get_opt(&secret_name).await.unwrap()?;
+            let fresh = secret.metadata.uid != asked.metadata.uid
+                && !secret.annotations().contains_key(DEPROVISION_ANNOTATION);
+            fresh.then_some(())
+        },
+    )
+    .await;
+    cluster.cleanup().await;
+}
