@@ -50,12 +50,6 @@ pub fn render_digest(objects: &ProxyObjects) -> String {
 pub async fn apply_proxy(ctx: &Context, objects: &ProxyObjects) -> kube::Result<ApplyOutcome> {
     let namespace = &ctx.config.namespace;
     let digest = render_digest(objects);
-    let existing = ctx
-        .caches
-        .daemonset(namespace, &objects.daemonset.name_any());
-    let applied_digest = existing
-        .as_ref()
-        .and_then(|ds| ds.annotations().get(RENDER_DIGEST_ANNOTATION).cloned());
     let names = ProxyNames {
         daemonset: objects.daemonset.name_any(),
         state_secret: objects.state_secret.name_any(),
@@ -64,7 +58,9 @@ pub async fn apply_proxy(ctx: &Context, objects: &ProxyObjects) -> kube::Result<
         role: objects.role.name_any(),
         role_binding: objects.role_binding.name_any(),
     };
-    let complete = ctx.caches.companions_exist(namespace, &names);
+    let existing = ctx.caches.daemonsets.get(&names.daemonset);
+    let applied_digest = existing.clone().flatten();
+    let complete = ctx.caches.companions_exist(&names);
     if applied_digest.as_deref() == Some(digest.as_str()) && complete {
         return Ok(ApplyOutcome::Unchanged);
     }

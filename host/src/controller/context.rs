@@ -5,20 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::Client;
 use kube::Resource;
-use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder};
-use kube::runtime::reflector::{ObjectRef, Store};
 
+use super::index::Index;
 use super::metrics::Metrics;
 use super::nodes::NodeCache;
 use super::policy_source::PolicySource;
+use super::status::ProxyReport;
 use crate::config::ControllerConfig;
 
 /// `User-Agent` of the controller's requests, as the API server's audit
@@ -58,77 +54,84 @@ impl Default for ControllerTimings {
     }
 }
 
-/// What the leader sees of its own objects, kept by reflectors whose
-/// watches also trigger reconciles: a reconcile reads them here instead of
-/// asking the API server.
+/// What the leader knows of its own objects, from indexes fed by the
+/// watches that also trigger reconciles: a reconcile reads them here
+/// instead of asking the API server.
 #[derive(Clone)]
 pub struct ProxyCaches {
-    /// Our DaemonSets, metadata only (the render digest is all we read).
-    pub daemonsets: Store<PartialObjectMeta<DaemonSet>>,
-    /// Our state Secrets.
-    pub secrets: Store<Secret>,
-    /// Our ServiceAccounts, metadata only.
-    pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
-    /// Our Roles, metadata only.
-    pub roles: Store<PartialObjectMeta<Role>>,
-    /// Our RoleBindings, metadata only.
-    pub role_bindings: Store<PartialObjectMeta<RoleBinding>>,
-    /// Our Leases, metadata only.
-    pub leases: Store<PartialObjectMeta<Lease>>,
+    /// Our DaemonSets: the render digest each carries.
+    pub daemonsets: Arc<Index<Option<String>>>,
+    /// Our state Secrets: what the runtime reported, and whether a logout
+    /// was requested.
+    pub secrets: Arc<Index<SecretSummary>>,
+    /// Our ServiceAccounts.
+    pub service_accounts: Arc<Index<()>>,
+    /// Our Roles.
+    pub roles: Arc<Index<()>>,
+    /// Our RoleBindings.
+    pub role_bindings: Arc<Index<()>>,
+    /// Our Leases.
+    pub leases: Arc<Index<()>>,
+}
+
+/// What a reconcile reads from a state Secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretSummary {
+    /// The runtime's report.
+    pub report: ProxyReport,
+    /// Whether the deprovisioning annotation is set.
+    pub deprovision_requested: bool,
+}
+
+impl SecretSummary {
+    /// The summary of a state Secret.
+    pub fn of(secret: &Secret) -> Self {
+        Self {
+            report: secret
+                .data
+                .as_ref()
+                .map(ProxyReport::from_secret_data)
+                .unwrap_or_default(),
+            deprovision_requested: secret
+                .metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(svc_lb_contract::keys::DEPROVISION_ANNOTATION)),
+        }
+    }
 }
 
 impl ProxyCaches {
     /// Caches that stay empty: for a replica that is not leading.
     pub fn empty() -> Self {
         Self {
-            daemonsets: kube::runtime::reflector::store().0,
-            secrets: kube::runtime::reflector::store().0,
-            service_accounts: kube::runtime::reflector::store().0,
-            roles: kube::runtime::reflector::store().0,
-            role_bindings: kube::runtime::reflector::store().0,
-            leases: kube::runtime::reflector::store().0,
+            daemonsets: Index::empty(),
+            secrets: Index::empty(),
+            service_accounts: Index::empty(),
+            roles: Index::empty(),
+            role_bindings: Index::empty(),
+            leases: Index::empty(),
         }
     }
 
-    /// Waits until both caches hold a first full list (at once for
-    /// [`Self::empty`] ones).
+    /// Waits until every index holds a first full list.
     pub async fn wait_until_ready(&self) {
-        let _ = self.daemonsets.wait_until_ready().await;
-        let _ = self.secrets.wait_until_ready().await;
-        let _ = self.service_accounts.wait_until_ready().await;
-        let _ = self.roles.wait_until_ready().await;
-        let _ = self.role_bindings.wait_until_ready().await;
-        let _ = self.leases.wait_until_ready().await;
-    }
-
-    /// Our DaemonSet `name`.
-    pub fn daemonset(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Option<Arc<PartialObjectMeta<DaemonSet>>> {
-        self.daemonsets.get(&ObjectRef::new(name).within(namespace))
+        self.daemonsets.wait_until_ready().await;
+        self.secrets.wait_until_ready().await;
+        self.service_accounts.wait_until_ready().await;
+        self.roles.wait_until_ready().await;
+        self.role_bindings.wait_until_ready().await;
+        self.leases.wait_until_ready().await;
     }
 
     /// Whether the ServiceAccount, Role, RoleBinding, state Secret and Lease
     /// named by `names` all exist.
-    pub fn companions_exist(&self, namespace: &str, names: &svc_lb_contract::ProxyNames) -> bool {
-        fn has<K>(store: &Store<K>, namespace: &str, name: &str) -> bool
-        where
-            K: kube::Resource<DynamicType = ()> + Clone + 'static,
-        {
-            store.get(&ObjectRef::new(name).within(namespace)).is_some()
-        }
-        has(&self.secrets, namespace, &names.state_secret)
-            && has(&self.service_accounts, namespace, &names.service_account)
-            && has(&self.roles, namespace, &names.role)
-            && has(&self.role_bindings, namespace, &names.role_binding)
-            && has(&self.leases, namespace, &names.lease)
-    }
-
-    /// Our state Secret `name`.
-    pub fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
-        self.secrets.get(&ObjectRef::new(name).within(namespace))
+    pub fn companions_exist(&self, names: &svc_lb_contract::ProxyNames) -> bool {
+        self.secrets.contains(&names.state_secret)
+            && self.service_accounts.contains(&names.service_account)
+            && self.roles.contains(&names.role)
+            && self.role_bindings.contains(&names.role_binding)
+            && self.leases.contains(&names.lease)
     }
 }
 

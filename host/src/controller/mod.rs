@@ -16,6 +16,7 @@ mod context;
 mod error;
 mod finalizer;
 mod http;
+mod index;
 pub mod leader;
 mod metrics;
 mod nodes;

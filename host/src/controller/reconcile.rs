@@ -12,7 +12,6 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use svc_lb_contract::ProxyNames;
-use svc_lb_contract::keys::DEPROVISION_ANNOTATION;
 use tracing::Instrument;
 
 use super::apply::{ApplyOutcome, apply_proxy};
@@ -164,10 +163,11 @@ async fn provision(
         ctx.metrics.observe_policy(&step.policy, step.elapsed);
     }
     let names = ProxyNames::for_service(&input.namespace, &input.name);
-    if let Some(secret) = ctx
+    if ctx
         .caches
-        .secret(&ctx.config.namespace, &names.state_secret)
-        && secret.annotations().contains_key(DEPROVISION_ANNOTATION)
+        .secrets
+        .get(&names.state_secret)
+        .is_some_and(|s| s.deprovision_requested)
     {
         // Served again after a teardown began: the device is logging out
         // or has; start over with a fresh state (a new device).
@@ -216,8 +216,9 @@ async fn provision(
     }
     let report = ctx
         .caches
-        .secret(&ctx.config.namespace, &names.state_secret)
-        .and_then(|s| s.data.as_ref().map(ProxyReport::from_secret_data))
+        .secrets
+        .get(&names.state_secret)
+        .map(|s| s.report)
         .unwrap_or_default();
     let matching = ctx.nodes.count_matching(&outcome.plan.node_selector);
     let readiness = Readiness::of_proxy(

@@ -14,7 +14,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, reflector};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Resource, ResourceExt};
 use svc_lb_contract::keys::{
@@ -23,9 +23,11 @@ use svc_lb_contract::keys::{
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::context::{Context, ControllerTimings, ProxyCaches};
+use super::apply::RENDER_DIGEST_ANNOTATION;
+use super::context::{Context, ControllerTimings, ProxyCaches, SecretSummary};
 use super::finalizer::has_finalizer;
 use super::http::{Health, serve};
+use super::index::{Index, indexed};
 use super::leader::{Election, ElectionTimings, leadership_lost};
 use super::metrics::Metrics;
 use super::nodes::NodeCache;
@@ -209,28 +211,52 @@ async fn lead(
         _ = stop.cancelled() => return,
     }
     let ns = &base.config.namespace;
-    let (daemonsets, daemonset_events) = metadata_cache::<DaemonSet>(&base.client, ns);
-    let (service_accounts, service_account_events) =
-        metadata_cache::<ServiceAccount>(&base.client, ns);
-    let (roles, role_events) = metadata_cache::<Role>(&base.client, ns);
-    let (role_bindings, role_binding_events) = metadata_cache::<RoleBinding>(&base.client, ns);
-    let (leases, lease_events) = metadata_cache::<Lease>(&base.client, ns);
-    let (secrets, secret_writer) = reflector::store();
-    let secret_events = reflector(
-        secret_writer,
-        watcher::watcher(Api::<Secret>::namespaced(base.client.clone(), ns), ours()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let ctx = Arc::new(Context {
-        caches: ProxyCaches {
-            daemonsets,
-            secrets,
-            service_accounts,
-            roles,
-            role_bindings,
-            leases,
+    let caches = ProxyCaches {
+        daemonsets: Index::new(),
+        secrets: Index::new(),
+        service_accounts: Index::new(),
+        roles: Index::new(),
+        role_bindings: Index::new(),
+        leases: Index::new(),
+    };
+    let client = &base.client;
+    let daemonset_events = indexed(
+        caches.daemonsets.clone(),
+        ours_watched::<PartialObjectMeta<DaemonSet>>(client, ns),
+        |ds| {
+            ds.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(RENDER_DIGEST_ANNOTATION).cloned())
         },
+    );
+    let secret_events = indexed(
+        caches.secrets.clone(),
+        ours_watched::<Secret>(client, ns),
+        SecretSummary::of,
+    );
+    let service_account_events = indexed(
+        caches.service_accounts.clone(),
+        ours_watched::<PartialObjectMeta<ServiceAccount>>(client, ns),
+        |_| (),
+    );
+    let role_events = indexed(
+        caches.roles.clone(),
+        ours_watched::<PartialObjectMeta<Role>>(client, ns),
+        |_| (),
+    );
+    let role_binding_events = indexed(
+        caches.role_bindings.clone(),
+        ours_watched::<PartialObjectMeta<RoleBinding>>(client, ns),
+        |_| (),
+    );
+    let lease_events = indexed(
+        caches.leases.clone(),
+        ours_watched::<PartialObjectMeta<Lease>>(client, ns),
+        |_| (),
+    );
+    let ctx = Arc::new(Context {
+        caches,
         ..(*base).clone()
     });
     let trigger =
@@ -293,30 +319,23 @@ fn ours() -> watcher::Config {
     watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
 }
 
-/// A metadata-only cache of our objects of kind `K` in `namespace`, and the
-/// watch that fills it (and triggers reconciles).
-fn metadata_cache<K>(
+/// The watch of our objects of type `K` in `namespace` (whole objects, or
+/// metadata only for `PartialObjectMeta<_>`).
+fn ours_watched<K>(
     client: &kube::Client,
     namespace: &str,
-) -> (
-    reflector::Store<PartialObjectMeta<K>>,
-    impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
-)
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
         + Send
-        + Sync
         + 'static,
+    K::DynamicType: Default,
 {
-    let (store, writer) = reflector::store();
-    let api = Api::<PartialObjectMeta<K>>::namespaced(client.clone(), namespace);
-    let events = reflector(writer, watcher::watcher(api, ours()))
-        .default_backoff()
-        .touched_objects();
-    (store, events)
+    let api = Api::<K>::namespaced(client.clone(), namespace);
+    watcher::watcher(api, ours()).default_backoff()
 }
 
 /// The Service a managed object belongs to, from its labels.
