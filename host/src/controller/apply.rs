@@ -46,21 +46,18 @@ pub fn render_digest(objects: &ProxyObjects) -> String {
         .collect()
 }
 
-/// Applies `objects` unless the cluster already has this render.
-pub async fn apply_proxy(ctx: &Context, objects: &ProxyObjects) -> kube::Result<ApplyOutcome> {
+/// Applies `objects` (named by `names`) unless the cluster already has
+/// this render.
+pub async fn apply_proxy(
+    ctx: &Context,
+    objects: &ProxyObjects,
+    names: &ProxyNames,
+) -> kube::Result<ApplyOutcome> {
     let namespace = &ctx.config.namespace;
     let digest = render_digest(objects);
-    let names = ProxyNames {
-        daemonset: objects.daemonset.name_any(),
-        state_secret: objects.state_secret.name_any(),
-        lease: objects.lease.name_any(),
-        service_account: objects.service_account.name_any(),
-        role: objects.role.name_any(),
-        role_binding: objects.role_binding.name_any(),
-    };
     let existing = ctx.caches.daemonsets.get(&names.daemonset);
     let applied_digest = existing.clone().flatten();
-    let complete = ctx.caches.companions_exist(&names);
+    let complete = ctx.caches.companions_exist(names);
     if applied_digest.as_deref() == Some(digest.as_str()) && complete {
         return Ok(ApplyOutcome::Unchanged);
     }

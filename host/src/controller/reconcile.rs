@@ -182,7 +182,7 @@ async fn provision(
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     }
     let objects = render_proxy(&input, &outcome.plan, &ctx.config);
-    match apply_proxy(ctx, &objects).await? {
+    match apply_proxy(ctx, &objects, &names).await? {
         ApplyOutcome::Unchanged => {}
         ApplyOutcome::Created => {
             tracing::info!(service = %key, daemonset = %objects.daemonset.name_any(), "proxy created");

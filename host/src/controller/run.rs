@@ -314,9 +314,14 @@ async fn lead(
     }
 }
 
+/// The label selector of the objects we manage.
+pub(super) fn managed_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+}
+
 /// Watch configuration selecting the objects we manage.
 fn ours() -> watcher::Config {
-    watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
+    watcher::Config::default().labels(&managed_selector())
 }
 
 /// The watch of our objects of type `K` in `namespace` (whole objects, or

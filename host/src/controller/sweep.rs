@@ -13,12 +13,11 @@ use kube::api::ListParams;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 use svc_lb_contract::ProxyNames;
-use svc_lb_contract::keys::{
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL,
-};
+use svc_lb_contract::keys::{SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL};
 
 use super::context::Context;
 use super::finalizer::served_by;
+use super::run::managed_selector;
 use super::teardown::delete_proxy_objects;
 use crate::service_input::policy_input;
 
@@ -34,7 +33,7 @@ pub async fn sweep_orphans(ctx: &Context, services: &Store<Service>) -> kube::Re
     let ns = &ctx.config.namespace;
     let daemonsets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), ns);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let selector = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let selector = ListParams::default().labels(&managed_selector());
     let mut owners = BTreeSet::new();
     for meta in daemonsets.list_metadata(&selector).await?.items {
         owners.insert(owner_of(meta.labels()));
