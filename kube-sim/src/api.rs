@@ -170,7 +170,7 @@ async fn dispatch(
         .record(method, target.name.is_none(), watching, &resource);
     shared.requests.record_call(crate::requests::ApiCall {
         user_agent: user_agent(headers).unwrap_or_default().to_string(),
-        verb: crate::requests::rbac_verb(method, target.name.is_none(), watching).to_string(),
+        verb: crate::requests::rbac_verb(method, target.name.is_none(), watching),
         group: rt.group.to_string(),
         resource: resource.clone(),
         namespace: target.namespace.clone(),

@@ -33,17 +33,8 @@ pub struct ApiCall {
 }
 
 /// The RBAC verb of a request.
-pub(crate) fn rbac_verb(method: &Method, collection: bool, watch: bool) -> &'static str {
-    match verb(method, collection, watch) {
-        "WATCH" => "watch",
-        "LIST" => "list",
-        "GET" => "get",
-        "CREATE" => "create",
-        "UPDATE" => "update",
-        "PATCH" => "patch",
-        "DELETE" => "delete",
-        _ => "other",
-    }
+pub(crate) fn rbac_verb(method: &Method, collection: bool, watch: bool) -> String {
+    verb(method, collection, watch).to_ascii_lowercase()
 }
 
 /// The verb of a request as the API server's audit log names it.

@@ -32,6 +32,38 @@ pub fn manager_params() -> kube::api::PatchParams {
     }
 }
 
+/// `Ok(None)` for a 404: the object is gone, which is what a delete wanted
+/// and what makes any other write moot.
+pub fn unless_gone<T>(result: kube::Result<T>) -> kube::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Server-side applies `status` (only the fields we own) to Service `name`;
+/// a Service already gone is fine.
+pub async fn apply_service_status(
+    services: &kube::Api<Service>,
+    name: &str,
+    status: serde_json::Value,
+) -> kube::Result<()> {
+    let applied = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "status": status,
+    });
+    let params = kube::api::PatchParams::apply(FIELD_MANAGER).force();
+    unless_gone(
+        services
+            .patch_status(name, &params, &kube::api::Patch::Apply(applied))
+            .await,
+    )?;
+    Ok(())
+}
+
 /// Timings of the controller's own behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControllerTimings {

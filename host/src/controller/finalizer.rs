@@ -14,7 +14,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use svc_lb_contract::keys::{SERVED_BY_ANNOTATION, SERVICE_FINALIZER};
 
-use super::context::manager_params;
+use super::context::{manager_params, unless_gone};
 
 /// Whether the Service carries our finalizer.
 pub fn has_finalizer(service: &Service) -> bool {
@@ -50,14 +50,10 @@ pub async fn add_finalizer(
         "annotations": {SERVED_BY_ANNOTATION: namespace},
         "resourceVersion": service.resource_version(),
     }});
-    match services
+    let patched = services
         .patch(&service.name_any(), &manager_params(), &Patch::Merge(patch))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-        Err(error) => Err(error),
-    }
+        .await;
+    Ok(unless_gone(patched)?.is_some())
 }
 
 /// `~` and `/` escaped for a JSON pointer.
@@ -90,14 +86,12 @@ pub async fn remove_finalizer(services: &Api<Service>, service: &Service) -> kub
     }
     let patch: Patch<()> =
         Patch::Json(serde_json::from_value(json!(operations)).expect("a well-formed JSON patch"));
-    match services
-        .patch(&service.name_any(), &manager_params(), &patch)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(error) => Err(error),
-    }
+    unless_gone(
+        services
+            .patch(&service.name_any(), &manager_params(), &patch)
+            .await,
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

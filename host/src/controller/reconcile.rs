@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -15,7 +14,7 @@ use svc_lb_contract::ProxyNames;
 use tracing::Instrument;
 
 use super::apply::{ApplyOutcome, apply_proxy};
-use super::context::{Context, FIELD_MANAGER};
+use super::context::{Context, apply_service_status};
 use super::error::ReconcileError;
 use super::finalizer::{add_finalizer, has_finalizer, served_by};
 use super::policy_source::ActivePolicies;
@@ -273,22 +272,11 @@ async fn set_status(
         .iter()
         .filter(|c| c.type_ == PROXY_READY)
         .collect();
-    let applied = json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": service.name_any()},
-        "status": {
-            "loadBalancer": {"ingress": ingress.clone().unwrap_or(current_ingress)},
-            "conditions": ours,
-        },
+    let status = json!({
+        "loadBalancer": {"ingress": ingress.clone().unwrap_or(current_ingress)},
+        "conditions": ours,
     });
-    services
-        .patch_status(
-            &service.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(applied),
-        )
-        .await?;
+    apply_service_status(services, &service.name_any(), status).await?;
     if ingress_changed && let Some(ingress) = ingress.filter(|i| !i.is_empty()) {
         let shown: Vec<String> = ingress
             .iter()

@@ -14,7 +14,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::{DeleteParams, Patch, Preconditions};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -22,7 +22,7 @@ use serde_json::json;
 use svc_lb_contract::ProxyNames;
 use svc_lb_contract::keys::{DEPROVISION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
-use super::context::{Context, FIELD_MANAGER, manager_params};
+use super::context::{Context, apply_service_status, manager_params, unless_gone};
 use super::error::ReconcileError;
 use super::finalizer::remove_finalizer;
 use super::reconcile::service_key;
@@ -179,11 +179,8 @@ where
         }),
         ..DeleteParams::background()
     };
-    match api.delete(name, &params).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(error) => Err(error),
-    }
+    unless_gone(api.delete(name, &params).await)?;
+    Ok(())
 }
 
 /// Removes our ingress entries and condition: an apply of an empty status
@@ -200,21 +197,7 @@ async fn clear_status(services: &Api<Service>, service: &Service) -> kube::Resul
     if !had_ingress && !had_condition {
         return Ok(());
     }
-    let applied = json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": service.name_any()},
-        "status": {},
-    });
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    match services
-        .patch_status(&service.name_any(), &params, &Patch::Apply(applied))
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(error) => Err(error),
-    }
+    apply_service_status(services, &service.name_any(), json!({})).await
 }
 
 #[cfg(test)]
