@@ -51,6 +51,18 @@ pub const FIREWALL_MODE: &str = "SVCLB_FIREWALL_MODE";
 /// Port of the health endpoints.
 pub const HEALTH_PORT: &str = "SVCLB_HEALTH_PORT";
 
+/// Path of the tailscaled binary (optional; default `tailscaled` on `PATH`).
+pub const TAILSCALED_BINARY: &str = "SVCLB_TAILSCALED";
+/// Path of the tailscale CLI (optional; default `tailscale` on `PATH`).
+pub const TAILSCALE_BINARY: &str = "SVCLB_TAILSCALE";
+/// Path of tailscaled's LocalAPI socket (optional; default
+/// `/tmp/tailscaled.sock`, inside the pod).
+pub const TAILSCALED_SOCKET: &str = "SVCLB_TAILSCALED_SOCKET";
+
+/// Variables the runtime reads that the controller leaves to their defaults
+/// (an image or a test may set them).
+pub const OPTIONAL: &[&str] = &[TAILSCALED_BINARY, TAILSCALE_BINARY, TAILSCALED_SOCKET];
+
 /// Every variable the controller sets, in the order it renders them.
 pub const ALL: &[&str] = &[
     SERVICE_NAMESPACE,
@@ -80,12 +92,12 @@ mod tests {
 
     #[test]
     fn every_variable_carries_the_reserved_prefix_once() {
-        for name in ALL {
+        for name in ALL.iter().chain(OPTIONAL) {
             assert!(name.starts_with(PREFIX), "{name}");
         }
-        let mut sorted = ALL.to_vec();
+        let mut sorted: Vec<_> = ALL.iter().chain(OPTIONAL).collect();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(sorted.len(), ALL.len(), "duplicate variable names");
+        assert_eq!(sorted.len(), ALL.len() + OPTIONAL.len(), "duplicate names");
     }
 }

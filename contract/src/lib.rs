@@ -15,10 +15,12 @@
 
 pub mod env;
 pub mod keys;
+mod lease;
 mod names;
 pub mod ports;
 pub mod state;
 
+pub use lease::LeaseTimings;
 pub use names::ProxyNames;
 
 /// The `spec.loadBalancerClass` this project serves by default.

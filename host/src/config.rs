@@ -1,8 +1,6 @@
 //! The controller's configuration: what every rendered object depends on
 //! besides the Service and its plan. Validated once, at start.
 
-use std::time::Duration;
-
 use crate::validate::{is_dns_label, is_qualified_name, is_tailscale_tag};
 
 /// Default namespace of the controller and every object it manages.
@@ -80,25 +78,7 @@ impl FirewallMode {
     }
 }
 
-/// Leader election timings, in the sense of client-go's leader election.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeaseTimings {
-    /// How long a Lease is valid without renewal.
-    pub duration: Duration,
-    /// How long the leader keeps trying to renew before it stops forwarding.
-    pub renew_deadline: Duration,
-    /// Pause between attempts to acquire or renew.
-    pub retry_period: Duration,
-}
-
-impl LeaseTimings {
-    /// Gentle on the API server, like client-go's defaults (15 s / 10 s / 2 s).
-    pub const DEFAULT: Self = Self {
-        duration: Duration::from_secs(15),
-        renew_deadline: Duration::from_secs(10),
-        retry_period: Duration::from_secs(2),
-    };
-}
+pub use svc_lb_contract::LeaseTimings;
 
 /// A configuration the controller refuses to start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,16 +141,7 @@ impl ControllerConfig {
                 "tag allowlist entry {bad:?} is not of the form tag:[a-z0-9-]+"
             ));
         }
-        let l = self.lease;
-        if l.retry_period.is_zero()
-            || l.retry_period >= l.renew_deadline
-            || l.renew_deadline >= l.duration
-        {
-            return fail(format!(
-                "lease timings must satisfy 0 < retry period ({:?}) < renew deadline ({:?}) < duration ({:?})",
-                l.retry_period, l.renew_deadline, l.duration
-            ));
-        }
+        self.lease.validate().map_err(InvalidConfig)?;
         Ok(())
     }
 }
@@ -203,7 +174,7 @@ mod tests {
                 "tag allowlist",
             ),
             (
-                |c| c.lease.renew_deadline = Duration::from_secs(20),
+                |c| c.lease.renew_deadline = std::time::Duration::from_secs(20),
                 "lease timings",
             ),
         ];

@@ -1,29 +1,31 @@
 //! `tailscale-svc-lb-runtime`: the process in each pod of a Service's proxy
 //! DaemonSet.
 //!
-//! What it will do (the leader election, tailscaled and forwarding are not
-//! built yet): the pods elect one leader through the Service's Lease; only
-//! the leader runs tailscaled (state in the state Secret) and installs DNAT
-//! from its Tailscale IP to the Service's ClusterIP; it reports its
-//! addresses into the state Secret for the controller.
+//! - `tailscale-svc-lb-runtime` (no subcommand): the pods elect one leader
+//!   through the Service's Lease ([`election`]); only the leader runs
+//!   tailscaled with its state in the state Secret, forwards from its
+//!   Tailscale addresses to the Service's ClusterIPs and reports them into
+//!   the Secret ([`leader`]); the others wait to take over ([`run`]).
+//! - `enable-forwarding`: run by the privileged init container; enables
+//!   IPv4 and IPv6 forwarding in the pod's network namespace.
+//! - `forward --tailscale-ip IP…` / `unforward --tailscale-ip IP…`: install
+//!   or remove the forwarding by hand, to inspect and repair a pod.
 //!
-//! What it does today:
-//! - `tailscale-svc-lb-runtime enable-forwarding` — run by the privileged
-//!   init container: enables IPv4 and IPv6 forwarding in the pod's network
-//!   namespace.
-//! - `tailscale-svc-lb-runtime forward --tailscale-ip IP…` — installs the
-//!   forwarding from those addresses to the Service (settings from the
-//!   environment, see [`settings`]) and exits; `unforward --tailscale-ip IP…`
-//!   removes it with the conntrack entries of its flows. The leader will do
-//!   the same; the commands exist to inspect and repair a pod by hand.
-//!
-//! Settings come from the environment; their names are defined in
-//! [`svc_lb_contract::env`].
-#![forbid(unsafe_code)]
+//! Settings come from the environment (see [`settings`]); their names are
+//! defined in [`svc_lb_contract::env`].
+#![deny(unsafe_code)]
 
+mod election;
 mod firewall;
 mod forwarding;
+mod health;
+mod leader;
+mod report;
+mod run;
 mod settings;
+mod state_secret;
+mod sys;
+mod tailscale;
 
 use clap::{Parser, Subcommand};
 
@@ -54,14 +56,8 @@ struct Addresses {
 
 /// The firewall backend the settings ask for.
 fn backend() -> anyhow::Result<firewall::apply::Backend> {
-    use firewall::apply::Backend;
-    Ok(
-        match settings::FirewallMode::from_lookup(|name| std::env::var(name).ok())? {
-            settings::FirewallMode::Auto => Backend::detect(),
-            settings::FirewallMode::Nftables => Backend::Nftables,
-            settings::FirewallMode::Iptables => Backend::Iptables,
-        },
-    )
+    let mode = settings::FirewallMode::from_lookup(|name| std::env::var(name).ok())?;
+    Ok(run::backend(mode))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,8 +82,25 @@ fn main() -> anyhow::Result<()> {
             firewall::apply::remove(&addresses.tailscale_ips, backend()?)?;
             Ok(())
         }
-        None => anyhow::bail!(
-            "the proxy runtime (leader election, tailscaled, forwarding) is not implemented yet"
-        ),
+        None => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .init();
+            let settings = settings::RuntimeSettings::from_env()?;
+            let span = tracing::info_span!(
+                "runtime",
+                service = %settings.service_ref,
+                pod = %settings.pod.name
+            );
+            // One thread: tailscaled's parent-death signal follows the
+            // thread that spawned it (see `sys`).
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(tracing::Instrument::instrument(run::run(settings), span))
+        }
     }
 }

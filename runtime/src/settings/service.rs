@@ -1,13 +1,5 @@
-//! The runtime's settings, read once from the environment the controller
-//! renders (names in [`svc_lb_contract::env`]) and validated. So far: what
-//! the forwarding needs.
-//!
-//! | variable | format |
-//! | --- | --- |
-//! | `SVCLB_CLUSTER_IPS` | the Service's ClusterIPs, comma-separated (IPv4 and/or IPv6) |
-//! | `SVCLB_PORTS` | forwarded ports, `tcp/80,udp/53` |
-//! | `SVCLB_SOURCE_RANGES` | `loadBalancerSourceRanges`, comma-separated CIDRs; empty: any source |
-//! | `SVCLB_FIREWALL_MODE` | `auto` (default: nftables if `nft` works here, else iptables), `nftables`, `iptables` |
+//! What the forwarding needs to know about the Service, and which firewall
+//! to use.
 
 use std::net::IpAddr;
 
@@ -15,15 +7,7 @@ use ipnet::IpNet;
 use svc_lb_contract::env;
 use svc_lb_contract::ports::{PortSpec, parse_ports};
 
-/// A setting that is missing or malformed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {problem}")]
-pub struct InvalidSetting {
-    /// The environment variable.
-    pub variable: &'static str,
-    /// What is wrong.
-    pub problem: String,
-}
+use super::{InvalidSetting, Reader};
 
 /// Which firewall to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +23,17 @@ pub enum FirewallMode {
 impl FirewallMode {
     /// Reads `SVCLB_FIREWALL_MODE` (unset or empty: auto).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, InvalidSetting> {
-        match lookup(env::FIREWALL_MODE).unwrap_or_default().trim() {
-            "" | "auto" => Ok(Self::Auto),
-            "nftables" => Ok(Self::Nftables),
-            "iptables" => Ok(Self::Iptables),
-            other => Err(InvalidSetting {
+        Self::read(&Reader(lookup))
+    }
+
+    pub(super) fn read<F: Fn(&str) -> Option<String>>(
+        read: &Reader<F>,
+    ) -> Result<Self, InvalidSetting> {
+        match read.optional(env::FIREWALL_MODE).as_deref() {
+            None | Some("auto") => Ok(Self::Auto),
+            Some("nftables") => Ok(Self::Nftables),
+            Some("iptables") => Ok(Self::Iptables),
+            Some(other) => Err(InvalidSetting {
                 variable: env::FIREWALL_MODE,
                 problem: format!("{other:?} is not auto, nftables or iptables"),
             }),
@@ -62,22 +52,19 @@ pub struct ServiceSettings {
     pub source_ranges: Vec<IpNet>,
 }
 
-fn list(value: &str) -> impl Iterator<Item = &str> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty())
-}
-
 impl ServiceSettings {
     /// Reads the settings through `lookup` (the environment, in production).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, InvalidSetting> {
-        let required = |variable: &'static str| {
-            lookup(variable)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(InvalidSetting {
-                    variable,
-                    problem: "not set".into(),
-                })
-        };
-        let cluster_ips = list(&required(env::CLUSTER_IPS)?)
+        Self::read(&Reader(lookup))
+    }
+
+    pub(super) fn read<F: Fn(&str) -> Option<String>>(
+        read: &Reader<F>,
+    ) -> Result<Self, InvalidSetting> {
+        read.required(env::CLUSTER_IPS)?;
+        let cluster_ips = read
+            .list(env::CLUSTER_IPS)
+            .iter()
             .map(|ip| {
                 ip.parse().map_err(|_| InvalidSetting {
                     variable: env::CLUSTER_IPS,
@@ -85,11 +72,13 @@ impl ServiceSettings {
                 })
             })
             .collect::<Result<Vec<IpAddr>, _>>()?;
-        let ports = parse_ports(&required(env::PORTS)?).map_err(|e| InvalidSetting {
+        let ports = parse_ports(&read.required(env::PORTS)?).map_err(|e| InvalidSetting {
             variable: env::PORTS,
             problem: e.to_string(),
         })?;
-        let source_ranges = list(&lookup(env::SOURCE_RANGES).unwrap_or_default())
+        let source_ranges = read
+            .list(env::SOURCE_RANGES)
+            .iter()
             .map(|range| {
                 range
                     .parse::<IpNet>()
@@ -118,16 +107,7 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<ServiceSettings, InvalidSetting> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        ServiceSettings::from_lookup(move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
+        ServiceSettings::from_lookup(crate::settings::tests::table(pairs))
     }
 
     #[test]

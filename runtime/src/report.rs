@@ -1,0 +1,147 @@
+//! What the runtime reports into the state Secret (keys from
+//! [`svc_lb_contract::state`]), as a JSON merge patch over plain data:
+//! present keys are set, keys that no longer apply are removed (`null`).
+//! tailscaled's own keys in the same Secret are never touched.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::ByteString;
+use serde_json::{Value, json};
+use svc_lb_contract::state;
+
+use crate::tailscale::status::Device;
+
+/// The leader's view, to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// Forwarding from this device.
+    Serving {
+        /// The device.
+        device: Device,
+        /// Leader pod.
+        pod: String,
+        /// Its node.
+        node: String,
+    },
+    /// Waiting for an interactive login.
+    WaitingForLogin {
+        /// Where to log in.
+        url: String,
+        /// Leader pod.
+        pod: String,
+        /// Its node.
+        node: String,
+    },
+    /// Logged out after a deprovisioning request, at this RFC 3339 time.
+    LoggedOut(String),
+}
+
+fn encoded(value: &str) -> Value {
+    serde_json::to_value(ByteString(value.as_bytes().to_vec())).expect("bytes encode")
+}
+
+fn first_ipv4(ips: &[IpAddr]) -> Option<&IpAddr> {
+    ips.iter().find(|ip| ip.is_ipv4()).or(ips.first())
+}
+
+/// The keys of `report`, each either a value or `None` (removed).
+pub fn report_values(report: &Report) -> BTreeMap<&'static str, Option<String>> {
+    let mut values: BTreeMap<&'static str, Option<String>> =
+        state::RUNTIME_KEYS.iter().map(|key| (*key, None)).collect();
+    let mut set = |key, value: String| {
+        values.insert(key, Some(value));
+    };
+    match report {
+        Report::Serving { device, pod, node } => {
+            if let Some(ip) = first_ipv4(&device.ips) {
+                set(state::TS_IP, ip.to_string());
+            }
+            let ips: Vec<String> = device.ips.iter().map(IpAddr::to_string).collect();
+            set(state::DEVICE_IPS, json!(ips).to_string());
+            set(state::DEVICE_FQDN, device.fqdn.clone());
+            set(state::DEVICE_ID, device.id.clone());
+            set(state::LEADER_POD, pod.clone());
+            set(state::LEADER_NODE, node.clone());
+        }
+        Report::WaitingForLogin { url, pod, node } => {
+            set(state::LOGIN_URL, url.clone());
+            set(state::LEADER_POD, pod.clone());
+            set(state::LEADER_NODE, node.clone());
+        }
+        Report::LoggedOut(at) => set(state::LOGGED_OUT, at.clone()),
+    }
+    values
+}
+
+/// The merge patch that writes `report` into the Secret's `data`.
+pub fn report_patch(report: &Report) -> Value {
+    let data: serde_json::Map<String, Value> = report_values(report)
+        .into_iter()
+        .map(|(key, value)| {
+            (
+                key.to_string(),
+                value.as_deref().map_or(Value::Null, encoded),
+            )
+        })
+        .collect();
+    json!({ "data": data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        Device {
+            id: "nABC".into(),
+            fqdn: "default-web.tail1234.ts.net".into(),
+            ips: vec![
+                "100.64.0.7".parse().unwrap(),
+                "fd7a:115c:a1e0::7".parse().unwrap(),
+            ],
+            hostname: "default-web".into(),
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn serving_reports_addresses_and_leader_and_clears_the_login_url() {
+        let report = Report::Serving {
+            device: device(),
+            pod: "p-1".into(),
+            node: "n-1".into(),
+        };
+        let values = report_values(&report);
+        assert_eq!(values[state::TS_IP].as_deref(), Some("100.64.0.7"));
+        assert_eq!(
+            values[state::DEVICE_IPS].as_deref(),
+            Some(r#"["100.64.0.7","fd7a:115c:a1e0::7"]"#)
+        );
+        assert_eq!(values[state::LEADER_NODE].as_deref(), Some("n-1"));
+        assert_eq!(values[state::LOGIN_URL], None);
+        let patch = report_patch(&report);
+        assert_eq!(patch["data"][state::TS_IP], "MTAwLjY0LjAuNw==");
+        assert_eq!(patch["data"][state::LOGIN_URL], Value::Null);
+    }
+
+    #[test]
+    fn waiting_for_login_reports_the_url_and_no_address_and_logout_only_its_time() {
+        let waiting = report_values(&Report::WaitingForLogin {
+            url: "https://login.tailscale.com/a/1".into(),
+            pod: "p".into(),
+            node: "n".into(),
+        });
+        assert_eq!(
+            waiting[state::LOGIN_URL].as_deref(),
+            Some("https://login.tailscale.com/a/1")
+        );
+        assert_eq!(waiting[state::TS_IP], None);
+        let out = report_values(&Report::LoggedOut("2026-11-26T12:00:00Z".into()));
+        assert_eq!(out.values().filter(|v| v.is_some()).count(), 1);
+        assert_eq!(
+            out[state::LOGGED_OUT].as_deref(),
+            Some("2026-11-26T12:00:00Z")
+        );
+    }
+}

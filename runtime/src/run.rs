@@ -1,0 +1,108 @@
+//! The runtime's main loop: clean up what a crashed predecessor may have
+//! left, serve the health endpoints, join the election, lead while holding
+//! the Lease, and on SIGTERM hand over (rules removed, tailscaled stopped,
+//! Lease released) so a standby takes over at once.
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::election::Election;
+use crate::firewall::apply::{self, Backend};
+use crate::health::{self, Role};
+use crate::leader::{Ended, Leader};
+use crate::settings::{FirewallMode, RuntimeSettings};
+use crate::state_secret::StateSecret;
+
+/// The firewall the settings ask for.
+pub fn backend(mode: FirewallMode) -> Backend {
+    match mode {
+        FirewallMode::Auto => Backend::detect(),
+        FirewallMode::Nftables => Backend::Nftables,
+        FirewallMode::Iptables => Backend::Iptables,
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Runs until SIGTERM.
+pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
+    let backend = backend(settings.firewall_mode);
+    tracing::info!(?backend, timings = ?settings.timings, "starting");
+    // A runtime killed with SIGKILL leaves its rules; its tailscaled died
+    // with it, so they forward nothing now but must not wait for a restart.
+    tokio::task::spawn_blocking(move || apply::remove(&[], backend)).await??;
+
+    let (role, role_watch) = watch::channel(Role::Starting);
+    let port = settings.health_port;
+    tokio::spawn(async move {
+        if let Err(error) = health::serve(port, role_watch).await {
+            tracing::error!(%error, port, "cannot serve the health endpoints");
+        }
+    });
+
+    let client = kube::Client::try_default().await?;
+    let namespace = &settings.pod.namespace;
+    let secret = StateSecret::new(
+        Api::<Secret>::namespaced(client.clone(), namespace),
+        &settings.state_secret,
+    );
+    let mut deprovision = secret.watch_deprovision();
+    let mut election = Election::start(
+        Api::<Lease>::namespaced(client, namespace),
+        &settings.lease,
+        &settings.pod.name,
+        settings.timings,
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            terminated().await;
+            shutdown.cancel();
+        }
+    });
+    role.send_replace(Role::Standby);
+    let leader = Leader {
+        settings: &settings,
+        backend,
+        secret: &secret,
+        role: &role,
+    };
+    let mut deprovisioned = false;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            true = async { election.leading.wait_for(|l| *l).await.is_ok() }, if !deprovisioned => {
+                tracing::info!("leading");
+                match leader.lead(&mut election.leading, &mut deprovision, &shutdown).await {
+                    Ended::LostLeadership => {
+                        tracing::warn!("stopped leading");
+                        role.send_replace(Role::Standby);
+                    }
+                    Ended::Shutdown => break,
+                    Ended::Deprovisioned => {
+                        // Keep the Lease: no standby takes over a device
+                        // that left the tailnet.
+                        deprovisioned = true;
+                        role.send_replace(Role::Deprovisioned);
+                    }
+                }
+            }
+        }
+    }
+    role.send_replace(Role::Stopping);
+    election.release().await;
+    tracing::info!("stopped");
+    Ok(())
+}

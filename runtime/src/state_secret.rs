@@ -1,0 +1,88 @@
+//! Reading and writing the state Secret: the report patch, and whether the
+//! controller asked for deprovisioning (an annotation it sets when the
+//! Service goes away), both as a fresh read and as a watch.
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::watcher;
+use svc_lb_contract::keys::DEPROVISION_ANNOTATION;
+use tokio::sync::watch;
+
+use crate::election::FIELD_MANAGER;
+use crate::report::{Report, report_patch};
+
+/// The state Secret of this Service.
+#[derive(Clone)]
+pub struct StateSecret {
+    api: Api<Secret>,
+    name: String,
+}
+
+fn deprovision_requested(secret: &Secret) -> bool {
+    secret
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(DEPROVISION_ANNOTATION))
+}
+
+impl StateSecret {
+    /// The Secret `name` in `api`'s namespace.
+    pub fn new(api: Api<Secret>, name: &str) -> Self {
+        Self {
+            api,
+            name: name.into(),
+        }
+    }
+
+    /// Writes `report` (our keys only).
+    pub async fn write(&self, report: &Report) -> kube::Result<()> {
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        self.api
+            .patch(&self.name, &params, &Patch::Merge(report_patch(report)))
+            .await
+            .map(drop)
+    }
+
+    /// Whether deprovisioning is requested, read now from the API server (a
+    /// pod that just became leader checks this before starting tailscaled).
+    pub async fn deprovision_requested(&self) -> kube::Result<bool> {
+        Ok(self
+            .api
+            .get_opt(&self.name)
+            .await?
+            .is_some_and(|s| deprovision_requested(&s)))
+    }
+
+    /// Follows the deprovisioning request through a watch.
+    pub fn watch_deprovision(&self) -> watch::Receiver<bool> {
+        let (sender, receiver) = watch::channel(false);
+        let config = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
+        let mut events = watcher::watcher(self.api.clone(), config).boxed();
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
+                        sender.send_if_modified(|requested| {
+                            let now = deprovision_requested(&s);
+                            std::mem::replace(requested, now) != now
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::debug!(%error, "state secret watch interrupted");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+                if sender.is_closed() {
+                    return;
+                }
+            }
+        });
+        receiver
+    }
+}

@@ -1,0 +1,41 @@
+//! The two system calls no crate in use wraps for a child process: a
+//! parent-death signal for tailscaled, so it can never outlive a runtime
+//! killed with SIGKILL (tokio's `kill_on_drop` needs the runtime to run its
+//! destructors), and sending SIGTERM for a graceful stop (tokio only sends
+//! SIGKILL).
+#![allow(unsafe_code)]
+
+use std::io;
+
+/// Makes `command`'s child receive SIGKILL when the thread that spawned it
+/// exits. The runtime spawns from its only thread (a current-thread tokio
+/// runtime), so that is when the runtime itself exits.
+pub fn kill_with_parent(command: &mut tokio::process::Command) {
+    // SAFETY: the closure runs between fork and exec and calls only
+    // prctl(2) and getppid(2), both async-signal-safe; it allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died before prctl: then we were
+            // reparented and must not run on.
+            if libc::getppid() == 1 {
+                return Err(io::Error::other(
+                    "the runtime exited before tailscaled started",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sends SIGTERM to `pid`.
+pub fn terminate(pid: u32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
+    // SAFETY: kill(2) with a valid signal number has no memory effects.
+    if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Command lines of tailscaled and the tailscale CLI, built from the
+//! settings and the device's current state.
+//!
+//! How changes reach a device that is already logged in, following the
+//! CLI's documentation (`tailscale up`, `tailscale set`):
+//! - `tailscale up` does not remember flags between runs, and refuses to
+//!   run when a setting changed earlier is left out, so the runtime always
+//!   passes `--reset` with every flag it cares about.
+//! - A new hostname on a running device is set with `tailscale set
+//!   --hostname`, which needs no new login.
+//! - New tags need the device to authenticate again: `tailscale up
+//!   --force-reauth` with the new `--advertise-tags` (with an auth key this
+//!   is unattended; without one a new login URL is reported).
+
+use std::ffi::OsString;
+
+use super::status::Device;
+use crate::settings::TailscaleSettings;
+
+/// Arguments of tailscaled: state in the Secret, its own socket, userspace
+/// networking off (a real `tailscale0` TUN device, so the kernel's DNAT sees
+/// the traffic).
+pub fn tailscaled_args(settings: &TailscaleSettings, state_secret: &str) -> Vec<OsString> {
+    let mut args = vec![OsString::from(format!("--state=kube:{state_secret}"))];
+    args.extend(socket_args(settings));
+    args.push("--tun=tailscale0".into());
+    args
+}
+
+/// The CLI's global `--socket` argument.
+pub fn socket_args(settings: &TailscaleSettings) -> Vec<OsString> {
+    let mut socket = OsString::from("--socket=");
+    socket.push(&settings.socket);
+    vec![socket]
+}
+
+/// What has to change on the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Log in (or bring up) with every flag: `tailscale up --reset …`;
+    /// `reauth` adds `--force-reauth` (tags changed).
+    Up {
+        /// Whether the device must authenticate again.
+        reauth: bool,
+    },
+    /// Only the hostname differs: `tailscale set --hostname`.
+    SetHostname,
+    /// Nothing.
+    None,
+}
+
+/// What to change, given the device as it runs (if it is logged in).
+pub fn change_needed(settings: &TailscaleSettings, running: Option<&Device>) -> Change {
+    let Some(device) = running else {
+        return Change::Up { reauth: false };
+    };
+    let mut wanted = settings.tags.clone();
+    wanted.sort();
+    if wanted != device.tags {
+        Change::Up { reauth: true }
+    } else if settings.hostname != device.hostname {
+        Change::SetHostname
+    } else {
+        Change::None
+    }
+}
+
+/// `tailscale up` arguments (after the socket argument). The auth key is
+/// the only secret; callers never log these arguments.
+pub fn up_args(settings: &TailscaleSettings, reauth: bool) -> Vec<String> {
+    let mut args = vec![
+        "up".to_string(),
+        "--reset".into(),
+        format!("--hostname={}", settings.hostname),
+        format!("--advertise-tags={}", settings.tags.join(",")),
+        // The pod's DNS stays the cluster's.
+        "--accept-dns=false".into(),
+    ];
+    if let Some(server) = &settings.login_server {
+        args.push(format!("--login-server={server}"));
+    }
+    if let Some(key) = &settings.auth_key {
+        args.push(format!("--auth-key={}", key.expose()));
+    }
+    if reauth {
+        args.push("--force-reauth".into());
+    }
+    args
+}
+
+/// `tailscale set` arguments for a new hostname.
+pub fn set_hostname_args(settings: &TailscaleSettings) -> Vec<String> {
+    vec!["set".into(), format!("--hostname={}", settings.hostname)]
+}
+
+/// `tailscale status --json`.
+pub fn status_args() -> Vec<String> {
+    vec!["status".into(), "--json".into()]
+}
+
+/// `tailscale logout`: the device leaves the tailnet.
+pub fn logout_args() -> Vec<String> {
+    vec!["logout".into()]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::settings::RuntimeSettings;
+    use crate::settings::tests::table;
+
+    fn settings() -> TailscaleSettings {
+        let mut pairs = crate::settings::tests::RENDERED.to_vec();
+        pairs.push((
+            svc_lb_contract::env::LOGIN_SERVER,
+            "https://headscale.example",
+        ));
+        pairs.retain(|(k, v)| *k != svc_lb_contract::env::LOGIN_SERVER || !v.is_empty());
+        RuntimeSettings::from_lookup(table(&pairs))
+            .unwrap()
+            .tailscale
+    }
+
+    fn device(hostname: &str, tags: &[&str]) -> Device {
+        Device {
+            id: "n1".into(),
+            fqdn: format!("{hostname}.tail.ts.net"),
+            ips: vec!["100.64.0.1".parse().unwrap()],
+            hostname: hostname.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn tailscaled_keeps_its_state_in_the_secret_and_its_own_socket() {
+        let mut s = settings();
+        s.socket = PathBuf::from("/run/ts/sock");
+        let args = tailscaled_args(&s, "ts-default-web-1a2b3c4d");
+        assert_eq!(
+            args,
+            [
+                "--state=kube:ts-default-web-1a2b3c4d",
+                "--socket=/run/ts/sock",
+                "--tun=tailscale0"
+            ]
+            .map(OsString::from)
+        );
+    }
+
+    #[test]
+    fn up_names_every_flag_with_reset_and_the_key_only_when_present() {
+        let s = settings();
+        assert_eq!(
+            up_args(&s, false),
+            [
+                "up",
+                "--reset",
+                "--hostname=default-web",
+                "--advertise-tags=tag:k8s,tag:web",
+                "--accept-dns=false",
+                "--login-server=https://headscale.example",
+                "--auth-key=tskey-auth-secret",
+            ]
+        );
+        let interactive = TailscaleSettings {
+            auth_key: None,
+            login_server: None,
+            tags: vec![],
+            ..s
+        };
+        let args = up_args(&interactive, true);
+        assert!(args.contains(&"--advertise-tags=".to_string()), "{args:?}");
+        assert!(!args.iter().any(|a| a.starts_with("--auth-key")));
+        assert_eq!(args.last().unwrap(), "--force-reauth");
+    }
+
+    #[test]
+    fn tags_changes_need_reauth_and_a_hostname_change_only_set() {
+        let s = settings();
+        assert_eq!(change_needed(&s, None), Change::Up { reauth: false });
+        let same = device("default-web", &["tag:k8s", "tag:web"]);
+        assert_eq!(change_needed(&s, Some(&same)), Change::None);
+        let renamed = device("old-name", &["tag:k8s", "tag:web"]);
+        assert_eq!(change_needed(&s, Some(&renamed)), Change::SetHostname);
+        let retagged = device("default-web", &["tag:k8s"]);
+        assert_eq!(
+            change_needed(&s, Some(&retagged)),
+            Change::Up { reauth: true }
+        );
+    }
+}
