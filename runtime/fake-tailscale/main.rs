@@ -1,0 +1,436 @@
+//! A fake `tailscaled` and `tailscale` CLI for the runtime's tests (one
+//! binary; it acts as whichever name it is called by). It keeps to what the
+//! runtime uses of the real ones:
+//!
+//! - `tailscaled --state=kube:<secret> --socket=<path> --tun=<if>`: keeps the
+//!   device's identity in the state Secret (key `_fake_node`; the real one
+//!   writes `_machinekey`, `_current-profile`, …), so a standby started on
+//!   the same Secret comes up as the same device without logging in; while
+//!   logged in and running it puts the Tailscale addresses on `<if>` and
+//!   routes the tailnet ranges through it, as the real daemon does on its
+//!   TUN device. SIGTERM takes them away (the TUN device goes with the
+//!   real daemon).
+//! - `tailscale --socket=<path> up|status --json|set --hostname|logout`,
+//!   with the real flags and `status --json` field names.
+//!
+//! The "control server" is a directory (`FAKE_TAILNET_DIR`): a file per
+//! device in the tailnet (`devices/<n>`, removed by logout) and, per device,
+//! the pid of the daemon currently running it (`active-<id>`). A second
+//! daemon running the same device while the first still runs is recorded
+//! in `violations`: the runtime must make that impossible.
+//! Kubernetes access: `KUBECONFIG`, namespace `SVCLB_POD_NAMESPACE`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+const STATE_KEY: &str = "_fake_node";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Device {
+    n: u32,
+    hostname: String,
+    tags: Vec<String>,
+}
+
+impl Device {
+    fn id(&self) -> String {
+        format!("nFAKE{}CNTRL", self.n)
+    }
+    fn ipv4(&self) -> String {
+        format!("100.64.{}.{}", self.n / 250, self.n % 250 + 1)
+    }
+    fn ipv6(&self) -> String {
+        format!("fd7a:115c:a1e0::{:x}", self.n)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    state: &'static str,
+    auth_url: String,
+    device: Option<Device>,
+}
+
+struct Daemon {
+    node: Mutex<Node>,
+    secrets: Api<Secret>,
+    secret: String,
+    tun: String,
+    tailnet: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Reply {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ip(args: &[&str]) {
+    let _ = Command::new("ip").args(args).output();
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+impl Daemon {
+    fn marker(&self, device: &Device) -> PathBuf {
+        self.tailnet.join(format!("active-{}", device.id()))
+    }
+
+    /// The device goes up: addresses and tailnet routes on the TUN device.
+    fn go_running(&self, node: &mut Node, device: Device) {
+        let marker = self.marker(&device);
+        let me = std::process::id();
+        if let Ok(other) = std::fs::read_to_string(&marker)
+            && let Ok(pid) = other.trim().parse::<u32>()
+            && pid != me
+            && pid_alive(pid)
+        {
+            let mut violations = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.tailnet.join("violations"))
+                .unwrap();
+            writeln!(violations, "{} run by {pid} and {me}", device.id()).unwrap();
+        }
+        std::fs::write(&marker, me.to_string()).unwrap();
+        let tun = self.tun.as_str();
+        // Unsolicited neighbour advertisements when the link comes up.
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{tun}/ndisc_notify"), "1");
+        ip(&["addr", "add", &format!("{}/32", device.ipv4()), "dev", tun]);
+        ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/128", device.ipv6()),
+            "dev",
+            tun,
+            "nodad",
+        ]);
+        ip(&["link", "set", tun, "up"]);
+        ip(&["route", "replace", "100.64.0.0/10", "dev", tun]);
+        ip(&["-6", "route", "replace", "fd7a:115c:a1e0::/48", "dev", tun]);
+        // The "tailnet" is a bridge: a gratuitous ARP moves the device's
+        // IPv4 traffic here (the real tailnet learns it from the control
+        // server instead).
+        let _ = Command::new("arping")
+            .args(["-U", "-c", "1", "-I", tun, &device.ipv4()])
+            .output();
+        node.state = "Running";
+        node.auth_url.clear();
+        node.device = Some(device);
+    }
+
+    /// The device goes down (logout or exit).
+    fn go_down(&self, node: &mut Node) {
+        if let Some(device) = &node.device {
+            let _ = std::fs::remove_file(self.marker(device));
+        }
+        ip(&["link", "set", &self.tun, "down"]);
+        ip(&["addr", "flush", "dev", &self.tun]);
+    }
+
+    async fn save(&self, device: Option<&Device>) -> Result<(), String> {
+        let value = device.map(|d| ByteString(serde_json::to_vec(d).unwrap()));
+        let patch = json!({ "data": { STATE_KEY: value } });
+        self.secrets
+            .patch(&self.secret, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn load(&self) -> Option<Device> {
+        let secret = self.secrets.get(&self.secret).await.ok()?;
+        let bytes = secret.data?.remove(STATE_KEY)?;
+        serde_json::from_slice(&bytes.0).ok()
+    }
+
+    fn register(&self, hostname: &str, tags: Vec<String>) -> Device {
+        let devices = self.tailnet.join("devices");
+        std::fs::create_dir_all(&devices).unwrap();
+        let n = (1..)
+            .find(|n| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(devices.join(n.to_string()))
+                    .is_ok()
+            })
+            .unwrap();
+        std::fs::write(devices.join(n.to_string()), hostname).unwrap();
+        Device {
+            n,
+            hostname: hostname.into(),
+            tags,
+        }
+    }
+
+    async fn handle(&self, args: Vec<String>) -> Reply {
+        let flag = |name: &str| {
+            args.iter()
+                .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(String::from))
+        };
+        let has = |name: &str| args.iter().any(|a| a == &format!("--{name}"));
+        let ok = |stdout: String| Reply {
+            code: 0,
+            stdout,
+            stderr: String::new(),
+        };
+        let fail = |stderr: String| Reply {
+            code: 1,
+            stdout: String::new(),
+            stderr,
+        };
+        match args.first().map(String::as_str) {
+            Some("status") => {
+                let node = self.node.lock().unwrap();
+                let me = node.device.as_ref().filter(|_| node.state == "Running").map(|d| {
+                    json!({
+                        "ID": d.id(), "HostName": d.hostname, "DNSName": format!("{}.fake.ts.net.", d.hostname),
+                        "OS": "linux", "TailscaleIPs": [d.ipv4(), d.ipv6()],
+                        "Tags": if d.tags.is_empty() { None } else { Some(d.tags.clone()) }, "Online": true,
+                    })
+                });
+                ok(json!({
+                    "Version": "1.76.1-fake", "BackendState": node.state, "AuthURL": node.auth_url,
+                    "TailscaleIPs": me.as_ref().map(|m| m["TailscaleIPs"].clone()),
+                    "Self": me, "MagicDNSSuffix": "fake.ts.net", "Peer": {},
+                })
+                .to_string())
+            }
+            Some("up") => {
+                let hostname = flag("hostname").unwrap_or_else(|| "fake".into());
+                let tags: Vec<String> = flag("advertise-tags")
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(String::from)
+                    .collect();
+                let key = flag("auth-key").or_else(|| flag("authkey"));
+                let existing = self.node.lock().unwrap().device.clone();
+                let device = match (existing, key) {
+                    (Some(mut d), _) if !has("force-reauth") || d.tags == tags => {
+                        d.hostname = hostname;
+                        d
+                    }
+                    (Some(mut d), Some(_)) => {
+                        d.hostname = hostname;
+                        d.tags = tags;
+                        d
+                    }
+                    (_, Some(key)) if !key.starts_with("tskey-") => {
+                        return fail(
+                            "backend error: invalid key: unable to validate API key".into(),
+                        );
+                    }
+                    (None, Some(_)) => self.register(&hostname, tags),
+                    (_, None) => {
+                        let mut node = self.node.lock().unwrap();
+                        node.state = "NeedsLogin";
+                        node.auth_url =
+                            format!("https://login.fake.invalid/a/{:x}", std::process::id());
+                        return ok(format!(
+                            "\nTo authenticate, visit:\n\n\t{}\n\n",
+                            node.auth_url
+                        ));
+                    }
+                };
+                if let Err(e) = self.save(Some(&device)).await {
+                    return fail(format!("cannot write state: {e}"));
+                }
+                self.go_running(&mut self.node.lock().unwrap(), device);
+                ok(String::new())
+            }
+            Some("set") => {
+                let device = {
+                    let mut node = self.node.lock().unwrap();
+                    match (flag("hostname"), node.device.as_mut()) {
+                        (Some(hostname), Some(device)) => {
+                            device.hostname = hostname;
+                            Some(device.clone())
+                        }
+                        _ => None,
+                    }
+                };
+                let Some(device) = device else {
+                    return fail("set: nothing to set or not logged in".into());
+                };
+                match self.save(Some(&device)).await {
+                    Ok(()) => ok(String::new()),
+                    Err(e) => fail(e),
+                }
+            }
+            Some("logout") => {
+                let device = self.node.lock().unwrap().device.clone();
+                if let Some(device) = &device {
+                    let _ = std::fs::remove_file(
+                        self.tailnet.join("devices").join(device.n.to_string()),
+                    );
+                }
+                if let Err(e) = self.save(None).await {
+                    return fail(e);
+                }
+                let mut node = self.node.lock().unwrap();
+                self.go_down(&mut node);
+                node.device = None;
+                node.state = "NeedsLogin";
+                ok(String::new())
+            }
+            other => fail(format!("unknown command {other:?}")),
+        }
+    }
+}
+
+async fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let daemon = daemon.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            if BufReader::new(read).read_line(&mut line).await.is_err() {
+                return;
+            }
+            let args: Vec<String> = serde_json::from_str(&line).unwrap_or_default();
+            let reply = daemon.handle(args).await;
+            let _ = write
+                .write_all(serde_json::to_string(&reply).unwrap().as_bytes())
+                .await;
+        });
+    }
+}
+
+async fn tailscaled(args: Vec<String>) -> i32 {
+    let flags: BTreeMap<&str, &str> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--")?.split_once('='))
+        .collect();
+    let secret = flags["state"]
+        .strip_prefix("kube:")
+        .expect("--state=kube:<secret>")
+        .to_string();
+    let socket = PathBuf::from(flags["socket"]);
+    let namespace = std::env::var("SVCLB_POD_NAMESPACE").expect("SVCLB_POD_NAMESPACE");
+    let client = kube::Client::try_default().await.expect("kubeconfig");
+    let daemon = Arc::new(Daemon {
+        node: Mutex::new(Node {
+            state: "NoState",
+            ..Node::default()
+        }),
+        secrets: Api::namespaced(client, &namespace),
+        secret,
+        tun: flags
+            .get("tun")
+            .copied()
+            .unwrap_or("tailscale0")
+            .to_string(),
+        tailnet: PathBuf::from(std::env::var("FAKE_TAILNET_DIR").expect("FAKE_TAILNET_DIR")),
+    });
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).expect("socket");
+    daemon.go_down(&mut daemon.node.lock().unwrap());
+    // Starting from stored state takes a moment, as with the real daemon.
+    let stored = daemon.load().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    {
+        let mut node = daemon.node.lock().unwrap();
+        match stored {
+            Some(device) => daemon.go_running(&mut node, device),
+            None => node.state = "NeedsLogin",
+        }
+    }
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+    tokio::select! {
+        () = serve(daemon.clone(), listener) => {}
+        _ = term.recv() => {}
+    }
+    daemon.go_down(&mut daemon.node.lock().unwrap());
+    let _ = std::fs::remove_file(&socket);
+    0
+}
+
+async fn call(socket: &Path, args: &[String]) -> Option<Reply> {
+    let mut stream = UnixStream::connect(socket).await.ok()?;
+    let mut line = serde_json::to_string(args).unwrap();
+    line.push('\n');
+    stream.write_all(line.as_bytes()).await.ok()?;
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).await.ok()?;
+    serde_json::from_str(&reply).ok()
+}
+
+async fn tailscale(args: Vec<String>) -> i32 {
+    let socket = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--socket="))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/run/tailscale/tailscaled.sock"));
+    let rest: Vec<String> = args
+        .iter()
+        .filter(|a| !a.starts_with("--socket="))
+        .cloned()
+        .collect();
+    let Some(reply) = call(&socket, &rest).await else {
+        eprintln!("failed to connect to local tailscaled; it doesn't appear to be running");
+        return 1;
+    };
+    print!("{}", reply.stdout);
+    eprint!("{}", reply.stderr);
+    // Like the real CLI, `up` without a key waits for the login.
+    if reply.code == 0 && rest.first().is_some_and(|c| c == "up") && !reply.stdout.is_empty() {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let status = call(&socket, &["status".into()]).await;
+            if status.is_some_and(|s| s.stdout.contains("\"BackendState\":\"Running\"")) {
+                break;
+            }
+        }
+    }
+    reply.code
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().collect();
+    let called = Path::new(&args.remove(0))
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let role = if called == "tailscaled" || called == "tailscale" {
+        called
+    } else {
+        args.remove(0)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let code = runtime.block_on(async {
+        match role.as_str() {
+            "tailscaled" => tailscaled(args).await,
+            _ => tailscale(args).await,
+        }
+    });
+    std::process::exit(code);
+}

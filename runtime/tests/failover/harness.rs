@@ -1,0 +1,540 @@
+//! A small cluster for failover tests: kube-sim in this process, one network
+//! namespace per "node" running a runtime with the fake tailscaled, a
+//! "tailnet" (a bridge in the client's namespace that every node's
+//! `tailscale0` plugs into) and a backend namespace holding the ClusterIP.
+//!
+//! ```text
+//!  client ns: bridge tnet 100.64.255.1/10 ──┬── tailscale0 (node 0 ns) ── q0 ──┐
+//!                                          ├── tailscale0 (node 1 ns) ── q1 ──┼── backend ns
+//!                                          └── tailscale0 (node 2 ns) ── q2 ──┘   lo 10.96.0.10
+//! ```
+//!
+//! Nodes reach the API server through a relay: socat in each node's
+//! namespace listens on its loopback and connects to a Unix socket that
+//! this process relays to kube-sim, so no traffic leaves the namespaces made
+//! here. Everything is deleted on drop.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::PostParams;
+use kube_sim::KubeSim;
+
+pub const RUNTIME: &str = env!("CARGO_BIN_EXE_tailscale-svc-lb-runtime");
+pub const FAKE: &str = env!("CARGO_BIN_EXE_fake-tailscale");
+pub const NAMESPACE: &str = "tailscale-svc-lb";
+pub const OBJECT: &str = "ts-default-web-1a2b3c4d";
+/// Port the nodes reach the API server on, on their loopback.
+const API_PORT: &str = "6443";
+
+pub fn must(program: &str, args: &[&str]) -> String {
+    let output: Output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} must be installed (CI installs it): {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn ip(ns: &str, args: &[&str]) {
+    let mut all = vec!["-n", ns];
+    all.extend_from_slice(args);
+    must("ip", &all);
+}
+
+fn spawn_in(ns: &str, program: &str, args: &[&str]) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns, program])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ip netns exec")
+}
+
+/// Whether `ns` has the runtime's nftables table (it forwards).
+pub fn forwarding_in(ns: &str) -> bool {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "nft",
+            "list",
+            "table",
+            "inet",
+            "tailscale-svc-lb",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One node: its namespace and the runtime running there.
+pub struct Node {
+    pub ns: String,
+    pub runtime: Option<Child>,
+    pub log: PathBuf,
+    /// Set when the node was "lost" (its namespace no longer counts).
+    pub lost: bool,
+    relay: Child,
+}
+
+pub struct Cluster {
+    pub sim: KubeSim,
+    pub dir: tempfile::TempDir,
+    pub client_ns: String,
+    backend_ns: String,
+    pub nodes: Vec<Node>,
+    servers: Vec<Child>,
+    /// `true` stops the invariant checker.
+    stop_checking: Arc<AtomicBool>,
+    /// Samples at which two namespaces forwarded at once.
+    pub overlaps: Arc<Mutex<Vec<String>>>,
+    /// Namespaces the checker looks at (lost nodes are taken out).
+    watched: Arc<Mutex<Vec<String>>>,
+    checker: Option<std::thread::JoinHandle<()>>,
+    auth_key: Option<&'static str>,
+}
+
+/// Relays connections on a Unix socket to kube-sim's TCP port.
+async fn relay(socket: PathBuf, target: std::net::SocketAddr) {
+    let listener = tokio::net::UnixListener::bind(socket).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut unix, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut tcp) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut unix, &mut tcp).await;
+                }
+            });
+        }
+    });
+}
+
+impl Cluster {
+    /// A cluster of `nodes` nodes; `auth_key` is what the controller would
+    /// pass from the auth-key Secret.
+    pub async fn new(tag: &str, nodes: usize, auth_key: Option<&'static str>) -> Self {
+        let sim = KubeSim::start().await.unwrap();
+        let client = sim.client();
+        let ns = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(NAMESPACE.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        // What the controller creates: metadata only.
+        let meta = kube::api::ObjectMeta {
+            name: Some(OBJECT.into()),
+            ..Default::default()
+        };
+        Api::<Secret>::namespaced(client.clone(), NAMESPACE)
+            .create(
+                &PostParams::default(),
+                &Secret {
+                    metadata: meta.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        Api::<Lease>::namespaced(client, NAMESPACE)
+            .create(
+                &PostParams::default(),
+                &Lease {
+                    metadata: meta,
+                    spec: None,
+                },
+            )
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        relay(dir.path().join("api.sock"), sim.addr()).await;
+        std::fs::write(
+            dir.path().join("kubeconfig"),
+            kube_sim::kubeconfig(&format!("http://127.0.0.1:{API_PORT}")),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("bin")).unwrap();
+        std::fs::create_dir(dir.path().join("tailnet")).unwrap();
+        for name in ["tailscaled", "tailscale"] {
+            std::os::unix::fs::symlink(FAKE, dir.path().join("bin").join(name)).unwrap();
+        }
+        let id = format!("{}{tag}", std::process::id() % 10_000);
+        let client_ns = format!("svclb-fc-{id}");
+        let backend_ns = format!("svclb-fb-{id}");
+        for ns in [&client_ns, &backend_ns] {
+            must("ip", &["netns", "add", ns]);
+            ip(ns, &["link", "set", "lo", "up"]);
+        }
+        ip(&client_ns, &["link", "add", "tnet", "type", "bridge"]);
+        ip(
+            &client_ns,
+            &["addr", "add", "100.64.255.1/10", "dev", "tnet"],
+        );
+        ip(&client_ns, &["link", "set", "tnet", "up"]);
+        // The "tailnet" follows a device to its new node at once: the
+        // gratuitous ARP of the new node replaces a neighbour entry even
+        // if it was used within the last second.
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &client_ns,
+                "sh",
+                "-c",
+                "echo 0 > /proc/sys/net/ipv4/neigh/tnet/locktime",
+            ],
+        );
+        ip(&backend_ns, &["addr", "add", "10.96.0.10/32", "dev", "lo"]);
+        let mut cluster = Self {
+            sim,
+            dir,
+            client_ns,
+            backend_ns,
+            nodes: Vec::new(),
+            servers: Vec::new(),
+            stop_checking: Arc::new(AtomicBool::new(false)),
+            overlaps: Arc::default(),
+            watched: Arc::default(),
+            checker: None,
+            auth_key,
+        };
+        for i in 0..nodes {
+            cluster.add_node(&id, i);
+        }
+        cluster.servers.push(
+            Command::new("ip")
+                .args(["netns", "exec", &cluster.backend_ns, "socat"])
+                .args([
+                    "TCP4-LISTEN:80,bind=10.96.0.10,reuseaddr,fork",
+                    "SYSTEM:echo backend",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        cluster.start_checker();
+        cluster
+    }
+
+    fn add_node(&mut self, id: &str, i: usize) {
+        let ns = format!("svclb-fn{i}-{id}");
+        must("ip", &["netns", "add", &ns]);
+        ip(&ns, &["link", "set", "lo", "up"]);
+        let (t, q, b) = (
+            format!("t{i}-{id}"),
+            format!("q{i}-{id}"),
+            format!("b{i}-{id}"),
+        );
+        must(
+            "ip",
+            &[
+                "link",
+                "add",
+                &t,
+                "netns",
+                &self.client_ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "tailscale0",
+                "netns",
+                &ns,
+            ],
+        );
+        ip(
+            &self.client_ns,
+            &["link", "set", &t, "master", "tnet", "up"],
+        );
+        must(
+            "ip",
+            &[
+                "link",
+                "add",
+                &q,
+                "netns",
+                &ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &b,
+                "netns",
+                &self.backend_ns,
+            ],
+        );
+        ip(
+            &ns,
+            &["addr", "add", &format!("10.200.{i}.1/24"), "dev", &q],
+        );
+        ip(&ns, &["link", "set", &q, "up"]);
+        ip(
+            &ns,
+            &[
+                "route",
+                "add",
+                "10.96.0.10/32",
+                "via",
+                &format!("10.200.{i}.2"),
+            ],
+        );
+        ip(
+            &self.backend_ns,
+            &["addr", "add", &format!("10.200.{i}.2/24"), "dev", &b],
+        );
+        ip(&self.backend_ns, &["link", "set", &b, "up"]);
+        must("ip", &["netns", "exec", &ns, RUNTIME, "enable-forwarding"]);
+        let socket = self.dir.path().join("api.sock");
+        let relay = spawn_in(
+            &ns,
+            "socat",
+            &[
+                &format!("TCP4-LISTEN:{API_PORT},bind=127.0.0.1,reuseaddr,fork"),
+                &format!("UNIX-CONNECT:{}", socket.display()),
+            ],
+        );
+        self.watched.lock().unwrap().push(ns.clone());
+        let log = self.dir.path().join(format!("node{i}.log"));
+        self.nodes.push(Node {
+            ns,
+            runtime: None,
+            log,
+            lost: false,
+            relay,
+        });
+    }
+
+    /// Starts (or restarts) the runtime on node `i`, as the kubelet would
+    /// start its pod.
+    pub fn start_runtime(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let dir = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .unwrap();
+        let pod = format!("{OBJECT}-pod{i}");
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &node.ns, RUNTIME])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info,tailscale_svc_lb_runtime=debug")
+            .env("KUBECONFIG", dir.join("kubeconfig"))
+            .env("FAKE_TAILNET_DIR", dir.join("tailnet"))
+            .env("SVCLB_SERVICE_NAMESPACE", "default")
+            .env("SVCLB_SERVICE_NAME", "web")
+            .env("SVCLB_CLUSTER_IPS", "10.96.0.10")
+            .env("SVCLB_PORTS", "tcp/80")
+            .env("SVCLB_STATE_SECRET", OBJECT)
+            .env("SVCLB_LEASE_NAME", OBJECT)
+            .env("SVCLB_HOSTNAME", "default-web")
+            .env("SVCLB_TAGS", "tag:k8s")
+            .env("SVCLB_POD_NAME", &pod)
+            .env("SVCLB_POD_NAMESPACE", NAMESPACE)
+            .env("SVCLB_NODE_NAME", format!("node-{i}"))
+            .env("SVCLB_LEASE_DURATION_SECONDS", "4")
+            .env("SVCLB_LEASE_RENEW_DEADLINE_SECONDS", "2")
+            .env("SVCLB_LEASE_RETRY_PERIOD_SECONDS", "1")
+            .env("SVCLB_TAILSCALED", dir.join("bin/tailscaled"))
+            .env("SVCLB_TAILSCALE", dir.join("bin/tailscale"))
+            .env(
+                "SVCLB_TAILSCALED_SOCKET",
+                dir.join(format!("tailscaled{i}.sock")),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some(key) = self.auth_key {
+            command.env("SVCLB_AUTH_KEY", key);
+        }
+        self.nodes[i].runtime = Some(command.spawn().unwrap());
+    }
+
+    /// Samples every node every 50 ms: at most one may forward.
+    fn start_checker(&mut self) {
+        let stop = self.stop_checking.clone();
+        let overlaps = self.overlaps.clone();
+        let watched = self.watched.clone();
+        self.checker = Some(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let namespaces = watched.lock().unwrap().clone();
+                let forwarding: Vec<&String> =
+                    namespaces.iter().filter(|ns| forwarding_in(ns)).collect();
+                if forwarding.len() > 1 {
+                    overlaps.lock().unwrap().push(format!("{forwarding:?}"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }));
+    }
+
+    /// "Loses" node `i`: SIGKILL to its runtime (its tailscaled must die
+    /// with it), then its network goes (link down), as when a node dies.
+    pub fn lose_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let mut runtime = node.runtime.take().expect("running");
+        runtime.kill().unwrap();
+        runtime.wait().unwrap();
+        node.lost = true;
+        self.watched.lock().unwrap().retain(|ns| ns != &node.ns);
+        ip(&node.ns, &["link", "set", "tailscale0", "down"]);
+    }
+
+    /// A node that comes back (same namespace, fresh pod).
+    pub fn restore_node(&mut self, i: usize) {
+        self.nodes[i].lost = false;
+        self.watched.lock().unwrap().push(self.nodes[i].ns.clone());
+        self.start_runtime(i);
+    }
+
+    /// SIGTERM to node `i`'s runtime; its exit status.
+    pub fn terminate(&mut self, i: usize) -> std::process::ExitStatus {
+        let mut runtime = self.nodes[i].runtime.take().expect("running");
+        must("kill", &["-TERM", &runtime.id().to_string()]);
+        runtime.wait().unwrap()
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.sim.client(), NAMESPACE)
+    }
+
+    /// A key of the state Secret.
+    pub async fn state(&self, key: &str) -> Option<String> {
+        let secret = self.secrets().get(OBJECT).await.ok()?;
+        let value = secret.data?.remove(key)?;
+        Some(String::from_utf8(value.0).unwrap())
+    }
+
+    /// Waits (up to `limit`) for `key` to satisfy `check`.
+    pub async fn wait_state(
+        &self,
+        key: &str,
+        limit: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(value) = self.state(key).await.filter(|v| check(v)) {
+                return Some(value);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the client gets back from `ip:80`, if anything (1 s timeout).
+    pub fn ask(&self, ip: &str) -> Option<String> {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &self.client_ns, "socat", "-T1", "-"])
+            .arg(format!("TCP4:{ip}:80,connect-timeout=1"))
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let reply = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (!reply.is_empty()).then_some(reply)
+    }
+
+    /// Asks until the backend answers, up to `limit`.
+    pub fn reaches_backend(&self, ip: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.ask(ip).as_deref() == Some("backend") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Which node's namespace forwards now.
+    pub fn forwarding_nodes(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].lost && forwarding_in(&self.nodes[i].ns))
+            .collect()
+    }
+
+    /// Lines of the fake tailnet's violation record (two daemons running
+    /// one device at once).
+    pub fn tailnet_violations(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tailnet/violations")).unwrap_or_default()
+    }
+
+    /// Devices currently registered in the fake tailnet.
+    pub fn tailnet_devices(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("tailnet/devices")).map_or(0, |d| d.count())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop_checking.store(true, Ordering::Relaxed);
+        if let Some(checker) = self.checker.take() {
+            let _ = checker.join();
+        }
+        for node in &mut self.nodes {
+            if let Some(mut runtime) = node.runtime.take() {
+                let _ = runtime.kill();
+                let _ = runtime.wait();
+            }
+            let _ = node.relay.kill();
+            let _ = node.relay.wait();
+        }
+        for server in &mut self.servers {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        if std::thread::panicking() {
+            let show = |args: &[&str]| {
+                let out = Command::new("ip")
+                    .args(args)
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+                eprintln!("$ ip {}\n{}", args.join(" "), out.unwrap_or_default());
+            };
+            show(&["-n", &self.client_ns, "neigh"]);
+            for node in &self.nodes {
+                show(&["-n", &node.ns, "addr", "show", "tailscale0"]);
+                show(&["netns", "exec", &node.ns, "nft", "list", "ruleset"]);
+            }
+            for node in &self.nodes {
+                eprintln!(
+                    "----- {} -----\n{}",
+                    node.log.display(),
+                    std::fs::read_to_string(&node.log).unwrap_or_default()
+                );
+            }
+        }
+        for node in &self.nodes {
+            let _ = Command::new("ip").args(["netns", "del", &node.ns]).status();
+        }
+        for ns in [&self.client_ns, &self.backend_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Failover of the runtime against the in-repo API server (root, `ip`,
+//! `nft`, `socat`; CI installs them): three runtime processes, each in the
+//! network namespace of its "node", with the fake tailscaled. Throughout
+//! every test a checker samples all nodes every 50 ms and records any moment
+//! at which two of them forward; the fake tailnet records any moment at
+//! which two tailscaleds run one device. Both must stay empty.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::Cluster;
+use svc_lb_contract::state;
+
+const KEY: Option<&str> = Some("tskey-auth-test");
+
+/// Starts every runtime and waits for one to forward; returns the leader's
+/// node index and the Tailscale IP.
+async fn started(cluster: &mut Cluster) -> (usize, String) {
+    for i in 0..cluster.nodes.len() {
+        cluster.start_runtime(i);
+    }
+    let ip = cluster
+        .wait_state(state::TS_IP, Duration::from_secs(20), |_| true)
+        .await
+        .expect("a leader reports its Tailscale IP");
+    assert!(
+        cluster.reaches_backend(&ip, Duration::from_secs(10)),
+        "traffic flows to the backend"
+    );
+    let leader = leader_index(cluster).await;
+    assert_eq!(
+        cluster.forwarding_nodes(),
+        vec![leader],
+        "only the leader forwards"
+    );
+    (leader, ip)
+}
+
+async fn leader_index(cluster: &Cluster) -> usize {
+    let pod = cluster
+        .state(state::LEADER_POD)
+        .await
+        .expect("leader pod reported");
+    pod.rsplit("pod").next().unwrap().parse().unwrap()
+}
+
+fn assert_never_two_forwarders(cluster: &Cluster) {
+    assert_eq!(
+        *cluster.overlaps.lock().unwrap(),
+        Vec::<String>::new(),
+        "two nodes forwarded at once"
+    );
+    assert_eq!(
+        cluster.tailnet_violations(),
+        "",
+        "two tailscaleds ran one device"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_loss_moves_the_same_device_to_a_standby_and_traffic_flows_again() {
+    let mut cluster = Cluster::new("a", 3, KEY).await;
+    let (leader, ip) = started(&mut cluster).await;
+    let device = cluster.state(state::DEVICE_ID).await.unwrap();
+
+    cluster.lose_node(leader);
+    let new_leader_pod = cluster
+        .wait_state(state::LEADER_POD, Duration::from_secs(20), |pod| {
+            !pod.ends_with(&format!("pod{leader}"))
+        })
+        .await
+        .expect("a standby takes over");
+    assert!(
+        cluster.reaches_backend(&ip, Duration::from_secs(10)),
+        "traffic flows again at the same IP"
+    );
+    // Same device (state read from the Secret), not a new login.
+    assert_eq!(cluster.state(state::DEVICE_ID).await.unwrap(), device);
+    assert_eq!(cluster.state(state::TS_IP).await.unwrap(), ip);
+    assert_eq!(
+        cluster.tailnet_devices(),
+        1,
+        "{new_leader_pod} reused the device"
+    );
+
+    // The lost node comes back: its runtime removes the rules left by the
+    // killed one and waits as a standby.
+    assert!(
+        harness::forwarding_in(&cluster.nodes[leader].ns),
+        "rules left by SIGKILL"
+    );
+    cluster.restore_node(leader);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while harness::forwarding_in(&cluster.nodes[leader].ns) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "leftover rules removed at start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(5)));
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_over_to_a_standby_and_leaves_no_rule_behind() {
+    let mut cluster = Cluster::new("b", 3, KEY).await;
+    let (leader, ip) = started(&mut cluster).await;
+
+    let status = cluster.terminate(leader);
+    assert!(status.success(), "the runtime exits cleanly: {status:?}");
+    assert!(
+        !harness::forwarding_in(&cluster.nodes[leader].ns),
+        "its rules are gone"
+    );
+    let conntrack = harness::must(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &cluster.nodes[leader].ns,
+            "conntrack",
+            "-L",
+            "--orig-dst",
+            &ip,
+        ],
+    );
+    assert_eq!(conntrack.trim(), "", "no conntrack entry of ours is left");
+    cluster
+        .wait_state(state::LEADER_POD, Duration::from_secs(10), |pod| {
+            !pod.ends_with(&format!("pod{leader}"))
+        })
+        .await
+        .expect("a standby takes over");
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    assert_eq!(cluster.tailnet_devices(), 1);
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deprovisioning_logs_the_device_out_and_no_standby_takes_over() {
+    let mut cluster = Cluster::new("c", 2, KEY).await;
+    let (leader, ip) = started(&mut cluster).await;
+    assert_eq!(cluster.tailnet_devices(), 1);
+
+    // What the controller does when the Service goes away.
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        svc_lb_contract::keys::DEPROVISION_ANNOTATION: "true"
+    }}});
+    cluster
+        .secrets()
+        .patch(
+            harness::OBJECT,
+            &Default::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    cluster
+        .wait_state(state::LOGGED_OUT, Duration::from_secs(15), |_| true)
+        .await
+        .expect("the leader records its logout");
+    assert_eq!(cluster.tailnet_devices(), 0, "the device left the tailnet");
+    assert_eq!(
+        cluster.forwarding_nodes(),
+        Vec::<usize>::new(),
+        "nobody forwards"
+    );
+    assert_eq!(cluster.ask(&ip), None);
+
+    // Even when the old leader's node is lost, nobody brings the device back.
+    cluster.lose_node(leader);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(cluster.forwarding_nodes(), Vec::<usize>::new());
+    assert_eq!(cluster.tailnet_devices(), 0, "no new device was registered");
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_auth_key_the_login_url_is_reported_and_nothing_forwards() {
+    let mut cluster = Cluster::new("d", 1, None).await;
+    cluster.start_runtime(0);
+    let url = cluster
+        .wait_state(state::LOGIN_URL, Duration::from_secs(15), |_| true)
+        .await
+        .expect("the login URL is reported");
+    assert!(url.starts_with("https://login.fake.invalid/a/"), "{url}");
+    assert_eq!(
+        cluster.state(state::LEADER_POD).await.as_deref(),
+        Some("ts-default-web-1a2b3c4d-pod0")
+    );
+    assert_eq!(cluster.state(state::TS_IP).await, None);
+    assert!(cluster.forwarding_nodes().is_empty());
+    let log = std::fs::read_to_string(&cluster.nodes[0].log).unwrap();
+    assert!(log.contains(&url), "the URL is in the log");
+}
