@@ -235,14 +235,30 @@ impl Election {
         if holder(lease.spec.as_ref()) != Some(self.me.as_str()) {
             return;
         }
-        let mut released = lease.clone();
-        let now = k8s_openapi::jiff::Timestamp::now();
-        released.spec = Some(released_spec(&lease.spec.unwrap_or_default(), now));
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PostParams::default()
         };
-        let write = self.api.replace(&self.name, &params, &released);
+        let write = async {
+            let mut lease = lease;
+            // One retry after a conflict (the controller may have applied
+            // the Lease's metadata meanwhile), if the Lease is still ours.
+            for _ in 0..2 {
+                let mut released = lease.clone();
+                let now = k8s_openapi::jiff::Timestamp::now();
+                released.spec = Some(released_spec(&lease.spec.clone().unwrap_or_default(), now));
+                match self.api.replace(&self.name, &params, &released).await {
+                    Err(kube::Error::Api(status)) if status.code == 409 => {
+                        lease = self.api.get(&self.name).await?;
+                        if holder(lease.spec.as_ref()) != Some(self.me.as_str()) {
+                            return Ok(lease);
+                        }
+                    }
+                    other => return other,
+                }
+            }
+            Ok(lease)
+        };
         match tokio::time::timeout(Duration::from_secs(2), write).await {
             Ok(Ok(_)) => tracing::info!(lease = %self.name, "released the lease"),
             Ok(Err(error)) => {

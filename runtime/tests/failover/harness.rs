@@ -25,6 +25,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::PostParams;
 use kube_sim::KubeSim;
+use tokio::sync::watch;
 
 pub const RUNTIME: &str = env!("CARGO_BIN_EXE_tailscale-svc-lb-runtime");
 pub const FAKE: &str = env!("CARGO_BIN_EXE_fake-tailscale");
@@ -90,6 +91,8 @@ pub struct Node {
     /// Set when the node was "lost" (its namespace no longer counts).
     pub lost: bool,
     relay: Child,
+    /// Cuts the node off from the API server.
+    cut: watch::Sender<bool>,
 }
 
 pub struct Cluster {
@@ -109,14 +112,23 @@ pub struct Cluster {
     auth_key: Option<&'static str>,
 }
 
-/// Relays connections on a Unix socket to kube-sim's TCP port.
-async fn relay(socket: PathBuf, target: std::net::SocketAddr) {
+/// Relays connections on a Unix socket to kube-sim's TCP port until `cut`
+/// turns `true`; then every connection through it breaks and new ones are
+/// refused (a node cut off from the API server).
+async fn relay(socket: PathBuf, target: std::net::SocketAddr, cut: watch::Receiver<bool>) {
     let listener = tokio::net::UnixListener::bind(socket).unwrap();
     tokio::spawn(async move {
         while let Ok((mut unix, _)) = listener.accept().await {
+            let mut cut = cut.clone();
+            if *cut.borrow() {
+                continue;
+            }
             tokio::spawn(async move {
                 if let Ok(mut tcp) = tokio::net::TcpStream::connect(target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut unix, &mut tcp).await;
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut unix, &mut tcp) => {}
+                        _ = cut.wait_for(|c| *c) => {}
+                    }
                 }
             });
         }
@@ -166,7 +178,6 @@ impl Cluster {
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        relay(dir.path().join("api.sock"), sim.addr()).await;
         std::fs::write(
             dir.path().join("kubeconfig"),
             kube_sim::kubeconfig(&format!("http://127.0.0.1:{API_PORT}")),
@@ -219,7 +230,7 @@ impl Cluster {
             auth_key,
         };
         for i in 0..nodes {
-            cluster.add_node(&id, i);
+            cluster.add_node(&id, i).await;
         }
         cluster.servers.push(
             Command::new("ip")
@@ -237,7 +248,7 @@ impl Cluster {
         cluster
     }
 
-    fn add_node(&mut self, id: &str, i: usize) {
+    async fn add_node(&mut self, id: &str, i: usize) {
         let ns = format!("svclb-fn{i}-{id}");
         must("ip", &["netns", "add", &ns]);
         ip(&ns, &["link", "set", "lo", "up"]);
@@ -305,7 +316,9 @@ impl Cluster {
         );
         ip(&self.backend_ns, &["link", "set", &b, "up"]);
         must("ip", &["netns", "exec", &ns, RUNTIME, "enable-forwarding"]);
-        let socket = self.dir.path().join("api.sock");
+        let socket = self.dir.path().join(format!("api{i}.sock"));
+        let (cut, cut_watch) = watch::channel(false);
+        relay(socket.clone(), self.sim.addr(), cut_watch).await;
         let relay = spawn_in(
             &ns,
             "socat",
@@ -322,6 +335,7 @@ impl Cluster {
             log,
             lost: false,
             relay,
+            cut,
         });
     }
 
@@ -401,6 +415,12 @@ impl Cluster {
         node.lost = true;
         self.watched.lock().unwrap().retain(|ns| ns != &node.ns);
         ip(&node.ns, &["link", "set", "tailscale0", "down"]);
+    }
+
+    /// Cuts node `i` off from the API server (its network to the tailnet
+    /// and the backend stays).
+    pub fn cut_off_api(&self, i: usize) {
+        self.nodes[i].cut.send_replace(true);
     }
 
     /// A node that comes back (same namespace, fresh pod).
@@ -483,6 +503,47 @@ impl Cluster {
     /// one device at once).
     pub fn tailnet_violations(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("tailnet/violations")).unwrap_or_default()
+    }
+
+    /// The pid of the tailscaled running device `id` now, if any.
+    pub fn daemon_pid(&self, id: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join(format!("tailnet/active-{id}")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The HTTP status of node `i`'s `/readyz`.
+    pub fn readyz(&self, i: usize) -> Option<u16> {
+        let output = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.nodes[i].ns,
+                "socat",
+                "-T2",
+                // No half-close after the request: the server would drop
+                // the connection unanswered.
+                "-,ignoreeof",
+                "TCP4:127.0.0.1:9002",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                let _ = child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(b"GET /readyz HTTP/1.0\r\n\r\n");
+                child.wait_with_output()
+            })
+            .ok()?;
+        let response = String::from_utf8_lossy(&output.stdout).into_owned();
+        response.split_whitespace().nth(1)?.parse().ok()
     }
 
     /// Devices currently registered in the fake tailnet.

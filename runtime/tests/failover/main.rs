@@ -192,6 +192,58 @@ async fn without_an_auth_key_the_login_url_is_reported_and_nothing_forwards() {
     );
     assert_eq!(cluster.state(state::TS_IP).await, None);
     assert!(cluster.forwarding_nodes().is_empty());
+    assert_eq!(
+        cluster.readyz(0),
+        Some(503),
+        "a leader waiting for login is not ready"
+    );
     let log = std::fs::read_to_string(&cluster.nodes[0].log).unwrap();
     assert!(log.contains(&url), "the URL is in the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_api_server_stops_before_a_standby_takes_over() {
+    let mut cluster = Cluster::new("e", 3, KEY).await;
+    let (leader, ip) = started(&mut cluster).await;
+
+    cluster.cut_off_api(leader);
+    cluster
+        .wait_state(state::LEADER_POD, Duration::from_secs(20), |pod| {
+            !pod.ends_with(&format!("pod{leader}"))
+        })
+        .await
+        .expect("a standby takes over once the lease expires");
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    // The cut-off runtime still runs, as a standby that forwards nothing.
+    assert!(cluster.nodes[leader].runtime.is_some());
+    assert!(!harness::forwarding_in(&cluster.nodes[leader].ns));
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_tailscaled_is_restarted_by_the_same_leader() {
+    let mut cluster = Cluster::new("f", 2, KEY).await;
+    let (leader, ip) = started(&mut cluster).await;
+    let device = cluster.state(state::DEVICE_ID).await.unwrap();
+    let first = cluster
+        .daemon_pid(&device)
+        .expect("tailscaled runs the device");
+
+    harness::must("kill", &["-KILL", &first.to_string()]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while cluster.daemon_pid(&device).is_none_or(|pid| pid == first) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tailscaled is restarted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    assert_eq!(
+        leader_index(&cluster).await,
+        leader,
+        "no failover was needed"
+    );
+    assert_eq!(cluster.forwarding_nodes(), vec![leader]);
+    assert_never_two_forwarders(&cluster);
 }
