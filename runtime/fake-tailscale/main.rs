@@ -130,9 +130,15 @@ impl Daemon {
         // The "tailnet" is a bridge: a gratuitous ARP moves the device's
         // IPv4 traffic here (the real tailnet learns it from the control
         // server instead).
-        let _ = Command::new("arping")
+        // arping waits a second after sending: not on this thread.
+        if let Ok(mut arping) = Command::new("arping")
             .args(["-U", "-c", "1", "-I", tun, &device.ipv4()])
-            .output();
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            std::thread::spawn(move || arping.wait());
+        }
         node.state = "Running";
         node.auth_url.clear();
         node.device = Some(device);

@@ -23,7 +23,7 @@ use crate::tailscale::daemon::{self, Tailscaled};
 use crate::tailscale::status::Phase;
 
 /// Status polling while tailscaled comes up, and once it runs.
-const POLL_STARTING: Duration = Duration::from_millis(200);
+const POLL_STARTING: Duration = Duration::from_millis(100);
 const POLL_RUNNING: Duration = Duration::from_secs(5);
 /// tailscaled's time to exit on SIGTERM; within the stop budget of
 /// [`svc_lb_contract::LeaseTimings::STOP_BUDGET`].
@@ -146,6 +146,7 @@ impl Leader<'_> {
                 return false;
             }
         };
+        tracing::debug!(?phase, "tailscaled status");
         let (pod, node) = (
             self.settings.pod.name.clone(),
             self.settings.pod.node.clone(),
@@ -213,13 +214,16 @@ impl Leader<'_> {
 
     fn spawn_device(&self) -> Option<Device> {
         match Tailscaled::spawn(&self.settings.tailscale, &self.settings.state_secret) {
-            Ok(daemon) => Some(Device {
-                daemon,
-                up: None,
-                forwarded: Vec::new(),
-                reported: None,
-                changed: false,
-            }),
+            Ok(daemon) => {
+                tracing::debug!("tailscaled started");
+                Some(Device {
+                    daemon,
+                    up: None,
+                    forwarded: Vec::new(),
+                    reported: None,
+                    changed: false,
+                })
+            }
             Err(error) => {
                 tracing::error!(%error, "cannot start tailscaled");
                 None

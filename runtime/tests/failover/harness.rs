@@ -14,6 +14,9 @@
 //! this process relays to kube-sim, so no traffic leaves the namespaces made
 //! here. Everything is deleted on drop.
 
+// Shared by the failover tests and the failover bench; each uses a part.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,12 +28,15 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::PostParams;
 use kube_sim::KubeSim;
+use svc_lb_contract::LeaseTimings;
 use tokio::sync::watch;
 
 pub const RUNTIME: &str = env!("CARGO_BIN_EXE_tailscale-svc-lb-runtime");
 pub const FAKE: &str = env!("CARGO_BIN_EXE_fake-tailscale");
 pub const NAMESPACE: &str = "tailscale-svc-lb";
 pub const OBJECT: &str = "ts-default-web-1a2b3c4d";
+/// Forwarded besides port 80, for throughput measurements.
+pub const IPERF_PORT: u16 = 5201;
 /// Port the nodes reach the API server on, on their loopback.
 const API_PORT: &str = "6443";
 
@@ -47,7 +53,11 @@ pub fn must(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn ip(ns: &str, args: &[&str]) {
+fn secs(d: Duration) -> String {
+    d.as_secs().to_string()
+}
+
+pub fn ip(ns: &str, args: &[&str]) {
     let mut all = vec!["-n", ns];
     all.extend_from_slice(args);
     must("ip", &all);
@@ -99,7 +109,7 @@ pub struct Cluster {
     pub sim: KubeSim,
     pub dir: tempfile::TempDir,
     pub client_ns: String,
-    backend_ns: String,
+    pub backend_ns: String,
     pub nodes: Vec<Node>,
     servers: Vec<Child>,
     /// `true` stops the invariant checker.
@@ -110,6 +120,8 @@ pub struct Cluster {
     watched: Arc<Mutex<Vec<String>>>,
     checker: Option<std::thread::JoinHandle<()>>,
     auth_key: Option<&'static str>,
+    /// Election timings of runtimes started from now on (default: fast).
+    pub timings: LeaseTimings,
 }
 
 /// Relays connections on a Unix socket to kube-sim's TCP port until `cut`
@@ -228,6 +240,7 @@ impl Cluster {
             watched: Arc::default(),
             checker: None,
             auth_key,
+            timings: LeaseTimings::FAST,
         };
         for i in 0..nodes {
             cluster.add_node(&id, i).await;
@@ -361,7 +374,7 @@ impl Cluster {
             .env("SVCLB_SERVICE_NAMESPACE", "default")
             .env("SVCLB_SERVICE_NAME", "web")
             .env("SVCLB_CLUSTER_IPS", "10.96.0.10")
-            .env("SVCLB_PORTS", "tcp/80")
+            .env("SVCLB_PORTS", format!("tcp/80,tcp/{IPERF_PORT}"))
             .env("SVCLB_STATE_SECRET", OBJECT)
             .env("SVCLB_LEASE_NAME", OBJECT)
             .env("SVCLB_HOSTNAME", "default-web")
@@ -369,9 +382,15 @@ impl Cluster {
             .env("SVCLB_POD_NAME", &pod)
             .env("SVCLB_POD_NAMESPACE", NAMESPACE)
             .env("SVCLB_NODE_NAME", format!("node-{i}"))
-            .env("SVCLB_LEASE_DURATION_SECONDS", "4")
-            .env("SVCLB_LEASE_RENEW_DEADLINE_SECONDS", "2")
-            .env("SVCLB_LEASE_RETRY_PERIOD_SECONDS", "1")
+            .env("SVCLB_LEASE_DURATION_SECONDS", secs(self.timings.duration))
+            .env(
+                "SVCLB_LEASE_RENEW_DEADLINE_SECONDS",
+                secs(self.timings.renew_deadline),
+            )
+            .env(
+                "SVCLB_LEASE_RETRY_PERIOD_SECONDS",
+                secs(self.timings.retry_period),
+            )
             .env("SVCLB_TAILSCALED", dir.join("bin/tailscaled"))
             .env("SVCLB_TAILSCALE", dir.join("bin/tailscale"))
             .env(
@@ -469,9 +488,21 @@ impl Cluster {
 
     /// What the client gets back from `ip:80`, if anything (1 s timeout).
     pub fn ask(&self, ip: &str) -> Option<String> {
+        self.ask_within(ip, "1")
+    }
+
+    /// What the client gets back from `ip:80` within `seconds`.
+    pub fn ask_within(&self, ip: &str, seconds: &str) -> Option<String> {
         let output = Command::new("ip")
-            .args(["netns", "exec", &self.client_ns, "socat", "-T1", "-"])
-            .arg(format!("TCP4:{ip}:80,connect-timeout=1"))
+            .args([
+                "netns",
+                "exec",
+                &self.client_ns,
+                "socat",
+                &format!("-T{seconds}"),
+                "-",
+            ])
+            .arg(format!("TCP4:{ip}:80,connect-timeout={seconds}"))
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
@@ -488,6 +519,23 @@ impl Cluster {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// The pid of node `i`'s runtime.
+    pub fn runtime_pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].runtime.as_ref().map(Child::id)
+    }
+
+    /// Waits until node `i` answers `/readyz` with 200 (up to `limit`).
+    pub fn wait_ready(&self, i: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.readyz(i) == Some(200) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
         false
     }
@@ -570,7 +618,8 @@ impl Drop for Cluster {
             let _ = server.kill();
             let _ = server.wait();
         }
-        if std::thread::panicking() {
+        // The nodes' logs on failure, or always with SVCLB_TEST_LOGS set.
+        if std::thread::panicking() || std::env::var_os("SVCLB_TEST_LOGS").is_some() {
             let show = |args: &[&str]| {
                 let out = Command::new("ip")
                     .args(args)
