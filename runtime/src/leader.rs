@@ -82,6 +82,13 @@ impl Leader<'_> {
             service.ports.clone(),
             service.source_ranges.clone(),
         );
+        let ipv4 = plan.pairs.iter().any(|(ts, _)| ts.is_ipv4());
+        let ipv6 = plan.pairs.iter().any(|(ts, _)| ts.is_ipv6());
+        let proc_sys = std::path::Path::new("/proc/sys");
+        if let Err(error) = crate::forwarding::check_forwarding(proc_sys, ipv4, ipv6) {
+            tracing::error!(%error, "cannot forward");
+            return false;
+        }
         let backend = self.backend;
         match firewall(move || crate::firewall::apply::install(&plan, backend)).await {
             Ok(()) => {

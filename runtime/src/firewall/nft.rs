@@ -14,8 +14,8 @@
 //!     ct status dnat ip daddr <cluster4> masquerade
 //! ```
 //!
-//! (and the same for IPv6 with `ip6`). The drop rules exist only when the
-//! Service sets `loadBalancerSourceRanges`; a family with no range at all is
+//! (and the same for IPv6 with `ip6`). The filter chain and its drop rules
+//! exist only when the Service sets `loadBalancerSourceRanges`; a family with no range at all is
 //! dropped entirely. Masquerading makes the replies come back through this
 //! pod, whatever the backend's route to the tailnet.
 
@@ -139,12 +139,18 @@ pub fn ruleset(plan: &ForwardingPlan) -> Nftables<'static> {
         NfObject::CmdObject(NfCmd::Add(NfListObject::Table(table()))),
         NfObject::CmdObject(NfCmd::Delete(NfListObject::Table(table()))),
         NfObject::CmdObject(NfCmd::Add(NfListObject::Table(table()))),
-        chain(
+    ];
+    // A base chain costs every packet a hook call even when empty: the
+    // filter chain exists only when there are sources to drop.
+    if !plan.source_ranges.is_empty() {
+        objects.push(chain(
             "filter-prerouting",
             NfChainType::Filter,
             NfHook::Prerouting,
             -150,
-        ),
+        ));
+    }
+    objects.extend([
         chain("nat-prerouting", NfChainType::NAT, NfHook::Prerouting, -100),
         chain(
             "nat-postrouting",
@@ -152,7 +158,7 @@ pub fn ruleset(plan: &ForwardingPlan) -> Nftables<'static> {
             NfHook::Postrouting,
             100,
         ),
-    ];
+    ]);
     for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
         let ports = ports_of(plan, protocol);
         if ports.is_empty() {

@@ -424,6 +424,14 @@ impl Cluster {
         }));
     }
 
+    /// Stops the checker (its sampling would disturb measurements).
+    pub fn stop_checker(&mut self) {
+        self.stop_checking.store(true, Ordering::Relaxed);
+        if let Some(checker) = self.checker.take() {
+            let _ = checker.join();
+        }
+    }
+
     /// "Loses" node `i`: SIGKILL to its runtime (its tailscaled must die
     /// with it), then its network goes (link down), as when a node dies.
     pub fn lose_node(&mut self, i: usize) {
@@ -602,10 +610,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        self.stop_checking.store(true, Ordering::Relaxed);
-        if let Some(checker) = self.checker.take() {
-            let _ = checker.join();
-        }
+        self.stop_checker();
         for node in &mut self.nodes {
             if let Some(mut runtime) = node.runtime.take() {
                 let _ = runtime.kill();
