@@ -33,8 +33,9 @@ impl LeaseTimings {
     };
 
     /// Fast failover (4 s / 2 s / 1 s): one Lease write per Service every
-    /// second; a node loss is repaired after about 4–5 s; the margin between
-    /// a stranded leader stopping and a standby starting is 2 s.
+    /// second; a node loss is repaired after about 4 s; the margin between
+    /// a stranded leader having stopped and a standby starting is 1 s
+    /// (2 s minus the stop budget).
     pub const FAST: Self = Self {
         duration: Duration::from_secs(4),
         renew_deadline: Duration::from_secs(2),
@@ -54,12 +55,24 @@ impl LeaseTimings {
             .saturating_sub(Self::STOP_BUDGET)
     }
 
-    /// Checks `0 < retry period < renew deadline` and that `duration`
-    /// leaves room for the stop budget after the renew deadline.
+    /// Longest Lease duration accepted (an hour; longer would only delay
+    /// every failover).
+    pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+    /// Checks `0 < retry period < renew deadline`, that `duration` leaves
+    /// room for the stop budget after the renew deadline, and that it is at
+    /// most [`Self::MAX_DURATION`].
     pub fn validate(&self) -> Result<(), String> {
+        if self.duration > Self::MAX_DURATION {
+            return Err(format!(
+                "the lease duration ({:?}) exceeds {:?}",
+                self.duration,
+                Self::MAX_DURATION
+            ));
+        }
         if self.retry_period.is_zero()
             || self.retry_period >= self.renew_deadline
-            || self.renew_deadline + Self::STOP_BUDGET >= self.duration
+            || self.renew_deadline.saturating_add(Self::STOP_BUDGET) >= self.duration
         {
             return Err(format!(
                 "lease timings must satisfy 0 < retry period ({:?}) < renew deadline ({:?}) and renew deadline + {:?} < duration ({:?})",
@@ -98,5 +111,10 @@ mod tests {
             ..LeaseTimings::DEFAULT
         };
         assert!(zero_retry.validate().is_err());
+        let huge = LeaseTimings {
+            duration: Duration::from_secs(u64::MAX),
+            ..LeaseTimings::DEFAULT
+        };
+        assert!(huge.validate().unwrap_err().contains("exceeds"));
     }
 }

@@ -217,6 +217,7 @@ impl Store {
         if rt.plural == "services" && rt.group.is_empty() {
             allocate_cluster_ips(&mut inner, &mut object, self.dual_stack)?;
         }
+        fold_string_data(rt, &mut object);
         Self::bump(&mut inner, &mut object);
         inner.objects.insert(k, object.clone());
         self.record(&mut inner, rt, "ADDED", object.clone());
@@ -523,6 +524,24 @@ fn finalizers_empty(object: &Value) -> bool {
 /// Allocates ClusterIPs as the real server does for the families the
 /// Service's `ipFamilyPolicy` asks for: IPv4 from 10.96.0.0/16 and, on a
 /// dual-stack server, IPv6 from fd00:10:96::/112.
+/// A Secret's write-only `stringData` is folded into `data`, as the API
+/// server does (on create; later writes carry `data`).
+fn fold_string_data(rt: &ResourceType, object: &mut Value) {
+    if rt.plural != "secrets" || !rt.group.is_empty() {
+        return;
+    }
+    let Some(Value::Object(strings)) = object.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    for (key, value) in strings {
+        if let Some(text) = value.as_str() {
+            let bytes = k8s_openapi::ByteString(text.as_bytes().to_vec());
+            object["data"][key] = serde_json::to_value(bytes).expect("bytes encode");
+        }
+    }
+}
+
 fn allocate_cluster_ips(
     inner: &mut Inner,
     service: &mut Value,

@@ -230,7 +230,15 @@ impl Daemon {
                     .filter(|t| !t.is_empty())
                     .map(String::from)
                     .collect();
-                let key = flag("auth-key").or_else(|| flag("authkey"));
+                let key = flag("auth-key").or_else(|| flag("authkey")).map(|k| {
+                    match k.strip_prefix("file:") {
+                        Some(path) => std::fs::read_to_string(path)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                        None => k,
+                    }
+                });
                 let existing = self.node.lock().unwrap().device.clone();
                 let device = match (existing, key) {
                     (Some(mut d), _) if !has("force-reauth") || d.tags == tags => {

@@ -25,9 +25,16 @@ use crate::tailscale::status::Phase;
 /// Status polling while tailscaled comes up, and once it runs.
 const POLL_STARTING: Duration = Duration::from_millis(100);
 const POLL_RUNNING: Duration = Duration::from_secs(5);
+/// Status polling while a login URL waits for someone to open it.
+const POLL_LOGIN: Duration = Duration::from_secs(1);
 /// tailscaled's time to exit on SIGTERM; within the stop budget of
 /// [`svc_lb_contract::LeaseTimings::STOP_BUDGET`].
 const TAILSCALED_GRACE: Duration = Duration::from_millis(500);
+/// Retry backoff of a failing `tailscale up`.
+const UP_RETRY_FIRST: Duration = Duration::from_secs(5);
+const UP_RETRY_MAX: Duration = Duration::from_secs(60);
+/// Bound on one read or write of the state Secret.
+const API_TIMEOUT: Duration = Duration::from_secs(5);
 /// Restart backoff of a dying tailscaled.
 const RESTART_FIRST: Duration = Duration::from_secs(1);
 const RESTART_MAX: Duration = Duration::from_secs(30);
@@ -64,6 +71,9 @@ struct Device {
     reported: Option<Report>,
     /// Whether a change was asked of this daemon already (asked once).
     changed: bool,
+    /// Failed `tailscale up` runs in a row, and when the next may start.
+    up_failures: u32,
+    up_retry_at: Option<tokio::time::Instant>,
 }
 
 /// Runs a blocking firewall step off the runtime's only thread.
@@ -113,47 +123,94 @@ impl Leader<'_> {
         if device.reported.as_ref() == Some(&report) {
             return;
         }
-        match self.secret.write(&report).await {
-            Ok(()) => device.reported = Some(report),
-            Err(error) => tracing::warn!(%error, "cannot report into the state secret"),
+        match tokio::time::timeout(API_TIMEOUT, self.secret.write(&report)).await {
+            Ok(Ok(())) => device.reported = Some(report),
+            Ok(Err(error)) => tracing::warn!(%error, "cannot report into the state secret"),
+            Err(_) => tracing::warn!("reporting into the state secret timed out"),
         }
     }
 
-    fn start_up(&self, device: &mut Device, reauth: bool) {
-        let running = device
-            .up
-            .as_mut()
-            .is_some_and(|c| c.try_wait().ok().flatten().is_none());
-        if running || (device.changed && reauth) {
+    /// The auth key's file beside the socket (`--auth-key=file:…`, so the
+    /// key is never on a command line), written when there is a key.
+    fn auth_key_file(&self) -> Option<std::path::PathBuf> {
+        let key = self.settings.tailscale.auth_key.as_ref()?;
+        let path = self.settings.tailscale.socket.with_extension("authkey");
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(key.expose().as_bytes()));
+        match written {
+            Ok(()) => Some(path),
+            Err(error) => {
+                tracing::error!(%error, path = %path.display(), "cannot write the auth key file");
+                None
+            }
+        }
+    }
+
+    /// Runs `tailscale up` unless it runs already; a failed run is logged
+    /// (its output, key redacted) and retried after 5 s, doubling to 60 s.
+    async fn start_up(&self, device: &mut Device, reauth: bool) {
+        if let Some(up) = device.up.as_mut() {
+            match up.try_wait() {
+                Ok(None) => return,
+                Ok(Some(status)) if !status.success() => {
+                    let mut output = String::new();
+                    if let Some(mut stderr) = up.stderr.take() {
+                        use tokio::io::AsyncReadExt;
+                        let read = stderr.read_to_string(&mut output);
+                        let _ = tokio::time::timeout(Duration::from_secs(1), read).await;
+                    }
+                    if let Some(key) = &self.settings.tailscale.auth_key {
+                        output = output.replace(key.expose(), "<redacted>");
+                    }
+                    device.up_failures += 1;
+                    let wait = (UP_RETRY_FIRST * 2u32.pow(device.up_failures.min(4) - 1))
+                        .min(UP_RETRY_MAX);
+                    device.up_retry_at = Some(tokio::time::Instant::now() + wait);
+                    tracing::error!(%status, output = %output.trim(), retry_in = ?wait, "tailscale up failed");
+                }
+                _ => device.up_failures = 0,
+            }
+            device.up = None;
+        }
+        let waiting = device
+            .up_retry_at
+            .is_some_and(|at| tokio::time::Instant::now() < at);
+        if waiting || (device.changed && reauth) {
             return;
         }
-        tracing::info!(
-            reauth,
-            auth_key = self.settings.tailscale.auth_key.is_some(),
-            "tailscale up"
-        );
-        match daemon::spawn_cli(
-            &self.settings.tailscale,
-            &up_args(&self.settings.tailscale, reauth),
-        ) {
+        let key_file = self.auth_key_file();
+        tracing::info!(reauth, auth_key = key_file.is_some(), "tailscale up");
+        let args = up_args(&self.settings.tailscale, reauth, key_file.as_deref());
+        match daemon::spawn_cli(&self.settings.tailscale, &args) {
             Ok(child) => device.up = Some(child),
             Err(error) => tracing::error!(%error, "cannot run tailscale up"),
         }
         device.changed |= reauth;
     }
 
-    /// One look at tailscaled, and what follows from it. Returns whether
-    /// the device runs.
-    async fn step(&self, device: &mut Device) -> bool {
+    /// One look at tailscaled, and what follows from it. Returns when to
+    /// look again.
+    async fn step(
+        &self,
+        device: &mut Device,
+        status: Result<crate::tailscale::status::Status, daemon::CliError>,
+    ) -> Duration {
         let ts = &self.settings.tailscale;
-        let phase = match daemon::status(ts).await {
+        let phase = match status {
             Ok(status) => status.phase(),
             Err(error) => {
                 tracing::debug!(%error, "no status yet");
-                return false;
+                return POLL_STARTING;
             }
         };
-        tracing::debug!(?phase, "tailscaled status");
+        tracing::trace!(?phase, "tailscaled status");
         let (pod, node) = (
             self.settings.pod.name.clone(),
             self.settings.pod.node.clone(),
@@ -163,8 +220,11 @@ impl Leader<'_> {
                 self.unforward(std::mem::take(&mut device.forwarded)).await;
                 self.role.send_replace(Role::Leading { forwarding: false });
             }
-            match phase {
-                Phase::NeedsUp => self.start_up(device, false),
+            return match phase {
+                Phase::NeedsUp => {
+                    self.start_up(device, false).await;
+                    POLL_STARTING
+                }
                 Phase::WaitingForLogin(url) => {
                     if !matches!(&device.reported, Some(Report::WaitingForLogin { url: u, .. }) if *u == url)
                     {
@@ -172,10 +232,10 @@ impl Leader<'_> {
                     }
                     self.report(device, Report::WaitingForLogin { url, pod, node })
                         .await;
+                    POLL_LOGIN
                 }
-                _ => {}
-            }
-            return false;
+                _ => POLL_STARTING,
+            };
         };
         match change_needed(ts, Some(&running)) {
             Change::None => {}
@@ -187,7 +247,7 @@ impl Leader<'_> {
                 }
             }
             Change::SetHostname => {}
-            Change::Up { reauth } => self.start_up(device, reauth),
+            Change::Up { reauth } => self.start_up(device, reauth).await,
         }
         if device.forwarded != running.ips {
             if !device.forwarded.is_empty() {
@@ -198,6 +258,10 @@ impl Leader<'_> {
                 self.role.send_replace(Role::Leading { forwarding: true });
             }
         }
+        if device.forwarded != running.ips {
+            // Not serving yet: nothing to publish.
+            return POLL_STARTING;
+        }
         self.report(
             device,
             Report::Serving {
@@ -207,7 +271,7 @@ impl Leader<'_> {
             },
         )
         .await;
-        true
+        POLL_RUNNING
     }
 
     /// Removes the rules, stops `up` and tailscaled.
@@ -217,6 +281,9 @@ impl Leader<'_> {
             let _ = up.kill().await;
         }
         device.daemon.stop(TAILSCALED_GRACE).await;
+        if self.settings.tailscale.auth_key.is_some() {
+            let _ = std::fs::remove_file(self.settings.tailscale.socket.with_extension("authkey"));
+        }
     }
 
     fn spawn_device(&self) -> Option<Device> {
@@ -229,6 +296,8 @@ impl Leader<'_> {
                     forwarded: Vec::new(),
                     reported: None,
                     changed: false,
+                    up_failures: 0,
+                    up_retry_at: None,
                 })
             }
             Err(error) => {
@@ -272,10 +341,51 @@ impl Leader<'_> {
             tracing::error!("the device could not log out; it may remain in the tailnet");
             return;
         }
-        let at = k8s_openapi::jiff::Timestamp::now().to_string();
-        match self.secret.write(&Report::LoggedOut(at)).await {
-            Ok(()) => tracing::info!("logged out of the tailnet"),
-            Err(error) => tracing::error!(%error, "logged out, but cannot record it"),
+        let report = Report::LoggedOut(k8s_openapi::jiff::Timestamp::now().to_string());
+        for attempt in 1..=5 {
+            match tokio::time::timeout(API_TIMEOUT, self.secret.write(&report)).await {
+                Ok(Ok(())) => return tracing::info!("logged out of the tailnet"),
+                Ok(Err(error)) => tracing::warn!(%error, attempt, "cannot record the logout"),
+                Err(_) => tracing::warn!(attempt, "recording the logout timed out"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tracing::error!(
+            "logged out, but cannot record it; the controller's deprovision timeout applies"
+        );
+    }
+
+    /// Whether deprovisioning is requested, read afresh (a request may
+    /// predate our watch); a failed read is retried, never taken as "no".
+    async fn deprovision_requested(
+        &self,
+        leading: &mut watch::Receiver<bool>,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, Ended> {
+        loop {
+            match tokio::time::timeout(API_TIMEOUT, self.secret.deprovision_requested()).await {
+                Ok(Ok(requested)) => return Ok(requested),
+                Ok(Err(error)) => tracing::warn!(%error, "cannot read the state secret"),
+                Err(_) => tracing::warn!("reading the state secret timed out"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Err(Ended::Shutdown),
+                () = lost(leading) => return Err(Ended::LostLeadership),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Deprovisions unless the Lease is lost meanwhile (then whoever leads
+    /// next does it; dropping the device kills tailscaled).
+    async fn deprovision_while_leading(
+        &self,
+        device: Option<Device>,
+        leading: &mut watch::Receiver<bool>,
+    ) -> Ended {
+        tokio::select! {
+            () = self.deprovision(device) => Ended::Deprovisioned,
+            () = lost(leading) => Ended::LostLeadership,
         }
     }
 
@@ -287,13 +397,19 @@ impl Leader<'_> {
         shutdown: &CancellationToken,
     ) -> Ended {
         self.role.send_replace(Role::Leading { forwarding: false });
-        // A fresh read: a deprovisioning request may predate our watch.
-        if *deprovision.borrow() || self.secret.deprovision_requested().await.unwrap_or(false) {
-            self.deprovision(None).await;
-            return Ended::Deprovisioned;
+        let watched = *deprovision.borrow();
+        match self.deprovision_requested(leading, shutdown).await {
+            Err(ended) => return ended,
+            Ok(fresh) if fresh || watched => {
+                return self.deprovision_while_leading(None, leading).await;
+            }
+            Ok(_) => {}
         }
         let mut backoff = RESTART_FIRST;
         loop {
+            if !*leading.borrow() {
+                return Ended::LostLeadership;
+            }
             let mut device = self.spawn_device();
             let mut poll = POLL_STARTING;
             let next_start = loop {
@@ -304,13 +420,12 @@ impl Leader<'_> {
                         if let Some(d) = device { self.stop(d).await; }
                         return Ended::Shutdown;
                     }
-                    _ = leading.wait_for(|l| !*l) => {
+                    () = lost(leading) => {
                         if let Some(d) = device { self.stop(d).await; }
                         return Ended::LostLeadership;
                     }
-                    _ = deprovision.wait_for(|d| *d) => {
-                        self.deprovision(device).await;
-                        return Ended::Deprovisioned;
+                    () = requested(deprovision) => {
+                        return self.deprovision_while_leading(device, leading).await;
                     }
                     status = async {
                         match device.as_mut() {
@@ -324,12 +439,19 @@ impl Leader<'_> {
                         break backoff;
                     }
                     () = tokio::time::sleep(poll), if running => {
-                        let d = device.as_mut().expect("guarded");
-                        if self.step(d).await {
-                            poll = POLL_RUNNING;
-                            backoff = RESTART_FIRST;
-                        } else {
-                            poll = POLL_STARTING;
+                        // The CLI call may hang: it must not delay a stop.
+                        let status = tokio::select! {
+                            biased;
+                            () = shutdown.cancelled() => None,
+                            () = lost(leading) => None,
+                            status = daemon::status(&self.settings.tailscale) => Some(status),
+                        };
+                        if let Some(status) = status {
+                            let d = device.as_mut().expect("guarded");
+                            poll = self.step(d, status).await;
+                            if poll == POLL_RUNNING {
+                                backoff = RESTART_FIRST;
+                            }
                         }
                     }
                     () = tokio::time::sleep(backoff), if !running => break backoff,
@@ -337,10 +459,25 @@ impl Leader<'_> {
             };
             tokio::select! {
                 () = shutdown.cancelled() => return Ended::Shutdown,
-                _ = leading.wait_for(|l| !*l) => return Ended::LostLeadership,
+                () = lost(leading) => return Ended::LostLeadership,
                 () = tokio::time::sleep(next_start) => {}
             }
             backoff = (backoff * 2).min(RESTART_MAX);
         }
+    }
+}
+
+/// Resolves once this pod no longer leads. The watch's read guard is
+/// released before this returns: held across an await it would block the
+/// election's next send, and with it the runtime's only thread.
+async fn lost(leading: &mut watch::Receiver<bool>) {
+    let _ = leading.wait_for(|l| !*l).await;
+}
+
+/// Resolves once deprovisioning is requested; never when the watch ended
+/// (a dead watch must not log the device out).
+async fn requested(deprovision: &mut watch::Receiver<bool>) {
+    if deprovision.wait_for(|d| *d).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

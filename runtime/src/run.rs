@@ -51,7 +51,19 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
         }
     });
 
-    let client = kube::Client::try_default().await?;
+    let mut config = kube::Config::infer().await?;
+    // `<binary>/<version>`: the runtime's requests stand apart from
+    // tailscaled's, made with the same ServiceAccount.
+    let agent = format!(
+        "{}/{}",
+        svc_lb_contract::RUNTIME_BINARY,
+        env!("CARGO_PKG_VERSION")
+    );
+    config.headers.push((
+        axum::http::header::USER_AGENT,
+        axum::http::HeaderValue::from_str(&agent)?,
+    ));
+    let client = kube::Client::try_from(config)?;
     let namespace = &settings.pod.namespace;
     let secret = StateSecret::new(
         Api::<Secret>::namespaced(client.clone(), namespace),

@@ -1,6 +1,6 @@
 //! Create, get, list, update, status, delete.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::json;
@@ -111,6 +111,25 @@ async fn services_get_a_cluster_ip() {
     let ip = spec.cluster_ip.unwrap();
     assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
     assert_eq!(spec.cluster_ips.unwrap()[0], ip);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_secrets_string_data_is_stored_as_data() {
+    let cluster = Cluster::connect().await;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "key"},
+        "stringData": {"ts-auth-key": "tskey-auth-x"}
+    }))
+    .unwrap();
+    let created = cluster
+        .api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    assert_eq!(created.string_data, None, "stringData is write-only");
+    let read = cluster.api::<Secret>().get("key").await.unwrap();
+    assert_eq!(read.data.unwrap()["ts-auth-key"].0, b"tskey-auth-x");
     cluster.cleanup().await;
 }
 

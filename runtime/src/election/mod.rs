@@ -71,9 +71,22 @@ impl Candidate {
     }
 
     async fn refresh(&mut self) {
-        match self.api.get_opt(&self.name).await {
-            Ok(lease) => self.observe(lease),
-            Err(error) => tracing::warn!(%error, lease = %self.name, "cannot read the lease"),
+        let read = tokio::time::timeout(self.timings.retry_period, self.api.get_opt(&self.name));
+        match read.await {
+            Ok(Ok(lease)) => self.observe(lease),
+            Ok(Err(error)) => tracing::warn!(%error, lease = %self.name, "cannot read the lease"),
+            Err(_) => tracing::warn!(lease = %self.name, "reading the lease timed out"),
+        }
+    }
+
+    /// How long one write may take: a retry period, and for the leader
+    /// never past its renew deadline (it must be able to step down in time).
+    fn write_budget(&self) -> Duration {
+        match self.renewed_at.filter(|_| *self.leading.borrow()) {
+            Some(renewed) => (renewed + self.timings.renew_deadline)
+                .saturating_duration_since(Instant::now())
+                .min(self.timings.retry_period),
+            None => self.timings.retry_period,
         }
     }
 
@@ -97,7 +110,7 @@ impl Candidate {
             ..PostParams::default()
         };
         let attempt = tokio::time::timeout(
-            self.timings.retry_period,
+            self.write_budget(),
             self.api.replace(&self.name, &params, &next),
         );
         match attempt.await {
@@ -164,6 +177,8 @@ impl Candidate {
                     now,
                     self.timings,
                 );
+                // A leader past its deadline steps down before anything else.
+                self.check_leadership();
                 if matches!(step, Step::Renew | Step::Acquire) {
                     self.write().await;
                 }

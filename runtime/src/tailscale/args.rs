@@ -13,6 +13,7 @@
 //!   is unattended; without one a new login URL is reported).
 
 use std::ffi::OsString;
+use std::path::Path;
 
 use super::status::Device;
 use crate::settings::TailscaleSettings;
@@ -66,8 +67,9 @@ pub fn change_needed(settings: &TailscaleSettings, running: Option<&Device>) -> 
 }
 
 /// `tailscale up` arguments (after the socket argument). The auth key is
-/// the only secret; callers never log these arguments.
-pub fn up_args(settings: &TailscaleSettings, reauth: bool) -> Vec<String> {
+/// passed as `file:<key_file>` (the CLI reads it from there), so it never
+/// shows in the process list.
+pub fn up_args(settings: &TailscaleSettings, reauth: bool, key_file: Option<&Path>) -> Vec<String> {
     let mut args = vec![
         "up".to_string(),
         "--reset".into(),
@@ -79,8 +81,8 @@ pub fn up_args(settings: &TailscaleSettings, reauth: bool) -> Vec<String> {
     if let Some(server) = &settings.login_server {
         args.push(format!("--login-server={server}"));
     }
-    if let Some(key) = &settings.auth_key {
-        args.push(format!("--auth-key={}", key.expose()));
+    if let Some(file) = key_file {
+        args.push(format!("--auth-key=file:{}", file.display()));
     }
     if reauth {
         args.push("--force-reauth".into());
@@ -153,7 +155,7 @@ mod tests {
     fn up_names_every_flag_with_reset_and_the_key_only_when_present() {
         let s = settings();
         assert_eq!(
-            up_args(&s, false),
+            up_args(&s, false, Some(Path::new("/tmp/tailscaled.authkey"))),
             [
                 "up",
                 "--reset",
@@ -161,7 +163,7 @@ mod tests {
                 "--advertise-tags=tag:k8s,tag:web",
                 "--accept-dns=false",
                 "--login-server=https://headscale.example",
-                "--auth-key=tskey-auth-secret",
+                "--auth-key=file:/tmp/tailscaled.authkey",
             ]
         );
         let interactive = TailscaleSettings {
@@ -170,7 +172,7 @@ mod tests {
             tags: vec![],
             ..s
         };
-        let args = up_args(&interactive, true);
+        let args = up_args(&interactive, true, None);
         assert!(args.contains(&"--advertise-tags=".to_string()), "{args:?}");
         assert!(!args.iter().any(|a| a.starts_with("--auth-key")));
         assert_eq!(args.last().unwrap(), "--force-reauth");

@@ -55,6 +55,7 @@ impl Tailscaled {
         let mut command = Command::new(&settings.tailscaled);
         command
             .args(tailscaled_args(settings, state_secret))
+            .env_remove(svc_lb_contract::env::AUTH_KEY)
             .stdin(Stdio::null())
             .kill_on_drop(true);
         sys::kill_with_parent(&mut command);
@@ -91,6 +92,7 @@ pub async fn run_cli(settings: &TailscaleSettings, args: &[String]) -> Result<Ve
     command
         .args(socket_args(settings))
         .args(args)
+        .env_remove(svc_lb_contract::env::AUTH_KEY)
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let output = tokio::time::timeout(CLI_TIMEOUT, command.output())
@@ -110,15 +112,17 @@ pub async fn run_cli(settings: &TailscaleSettings, args: &[String]) -> Result<Ve
 }
 
 /// Starts `tailscale … <args>` without waiting for it (`up` blocks until
-/// login, which may never come without an auth key); it dies with us.
+/// login, which may never come without an auth key); it dies with us. Its
+/// error output is kept for when it fails.
 pub fn spawn_cli(settings: &TailscaleSettings, args: &[String]) -> Result<Child, CliError> {
     let mut command = Command::new(&settings.tailscale);
     command
         .args(socket_args(settings))
         .args(args)
+        .env_remove(svc_lb_contract::env::AUTH_KEY)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
     sys::kill_with_parent(&mut command);
     command.spawn().map_err(|source| CliError::Spawn {

@@ -125,23 +125,27 @@ pub struct Cluster {
 }
 
 /// Relays connections on a Unix socket to kube-sim's TCP port until `cut`
-/// turns `true`; then every connection through it breaks and new ones are
-/// refused (a node cut off from the API server).
+/// turns `true`; from then on it black-holes: connections stay open and no
+/// byte passes either way (a node silently cut off from the API server,
+/// where only timeouts help).
 async fn relay(socket: PathBuf, target: std::net::SocketAddr, cut: watch::Receiver<bool>) {
     let listener = tokio::net::UnixListener::bind(socket).unwrap();
     tokio::spawn(async move {
         while let Ok((mut unix, _)) = listener.accept().await {
             let mut cut = cut.clone();
-            if *cut.borrow() {
-                continue;
-            }
             tokio::spawn(async move {
-                if let Ok(mut tcp) = tokio::net::TcpStream::connect(target).await {
+                if !*cut.borrow()
+                    && let Ok(mut tcp) = tokio::net::TcpStream::connect(target).await
+                {
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut unix, &mut tcp) => {}
+                        _ = tokio::io::copy_bidirectional(&mut unix, &mut tcp) => return,
                         _ = cut.wait_for(|c| *c) => {}
                     }
+                    // Hold both ends open, silent.
+                    std::future::pending::<()>().await;
                 }
+                let _hold = unix;
+                std::future::pending::<()>().await;
             });
         }
     });
@@ -151,19 +155,8 @@ impl Cluster {
     /// A cluster of `nodes` nodes; `auth_key` is what the controller would
     /// pass from the auth-key Secret.
     pub async fn new(tag: &str, nodes: usize, auth_key: Option<&'static str>) -> Self {
-        let sim = KubeSim::start().await.unwrap();
-        let client = sim.client();
-        let ns = Namespace {
-            metadata: kube::api::ObjectMeta {
-                name: Some(NAMESPACE.into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap();
+        let cluster = Self::bare(tag, nodes, auth_key).await;
+        let client = cluster.sim.client();
         // What the controller creates: metadata only.
         let meta = kube::api::ObjectMeta {
             name: Some(OBJECT.into()),
@@ -187,6 +180,25 @@ impl Cluster {
                     spec: None,
                 },
             )
+            .await
+            .unwrap();
+        cluster
+    }
+
+    /// The namespaces and the API server's namespace, without the
+    /// per-Service objects (a controller creates them).
+    pub async fn bare(tag: &str, nodes: usize, auth_key: Option<&'static str>) -> Self {
+        let sim = KubeSim::start().await.unwrap();
+        let client = sim.client();
+        let ns = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(NAMESPACE.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -353,8 +365,38 @@ impl Cluster {
     }
 
     /// Starts (or restarts) the runtime on node `i`, as the kubelet would
-    /// start its pod.
+    /// start its pod, with what the controller renders for the test's
+    /// Service.
     pub fn start_runtime(&mut self, i: usize) {
+        let t = self.timings;
+        let mut env: Vec<(String, String)> = [
+            ("SVCLB_SERVICE_NAMESPACE", "default".to_string()),
+            ("SVCLB_SERVICE_NAME", "web".into()),
+            ("SVCLB_CLUSTER_IPS", "10.96.0.10".into()),
+            ("SVCLB_PORTS", format!("tcp/80,tcp/{IPERF_PORT}")),
+            ("SVCLB_STATE_SECRET", OBJECT.into()),
+            ("SVCLB_LEASE_NAME", OBJECT.into()),
+            ("SVCLB_HOSTNAME", "default-web".into()),
+            ("SVCLB_TAGS", "tag:k8s".into()),
+            ("SVCLB_POD_NAMESPACE", NAMESPACE.into()),
+            ("SVCLB_NODE_NAME", format!("node-{i}")),
+            ("SVCLB_LEASE_DURATION_SECONDS", secs(t.duration)),
+            ("SVCLB_LEASE_RENEW_DEADLINE_SECONDS", secs(t.renew_deadline)),
+            ("SVCLB_LEASE_RETRY_PERIOD_SECONDS", secs(t.retry_period)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if let Some(key) = self.auth_key {
+            env.push(("SVCLB_AUTH_KEY".into(), key.into()));
+        }
+        self.start_pod(i, &format!("{OBJECT}-pod{i}"), env);
+    }
+
+    /// Starts the runtime on node `i` as pod `pod` with the pod's `env`,
+    /// plus what only this test environment needs (API access, the fake
+    /// tailscaled).
+    pub fn start_pod(&mut self, i: usize, pod: &str, env: Vec<(String, String)>) {
         let node = &self.nodes[i];
         let dir = self.dir.path();
         let log = std::fs::OpenOptions::new()
@@ -362,35 +404,16 @@ impl Cluster {
             .append(true)
             .open(&node.log)
             .unwrap();
-        let pod = format!("{OBJECT}-pod{i}");
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", &node.ns, RUNTIME])
             .env_clear()
+            .envs(env)
+            .env("SVCLB_POD_NAME", pod)
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info,tailscale_svc_lb_runtime=debug")
             .env("KUBECONFIG", dir.join("kubeconfig"))
             .env("FAKE_TAILNET_DIR", dir.join("tailnet"))
-            .env("SVCLB_SERVICE_NAMESPACE", "default")
-            .env("SVCLB_SERVICE_NAME", "web")
-            .env("SVCLB_CLUSTER_IPS", "10.96.0.10")
-            .env("SVCLB_PORTS", format!("tcp/80,tcp/{IPERF_PORT}"))
-            .env("SVCLB_STATE_SECRET", OBJECT)
-            .env("SVCLB_LEASE_NAME", OBJECT)
-            .env("SVCLB_HOSTNAME", "default-web")
-            .env("SVCLB_TAGS", "tag:k8s")
-            .env("SVCLB_POD_NAME", &pod)
-            .env("SVCLB_POD_NAMESPACE", NAMESPACE)
-            .env("SVCLB_NODE_NAME", format!("node-{i}"))
-            .env("SVCLB_LEASE_DURATION_SECONDS", secs(self.timings.duration))
-            .env(
-                "SVCLB_LEASE_RENEW_DEADLINE_SECONDS",
-                secs(self.timings.renew_deadline),
-            )
-            .env(
-                "SVCLB_LEASE_RETRY_PERIOD_SECONDS",
-                secs(self.timings.retry_period),
-            )
             .env("SVCLB_TAILSCALED", dir.join("bin/tailscaled"))
             .env("SVCLB_TAILSCALE", dir.join("bin/tailscale"))
             .env(
@@ -400,9 +423,6 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        if let Some(key) = self.auth_key {
-            command.env("SVCLB_AUTH_KEY", key);
-        }
         self.nodes[i].runtime = Some(command.spawn().unwrap());
     }
 

@@ -6,6 +6,7 @@
 //! which two tailscaleds run one device. Both must stay empty.
 
 mod harness;
+mod with_controller;
 
 use std::time::Duration;
 
@@ -45,7 +46,34 @@ async fn leader_index(cluster: &Cluster) -> usize {
     pod.rsplit("pod").next().unwrap().parse().unwrap()
 }
 
+/// Waits (up to 30 s) for `check` to give a value.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn assert_never_two_forwarders(cluster: &Cluster) {
+    for node in &cluster.nodes {
+        let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+        assert!(
+            !log.contains("tskey-auth-test"),
+            "the auth key is in {}",
+            node.log.display()
+        );
+    }
     assert_eq!(
         *cluster.overlaps.lock().unwrap(),
         Vec::<String>::new(),
@@ -169,9 +197,34 @@ async fn deprovisioning_logs_the_device_out_and_no_standby_takes_over() {
     );
     assert_eq!(cluster.ask(&ip), None);
 
-    // Even when the old leader's node is lost, nobody brings the device back.
+    // Even when the old leader's node is lost, the standby that takes the
+    // Lease does not bring the device back: it sees the request and only
+    // records the logout again.
     cluster.lose_node(leader);
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    let standby = 1 - leader;
+    let lease = kube::Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+        cluster.sim.client(),
+        harness::NAMESPACE,
+    );
+    eventually("the standby to take the Lease", || async {
+        let holder = lease
+            .get(harness::OBJECT)
+            .await
+            .ok()?
+            .spec?
+            .holder_identity?;
+        holder.ends_with(&format!("pod{standby}")).then_some(())
+    })
+    .await;
+    assert!(
+        cluster.wait_ready(standby, Duration::from_secs(10)),
+        "done deprovisioning is ready"
+    );
+    let log = std::fs::read_to_string(&cluster.nodes[standby].log).unwrap();
+    assert!(
+        log.contains("deprovisioning requested"),
+        "the standby saw the request"
+    );
     assert_eq!(cluster.forwarding_nodes(), Vec::<usize>::new());
     assert_eq!(cluster.tailnet_devices(), 0, "no new device was registered");
     assert_never_two_forwarders(&cluster);
