@@ -40,11 +40,6 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-async fn leader(cluster: &Cluster) -> usize {
-    let pod = cluster.state(state::LEADER_POD).await.expect("a leader");
-    pod.rsplit("pod").next().unwrap().parse().unwrap()
-}
-
 /// Time until the client reaches the backend again (probes with a 0.2 s
 /// connect timeout).
 fn until_served(cluster: &Cluster, ip: &str, since: Instant) -> Duration {
@@ -84,7 +79,7 @@ async fn failovers(
     let (mut cluster, ip) = start(tag, 2, timings).await;
     let mut node_loss = Vec::new();
     for _ in 0..runs {
-        let old = leader(&cluster).await;
+        let old = cluster.leader().await;
         let t0 = Instant::now();
         cluster.lose_node(old);
         node_loss.push(until_served(&cluster, &ip, t0));
@@ -99,7 +94,7 @@ async fn failovers(
     }
     let mut handover = Vec::new();
     for _ in 0..runs {
-        let old = leader(&cluster).await;
+        let old = cluster.leader().await;
         let t0 = Instant::now();
         let status = cluster.terminate(old);
         assert!(status.success());
@@ -138,7 +133,7 @@ async fn steady_state(tag: &str, timings: LeaseTimings, seconds: u64) {
         total as f64 / seconds as f64,
         parts.join(", ")
     );
-    let leader = leader(&cluster).await;
+    let leader = cluster.leader().await;
     for i in 0..3 {
         let role = if i == leader { "leader" } else { "standby" };
         let rss = cluster

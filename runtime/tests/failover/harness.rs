@@ -28,7 +28,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::PostParams;
 use kube_sim::KubeSim;
-use svc_lb_contract::LeaseTimings;
+use svc_lb_contract::{LeaseTimings, state};
 use tokio::sync::watch;
 
 pub const RUNTIME: &str = env!("CARGO_BIN_EXE_tailscale-svc-lb-runtime");
@@ -486,6 +486,15 @@ impl Cluster {
 
     pub fn secrets(&self) -> Api<Secret> {
         Api::namespaced(self.sim.client(), NAMESPACE)
+    }
+
+    /// The node index of the leader the state Secret names.
+    pub async fn leader(&self) -> usize {
+        let pod = self
+            .state(state::LEADER_POD)
+            .await
+            .expect("leader pod reported");
+        pod.rsplit("pod").next().unwrap().parse().unwrap()
     }
 
     /// A key of the state Secret.

@@ -29,21 +29,13 @@ async fn started(cluster: &mut Cluster) -> (usize, String) {
         cluster.reaches_backend(&ip, Duration::from_secs(10)),
         "traffic flows to the backend"
     );
-    let leader = leader_index(cluster).await;
+    let leader = cluster.leader().await;
     assert_eq!(
         cluster.forwarding_nodes(),
         vec![leader],
         "only the leader forwards"
     );
     (leader, ip)
-}
-
-async fn leader_index(cluster: &Cluster) -> usize {
-    let pod = cluster
-        .state(state::LEADER_POD)
-        .await
-        .expect("leader pod reported");
-    pod.rsplit("pod").next().unwrap().parse().unwrap()
 }
 
 /// Waits (up to 30 s) for `check` to give a value.
@@ -292,11 +284,7 @@ async fn a_crashed_tailscaled_is_restarted_by_the_same_leader() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
-    assert_eq!(
-        leader_index(&cluster).await,
-        leader,
-        "no failover was needed"
-    );
+    assert_eq!(cluster.leader().await, leader, "no failover was needed");
     assert_eq!(cluster.forwarding_nodes(), vec![leader]);
     assert_never_two_forwarders(&cluster);
 }
