@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use policy_sdk::syntax::{is_dns_label, is_tailscale_tag};
 use svc_lb_contract::env;
 
 use super::{InvalidSetting, Reader};
@@ -49,24 +50,6 @@ pub struct TailscaleSettings {
     pub socket: PathBuf,
 }
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_tag(s: &str) -> bool {
-    s.strip_prefix("tag:").is_some_and(|name| {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
-}
-
 impl TailscaleSettings {
     pub(super) fn read<F: Fn(&str) -> Option<String>>(
         read: &Reader<F>,
@@ -79,10 +62,10 @@ impl TailscaleSettings {
             });
         }
         let tags = read.list(env::TAGS);
-        if let Some(bad) = tags.iter().find(|t| !is_tag(t)) {
+        if let Some(bad) = tags.iter().find(|t| !is_tailscale_tag(t)) {
             return Err(InvalidSetting {
                 variable: env::TAGS,
-                problem: format!("{bad:?} is not of the form tag:name"),
+                problem: format!("{bad:?} is not of the form tag:[a-z0-9-]+"),
             });
         }
         let login_server = read.optional(env::LOGIN_SERVER);

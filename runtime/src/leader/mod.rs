@@ -18,9 +18,12 @@ use crate::health::Role;
 use crate::report::Report;
 use crate::settings::RuntimeSettings;
 use crate::state_secret::StateSecret;
-use crate::tailscale::args::{Change, change_needed, logout_args, set_hostname_args, up_args};
+use crate::tailscale::args::{Change, change_needed, set_hostname_args};
 use crate::tailscale::daemon::{self, Tailscaled};
 use crate::tailscale::status::Phase;
+
+mod deprovision;
+mod login;
 
 /// Status polling while tailscaled comes up, and once it runs.
 const POLL_STARTING: Duration = Duration::from_millis(100);
@@ -128,71 +131,6 @@ impl Leader<'_> {
             Ok(Err(error)) => tracing::warn!(%error, "cannot report into the state secret"),
             Err(_) => tracing::warn!("reporting into the state secret timed out"),
         }
-    }
-
-    /// The auth key's file beside the socket (`--auth-key=file:…`, so the
-    /// key is never on a command line), written when there is a key.
-    fn auth_key_file(&self) -> Option<std::path::PathBuf> {
-        let key = self.settings.tailscale.auth_key.as_ref()?;
-        let path = self.settings.tailscale.socket.with_extension("authkey");
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .and_then(|mut f| f.write_all(key.expose().as_bytes()));
-        match written {
-            Ok(()) => Some(path),
-            Err(error) => {
-                tracing::error!(%error, path = %path.display(), "cannot write the auth key file");
-                None
-            }
-        }
-    }
-
-    /// Runs `tailscale up` unless it runs already; a failed run is logged
-    /// (its output, key redacted) and retried after 5 s, doubling to 60 s.
-    async fn start_up(&self, device: &mut Device, reauth: bool) {
-        if let Some(up) = device.up.as_mut() {
-            match up.try_wait() {
-                Ok(None) => return,
-                Ok(Some(status)) if !status.success() => {
-                    let mut output = String::new();
-                    if let Some(mut stderr) = up.stderr.take() {
-                        use tokio::io::AsyncReadExt;
-                        let read = stderr.read_to_string(&mut output);
-                        let _ = tokio::time::timeout(Duration::from_secs(1), read).await;
-                    }
-                    if let Some(key) = &self.settings.tailscale.auth_key {
-                        output = output.replace(key.expose(), "<redacted>");
-                    }
-                    device.up_failures += 1;
-                    let wait = (UP_RETRY_FIRST * 2u32.pow(device.up_failures.min(4) - 1))
-                        .min(UP_RETRY_MAX);
-                    device.up_retry_at = Some(tokio::time::Instant::now() + wait);
-                    tracing::error!(%status, output = %output.trim(), retry_in = ?wait, "tailscale up failed");
-                }
-                _ => device.up_failures = 0,
-            }
-            device.up = None;
-        }
-        let waiting = device
-            .up_retry_at
-            .is_some_and(|at| tokio::time::Instant::now() < at);
-        if waiting || (device.changed && reauth) {
-            return;
-        }
-        let key_file = self.auth_key_file();
-        tracing::info!(reauth, auth_key = key_file.is_some(), "tailscale up");
-        let args = up_args(&self.settings.tailscale, reauth, key_file.as_deref());
-        match daemon::spawn_cli(&self.settings.tailscale, &args) {
-            Ok(child) => device.up = Some(child),
-            Err(error) => tracing::error!(%error, "cannot run tailscale up"),
-        }
-        device.changed |= reauth;
     }
 
     /// One look at tailscaled, and what follows from it. Returns when to
@@ -304,88 +242,6 @@ impl Leader<'_> {
                 tracing::error!(%error, "cannot start tailscaled");
                 None
             }
-        }
-    }
-
-    /// Logs the device out of the tailnet (starting tailscaled on the
-    /// stored state if it does not run), stops everything and records it.
-    async fn deprovision(&self, device: Option<Device>) {
-        tracing::info!("deprovisioning requested: logging out of the tailnet");
-        let Some(mut device) = device.or_else(|| self.spawn_device()) else {
-            return;
-        };
-        let ts = &self.settings.tailscale;
-        self.unforward(std::mem::take(&mut device.forwarded)).await;
-        // Wait (bounded) for tailscaled to load its state.
-        for _ in 0..50 {
-            match daemon::status(ts).await.map(|s| s.phase()) {
-                Ok(Phase::Starting(_)) | Err(_) => tokio::time::sleep(POLL_STARTING).await,
-                Ok(_) => break,
-            }
-        }
-        let mut logged_out = false;
-        for attempt in 1..=3 {
-            match daemon::run_cli(ts, &logout_args()).await {
-                Ok(_) => {
-                    logged_out = true;
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, attempt, "tailscale logout failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-        self.stop(device).await;
-        if !logged_out {
-            tracing::error!("the device could not log out; it may remain in the tailnet");
-            return;
-        }
-        let report = Report::LoggedOut(k8s_openapi::jiff::Timestamp::now().to_string());
-        for attempt in 1..=5 {
-            match tokio::time::timeout(API_TIMEOUT, self.secret.write(&report)).await {
-                Ok(Ok(())) => return tracing::info!("logged out of the tailnet"),
-                Ok(Err(error)) => tracing::warn!(%error, attempt, "cannot record the logout"),
-                Err(_) => tracing::warn!(attempt, "recording the logout timed out"),
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        tracing::error!(
-            "logged out, but cannot record it; the controller's deprovision timeout applies"
-        );
-    }
-
-    /// Whether deprovisioning is requested, read afresh (a request may
-    /// predate our watch); a failed read is retried, never taken as "no".
-    async fn deprovision_requested(
-        &self,
-        leading: &mut watch::Receiver<bool>,
-        shutdown: &CancellationToken,
-    ) -> Result<bool, Ended> {
-        loop {
-            match tokio::time::timeout(API_TIMEOUT, self.secret.deprovision_requested()).await {
-                Ok(Ok(requested)) => return Ok(requested),
-                Ok(Err(error)) => tracing::warn!(%error, "cannot read the state secret"),
-                Err(_) => tracing::warn!("reading the state secret timed out"),
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return Err(Ended::Shutdown),
-                () = lost(leading) => return Err(Ended::LostLeadership),
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    }
-
-    /// Deprovisions unless the Lease is lost meanwhile (then whoever leads
-    /// next does it; dropping the device kills tailscaled).
-    async fn deprovision_while_leading(
-        &self,
-        device: Option<Device>,
-        leading: &mut watch::Receiver<bool>,
-    ) -> Ended {
-        tokio::select! {
-            () = self.deprovision(device) => Ended::Deprovisioned,
-            () = lost(leading) => Ended::LostLeadership,
         }
     }
 

@@ -1,0 +1,75 @@
+//! Logging the device in: `tailscale up` with the auth key passed through a
+//! file, retried with backoff when it fails.
+
+use std::time::Duration;
+
+use super::{Device, Leader, UP_RETRY_FIRST, UP_RETRY_MAX};
+use crate::tailscale::args::up_args;
+use crate::tailscale::daemon;
+
+impl Leader<'_> {
+    /// The auth key's file beside the socket (`--auth-key=file:…`, so the
+    /// key is never on a command line), written when there is a key.
+    fn auth_key_file(&self) -> Option<std::path::PathBuf> {
+        let key = self.settings.tailscale.auth_key.as_ref()?;
+        let path = self.settings.tailscale.socket.with_extension("authkey");
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(key.expose().as_bytes()));
+        match written {
+            Ok(()) => Some(path),
+            Err(error) => {
+                tracing::error!(%error, path = %path.display(), "cannot write the auth key file");
+                None
+            }
+        }
+    }
+
+    /// Runs `tailscale up` unless it runs already; a failed run is logged
+    /// (its output, key redacted) and retried after 5 s, doubling to 60 s.
+    pub(super) async fn start_up(&self, device: &mut Device, reauth: bool) {
+        if let Some(up) = device.up.as_mut() {
+            match up.try_wait() {
+                Ok(None) => return,
+                Ok(Some(status)) if !status.success() => {
+                    let mut output = String::new();
+                    if let Some(mut stderr) = up.stderr.take() {
+                        use tokio::io::AsyncReadExt;
+                        let read = stderr.read_to_string(&mut output);
+                        let _ = tokio::time::timeout(Duration::from_secs(1), read).await;
+                    }
+                    if let Some(key) = &self.settings.tailscale.auth_key {
+                        output = output.replace(key.expose(), "<redacted>");
+                    }
+                    device.up_failures += 1;
+                    let wait = (UP_RETRY_FIRST * 2u32.pow(device.up_failures.min(4) - 1))
+                        .min(UP_RETRY_MAX);
+                    device.up_retry_at = Some(tokio::time::Instant::now() + wait);
+                    tracing::error!(%status, output = %output.trim(), retry_in = ?wait, "tailscale up failed");
+                }
+                _ => device.up_failures = 0,
+            }
+            device.up = None;
+        }
+        let waiting = device
+            .up_retry_at
+            .is_some_and(|at| tokio::time::Instant::now() < at);
+        if waiting || (device.changed && reauth) {
+            return;
+        }
+        let key_file = self.auth_key_file();
+        tracing::info!(reauth, auth_key = key_file.is_some(), "tailscale up");
+        let args = up_args(&self.settings.tailscale, reauth, key_file.as_deref());
+        match daemon::spawn_cli(&self.settings.tailscale, &args) {
+            Ok(child) => device.up = Some(child),
+            Err(error) => tracing::error!(%error, "cannot run tailscale up"),
+        }
+        device.changed |= reauth;
+    }
+}
