@@ -28,7 +28,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::PostParams;
 use kube_sim::KubeSim;
-use svc_lb_contract::{LeaseTimings, state};
+use svc_lb_contract::{LeaseTimings, env, state};
 use tokio::sync::watch;
 
 pub const RUNTIME: &str = env!("CARGO_BIN_EXE_tailscale-svc-lb-runtime");
@@ -370,25 +370,25 @@ impl Cluster {
     pub fn start_runtime(&mut self, i: usize) {
         let t = self.timings;
         let mut env: Vec<(String, String)> = [
-            ("SVCLB_SERVICE_NAMESPACE", "default".to_string()),
-            ("SVCLB_SERVICE_NAME", "web".into()),
-            ("SVCLB_CLUSTER_IPS", "10.96.0.10".into()),
-            ("SVCLB_PORTS", format!("tcp/80,tcp/{IPERF_PORT}")),
-            ("SVCLB_STATE_SECRET", OBJECT.into()),
-            ("SVCLB_LEASE_NAME", OBJECT.into()),
-            ("SVCLB_HOSTNAME", "default-web".into()),
-            ("SVCLB_TAGS", "tag:k8s".into()),
-            ("SVCLB_POD_NAMESPACE", NAMESPACE.into()),
-            ("SVCLB_NODE_NAME", format!("node-{i}")),
-            ("SVCLB_LEASE_DURATION_SECONDS", secs(t.duration)),
-            ("SVCLB_LEASE_RENEW_DEADLINE_SECONDS", secs(t.renew_deadline)),
-            ("SVCLB_LEASE_RETRY_PERIOD_SECONDS", secs(t.retry_period)),
+            (env::SERVICE_NAMESPACE, "default".to_string()),
+            (env::SERVICE_NAME, "web".into()),
+            (env::CLUSTER_IPS, "10.96.0.10".into()),
+            (env::PORTS, format!("tcp/80,tcp/{IPERF_PORT}")),
+            (env::STATE_SECRET, OBJECT.into()),
+            (env::LEASE_NAME, OBJECT.into()),
+            (env::HOSTNAME, "default-web".into()),
+            (env::TAGS, "tag:k8s".into()),
+            (env::POD_NAMESPACE, NAMESPACE.into()),
+            (env::NODE_NAME, format!("node-{i}")),
+            (env::LEASE_DURATION_SECONDS, secs(t.duration)),
+            (env::LEASE_RENEW_DEADLINE_SECONDS, secs(t.renew_deadline)),
+            (env::LEASE_RETRY_PERIOD_SECONDS, secs(t.retry_period)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         if let Some(key) = self.auth_key {
-            env.push(("SVCLB_AUTH_KEY".into(), key.into()));
+            env.push((env::AUTH_KEY.into(), key.into()));
         }
         self.start_pod(i, &format!("{OBJECT}-pod{i}"), env);
     }
@@ -409,15 +409,15 @@ impl Cluster {
             .args(["netns", "exec", &node.ns, RUNTIME])
             .env_clear()
             .envs(env)
-            .env("SVCLB_POD_NAME", pod)
+            .env(env::POD_NAME, pod)
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info,tailscale_svc_lb_runtime=debug")
             .env("KUBECONFIG", dir.join("kubeconfig"))
             .env("FAKE_TAILNET_DIR", dir.join("tailnet"))
-            .env("SVCLB_TAILSCALED", dir.join("bin/tailscaled"))
-            .env("SVCLB_TAILSCALE", dir.join("bin/tailscale"))
+            .env(env::TAILSCALED_BINARY, dir.join("bin/tailscaled"))
+            .env(env::TAILSCALE_BINARY, dir.join("bin/tailscale"))
             .env(
-                "SVCLB_TAILSCALED_SOCKET",
+                env::TAILSCALED_SOCKET,
                 dir.join(format!("tailscaled{i}.sock")),
             )
             .stdin(Stdio::null())
