@@ -54,6 +54,14 @@ struct Candidate {
     leading: watch::Sender<bool>,
 }
 
+/// Parameters of every Lease write of ours.
+fn write_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    }
+}
+
 fn spec(lease: Option<&Lease>) -> Option<&LeaseSpec> {
     lease.and_then(|l| l.spec.as_ref())
 }
@@ -105,10 +113,7 @@ impl Candidate {
             self.timings,
             now,
         ));
-        let params = PostParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..PostParams::default()
-        };
+        let params = write_params();
         let attempt = tokio::time::timeout(
             self.write_budget(),
             self.api.replace(&self.name, &params, &next),
@@ -250,10 +255,7 @@ impl Election {
         if holder(lease.spec.as_ref()) != Some(self.me.as_str()) {
             return;
         }
-        let params = PostParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..PostParams::default()
-        };
+        let params = write_params();
         let write = async {
             let mut lease = lease;
             // One retry after a conflict (the controller may have applied
