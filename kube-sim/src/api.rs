@@ -11,11 +11,14 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::admission::{FieldValidation, REQUEST, RequestContext};
+use crate::auth;
 use crate::discovery;
 use crate::error::ApiError;
 use crate::gc::{self, Preconditions, Propagation};
 use crate::partial;
 use crate::registry::{self, ResourceType};
+use crate::requests::Denial;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::server::Shared;
 use crate::table;
@@ -34,6 +37,16 @@ pub(crate) struct Target {
 enum Route {
     Discovery(Value),
     Resource(Target),
+    /// A review answered at once (`auth::reviews`).
+    Review {
+        plural: String,
+        namespace: String,
+    },
+    /// `serviceaccounts/<name>/token`.
+    Token {
+        namespace: String,
+        name: String,
+    },
 }
 
 fn parse(path: &str) -> Result<Route, ApiError> {
@@ -45,6 +58,12 @@ fn parse(path: &str) -> Result<Route, ApiError> {
     };
     let (group, version, rest) = match segments.as_slice() {
         ["version"] => return Ok(Route::Discovery(discovery::version())),
+        ["openapi", "v3"] => return Ok(Route::Discovery(crate::openapi::root())),
+        ["openapi", "v3", rest @ ..] => {
+            return crate::openapi::at(&rest.join("/"))
+                .map(Route::Discovery)
+                .ok_or_else(not_found);
+        }
         ["api"] => return Ok(Route::Discovery(discovery::core_versions())),
         ["apis"] => return Ok(Route::Discovery(discovery::groups())),
         ["api", version, rest @ ..] => ("", *version, rest),
@@ -64,7 +83,27 @@ fn parse(path: &str) -> Result<Route, ApiError> {
         }),
         other => (None, other.to_vec()),
     };
+    if let [plural] = rest.as_slice()
+        && version == "v1"
+        && let Some(review) = registry::REVIEWS
+            .iter()
+            .find(|(g, p, _, namespaced)| *g == group && p == plural && *namespaced == namespace.is_some())
+    {
+        return Ok(Route::Review {
+            plural: review.1.to_string(),
+            namespace: namespace.unwrap_or_default(),
+        });
+    }
     let rt = registry::find(group, version, rest[0]).ok_or_else(not_found)?;
+    if let (Some(namespace), [_, name, "token"]) = (&namespace, rest.as_slice())
+        && rt.plural == "serviceaccounts"
+        && rt.group.is_empty()
+    {
+        return Ok(Route::Token {
+            namespace: namespace.clone(),
+            name: name.to_string(),
+        });
+    }
     let (name, status) = match rest[1..] {
         [] => (None, false),
         [name] => (Some(name.to_string()), false),
@@ -113,7 +152,8 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     }
 }
 
-/// The single handler behind every path.
+/// The single handler behind every path: authentication, impersonation
+/// and authorization first (`auth`), as the real handler chain orders them.
 pub(crate) async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -128,17 +168,77 @@ pub(crate) async fn handle(
     if let Some(delay) = shared.faults.latency() {
         tokio::time::sleep(delay).await;
     }
-    match uri.path() {
+    let user = match auth::authenticate(&shared.tokens, &shared.store, &headers)
+        .and_then(|user| shared.store.read(|view| auth::impersonate(view, user, &headers)))
+    {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    let path = uri.path();
+    let attributes = auth::Attributes::of_request(user.clone(), &method, path, &query);
+    if let Err(denied) = authorize(&shared, &attributes) {
+        return denied.into_response();
+    }
+    match path {
         "/healthz" | "/readyz" | "/livez" => return (StatusCode::OK, "ok").into_response(),
         "/kube-sim/requests" => {
             return json_response(StatusCode::OK, json!(shared.requests.snapshot()));
         }
         _ => {}
     }
-    match dispatch(&shared, &method, uri.path(), &query, &headers, &body).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
+    let field_validation =
+        match FieldValidation::parse(query.get("fieldValidation").map(String::as_str)) {
+            Ok(v) => v,
+            Err(error) => return error.into_response(),
+        };
+    let context = Arc::new(RequestContext {
+        user,
+        field_validation,
+        warnings: Default::default(),
+    });
+    let result = REQUEST
+        .scope(
+            context.clone(),
+            dispatch(&shared, &method, path, &query, &headers, &body, &attributes),
+        )
+        .await;
+    if method != Method::GET
+        && (path.contains("/namespaces") || path.contains("/configmaps"))
+    {
+        crate::root_ca::publish(&shared.store, &shared.certificates.ca_pem);
     }
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    let warnings = context.warnings.lock().unwrap_or_else(|p| p.into_inner());
+    for warning in warnings.iter() {
+        if let Ok(value) = format!("299 - {warning:?}").parse() {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
+}
+
+/// Refuses a request RBAC does not allow, recording the denial.
+fn authorize(shared: &Shared, attributes: &auth::Attributes) -> Result<(), ApiError> {
+    if shared
+        .store
+        .read(|view| auth::rbac::allowed(view, attributes))
+    {
+        return Ok(());
+    }
+    shared.requests.record_denial(Denial {
+        user: attributes.user.username.clone(),
+        verb: attributes.verb.clone(),
+        group: attributes.api_group.clone(),
+        resource: if attributes.resource_request {
+            attributes.combined_resource()
+        } else {
+            String::new()
+        },
+        namespace: attributes.namespace.clone(),
+        name: attributes.name.clone(),
+        path: attributes.path.clone(),
+    });
+    Err(auth::rbac::forbidden(attributes))
 }
 
 async fn dispatch(
@@ -148,12 +248,35 @@ async fn dispatch(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     body: &Bytes,
+    attributes: &auth::Attributes,
 ) -> Result<Response, ApiError> {
     let target = match parse(path)? {
         Route::Discovery(value) if method == Method::GET => {
             return Ok(json_response(StatusCode::OK, value));
         }
         Route::Discovery(_) => return Err(ApiError::method_not_allowed("discovery is read-only")),
+        Route::Review { plural, namespace } if method == Method::POST => {
+            let review = parse_body(headers, body)?;
+            let answer =
+                auth::reviews::answer(&shared.store, &attributes.user, &plural, &namespace, review)?;
+            return Ok(json_response(StatusCode::CREATED, answer));
+        }
+        Route::Token { namespace, name } if method == Method::POST => {
+            let request = parse_body(headers, body)?;
+            let answer = auth::reviews::token_request(
+                &shared.store,
+                &shared.tokens,
+                &namespace,
+                &name,
+                request,
+            )?;
+            return Ok(json_response(StatusCode::CREATED, answer));
+        }
+        Route::Review { .. } | Route::Token { .. } => {
+            return Err(ApiError::method_not_allowed(format!(
+                "{method} is not supported on {path}"
+            )));
+        }
         Route::Resource(target) => target,
     };
     let store = &shared.store;
@@ -170,6 +293,7 @@ async fn dispatch(
         .record(method, target.name.is_none(), watching, &resource);
     shared.requests.record_call(crate::requests::ApiCall {
         user_agent: user_agent(headers).unwrap_or_default().to_string(),
+        user: attributes.user.username.clone(),
         verb: crate::requests::rbac_verb(method, target.name.is_none(), watching),
         group: rt.group.to_string(),
         resource: resource.clone(),
@@ -251,6 +375,18 @@ async fn dispatch(
                 .unwrap_or_default()
                 .to_string();
             let patch = parse_body(headers, body)?;
+            // An apply that creates is also authorized as a create
+            // (`handlers/patch.go`: `withAuthorization` on createValidation).
+            if crate::patch::is_apply(&content_type)
+                && !target.status
+                && store.get(rt, &namespace, name).is_err()
+            {
+                let create = auth::Attributes {
+                    verb: "create".into(),
+                    ..attributes.clone()
+                };
+                authorize(shared, &create)?;
+            }
             let object = crate::patch::apply(
                 store,
                 &target,

@@ -3,10 +3,22 @@
 
 use serde_json::{Value, json};
 
-use crate::registry::{RESOURCES, ResourceType};
+use crate::registry::{RESOURCES, REVIEWS, ResourceType};
+
+/// The version the server reports: a release, so that a chart's
+/// `kubeVersion` constraint accepts it (a pre-release would not match
+/// `>=1.28.0`); build metadata names the server.
+pub const GIT_VERSION: &str = "v1.33.0+kube-sim";
 
 const VERBS: &[&str] = &[
-    "create", "delete", "get", "list", "patch", "update", "watch",
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
 ];
 
 fn short_names(rt: &ResourceType) -> Vec<&'static str> {
@@ -19,6 +31,8 @@ fn short_names(rt: &ResourceType) -> Vec<&'static str> {
         ("", "pods") => vec!["po"],
         ("", "events") => vec!["ev"],
         ("apps", "daemonsets") => vec!["ds"],
+        ("apps", "deployments") => vec!["deploy"],
+        ("policy", "poddisruptionbudgets") => vec!["pdb"],
         _ => vec![],
     }
 }
@@ -26,7 +40,7 @@ fn short_names(rt: &ResourceType) -> Vec<&'static str> {
 /// `/version`.
 pub fn version() -> Value {
     json!({
-        "major": "1", "minor": "33", "gitVersion": "v1.33.0-kube-sim",
+        "major": "1", "minor": "33", "gitVersion": GIT_VERSION,
         "platform": "linux/amd64", "goVersion": "go1.24", "compiler": "gc",
     })
 }
@@ -41,8 +55,10 @@ pub fn groups() -> Value {
     let mut names: Vec<&str> = RESOURCES
         .iter()
         .map(|r| r.group)
+        .chain(REVIEWS.iter().map(|r| r.0))
         .filter(|g| !g.is_empty())
         .collect();
+    names.sort();
     names.dedup();
     let groups: Vec<Value> = names
         .iter()
@@ -76,6 +92,21 @@ pub fn resources(group: &str, version: &str) -> Option<Value> {
                 "namespaced": rt.namespaced,
                 "kind": rt.kind,
                 "verbs": ["get", "patch", "update"],
+            }));
+        }
+    }
+    if group.is_empty() && version == "v1" {
+        resources.push(json!({
+            "name": "serviceaccounts/token", "singularName": "", "namespaced": true,
+            "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest",
+            "verbs": ["create"],
+        }));
+    }
+    for (review_group, plural, kind, namespaced) in REVIEWS {
+        if *review_group == group && version == "v1" {
+            resources.push(json!({
+                "name": plural, "singularName": kind.to_lowercase(), "namespaced": namespaced,
+                "kind": kind, "verbs": ["create"],
             }));
         }
     }

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub reason: &'static str,
     /// Human-readable message.
     pub message: String,
+    /// `details` of the Status (e.g. the resource a 403 is about).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -23,7 +25,19 @@ impl ApiError {
             code,
             reason,
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// The same error with `details` in its Status.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// 401 Unauthorized: credentials the server does not accept.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
     }
 
     /// 404 NotFound.
@@ -73,7 +87,7 @@ impl ApiError {
 
     /// The `metav1.Status` body.
     pub fn to_status(&self) -> serde_json::Value {
-        json!({
+        let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
@@ -81,7 +95,11 @@ impl ApiError {
             "message": self.message,
             "reason": self.reason,
             "code": self.code,
-        })
+        });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
+        status
     }
 }
 

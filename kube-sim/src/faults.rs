@@ -46,6 +46,7 @@ fn error_for(code: u16) -> ApiError {
         code,
         reason,
         message: format!("injected fault ({code})"),
+        details: None,
     }
 }
 

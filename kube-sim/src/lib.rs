@@ -13,27 +13,37 @@
 //! Served resources are listed in [`registry::RESOURCES`], one line each.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod api;
+pub mod auth;
 mod discovery;
 pub mod error;
 mod faults;
+mod fields;
 mod gc;
+mod openapi;
 mod ownership;
 mod partial;
 mod patch;
 mod process;
 pub mod registry;
 mod requests;
+pub mod root_ca;
 mod selector;
 mod server;
 mod store;
 mod strategic;
 mod table;
 mod time;
+mod tls;
 mod watch;
 
 pub use axum::http::Method;
 pub use faults::Faults;
 pub use process::{SimProcess, rss_mib, serve_until_interrupted};
-pub use requests::{ApiCall, RequestCounts};
-pub use server::{KubeSim, TEST_KUBECONFIG_ENV, client_for, connect_for_tests, kubeconfig};
+pub use requests::{ApiCall, Denial, RequestCounts};
+pub use server::{
+    KubeSim, SimOptions, TEST_KUBECONFIG_ENV, config_for, config_with_token, connect_config_for_tests,
+    connect_for_tests, kubeconfig,
+};
+pub use tls::TlsError;

@@ -21,6 +21,11 @@ const STRATEGIC: &str = "application/strategic-merge-patch+json";
 const JSON_PATCH: &str = "application/json-patch+json";
 const APPLY: &str = "application/apply-patch+yaml";
 
+/// Whether `content_type` is a server-side apply.
+pub(crate) fn is_apply(content_type: &str) -> bool {
+    content_type.split(';').next().unwrap_or_default().trim() == APPLY
+}
+
 /// The manager of a write: `fieldManager`, else one derived from the
 /// client's user agent, as the real server does.
 pub(crate) fn manager_of(query: &HashMap<String, String>, user_agent: Option<&str>) -> String {

@@ -8,10 +8,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::server::{KubeSim, client_for};
+use crate::server::{KubeSim, config_for};
 
 /// Serves on `listen` until SIGINT/SIGTERM, after printing the server's URL
-/// as the first line of standard output.
+/// as the first line of standard output and its admin kubeconfig, as one
+/// line of JSON, as the second.
 pub async fn serve_until_interrupted(
     listen: SocketAddr,
     kubeconfig: Option<&Path>,
@@ -21,6 +22,11 @@ pub async fn serve_until_interrupted(
         server.write_kubeconfig(path)?;
     }
     println!("{}", server.url());
+    println!(
+        "{}",
+        serde_json::json!({"kubeconfig": server.kubeconfig(), "ca": server.ca_pem(),
+                           "token": server.admin_token()})
+    );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = tokio::signal::ctrl_c() => result,
@@ -32,6 +38,8 @@ pub async fn serve_until_interrupted(
 pub struct SimProcess {
     child: Child,
     url: String,
+    /// `{kubeconfig, ca, token}` as the server printed them.
+    access: serde_json::Value,
 }
 
 impl SimProcess {
@@ -43,26 +51,39 @@ impl SimProcess {
             .stdout(Stdio::piped())
             .spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout);
         let mut url = String::new();
-        BufReader::new(stdout).read_line(&mut url)?;
+        lines.read_line(&mut url)?;
         let url = url.trim().to_string();
-        if !url.starts_with("http://") {
+        let mut second = String::new();
+        lines.read_line(&mut second)?;
+        let access = serde_json::from_str::<serde_json::Value>(&second)
+            .ok()
+            .filter(|v| v["kubeconfig"].is_string() && v["ca"].is_string());
+        let Some(access) = access.filter(|_| url.starts_with("https://")) else {
             let _ = child.kill();
             return Err(std::io::Error::other(format!(
-                "the server printed {url:?} instead of its URL"
+                "the server printed {url:?} instead of its URL and credentials"
             )));
-        }
-        Ok(Self { child, url })
+        };
+        Ok(Self { child, url, access })
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `https://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// A client talking to the server over HTTP.
+    /// The server's admin kubeconfig.
+    pub fn kubeconfig(&self) -> &str {
+        self.access["kubeconfig"].as_str().unwrap_or_default()
+    }
+
+    /// An admin client of the server.
     pub fn client(&self) -> kube::Client {
-        client_for(&self.url)
+        let text = |key: &str| self.access[key].as_str().unwrap_or_default();
+        kube::Client::try_from(config_for(&self.url, text("ca"), text("token")))
+            .expect("a client")
     }
 
     /// Requests the server has answered, by verb and resource (see

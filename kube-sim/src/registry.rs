@@ -64,21 +64,44 @@ pub static RESOURCES: &[ResourceType] = &[
     rt("", "v1", "events", "Event", true, false),
     rt("events.k8s.io", "v1", "events", "Event", true, false),
     rt("apps", "v1", "daemonsets", "DaemonSet", true, true),
+    rt("apps", "v1", "deployments", "Deployment", true, true),
+    rt("batch", "v1", "jobs", "Job", true, true),
+    rt("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, true),
     rt("coordination.k8s.io", "v1", "leases", "Lease", true, false),
-    rt(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "roles",
-        "Role",
-        true,
+    rt(RBAC, "v1", "roles", "Role", true, false),
+    rt(RBAC, "v1", "rolebindings", "RoleBinding", true, false),
+    rt(RBAC, "v1", "clusterroles", "ClusterRole", false, false),
+    rt(RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", false, false),
+];
+
+/// The RBAC API group.
+pub const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// Types that are only ever created, never stored: reviews the server
+/// answers at once (`auth::reviews`). `(group, plural, kind, namespaced)`.
+pub static REVIEWS: &[(&str, &str, &str, bool)] = &[
+    (
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
         false,
     ),
-    rt(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "rolebindings",
-        "RoleBinding",
+    (
+        "authorization.k8s.io",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+        false,
+    ),
+    (
+        "authorization.k8s.io",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
         true,
+    ),
+    (
+        "authentication.k8s.io",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
         false,
     ),
 ];
@@ -88,4 +111,9 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
     RESOURCES
         .iter()
         .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// A type the server always serves, for its own lookups.
+pub(crate) fn served(group: &str, plural: &str) -> &'static ResourceType {
+    find(group, "v1", plural).expect("a type of the registry")
 }

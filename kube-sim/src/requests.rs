@@ -15,6 +15,26 @@ use axum::http::Method;
 pub struct RequestCounts {
     counts: Mutex<BTreeMap<String, u64>>,
     calls: Mutex<BTreeSet<ApiCall>>,
+    denials: Mutex<Vec<Denial>>,
+}
+
+/// A request RBAC refused (403).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The user, e.g. `system:serviceaccount:ns:name`.
+    pub user: String,
+    /// The RBAC verb.
+    pub verb: String,
+    /// API group; empty for the core group.
+    pub group: String,
+    /// Plural resource, with `/<subresource>`; empty for a non-resource request.
+    pub resource: String,
+    /// The namespace; empty at the cluster scope.
+    pub namespace: String,
+    /// The object's name; empty for collections.
+    pub name: String,
+    /// The request path.
+    pub path: String,
 }
 
 /// One kind of request a client made, in the terms RBAC uses.
@@ -22,6 +42,8 @@ pub struct RequestCounts {
 pub struct ApiCall {
     /// The client's `User-Agent` header (empty when absent).
     pub user_agent: String,
+    /// The authenticated user (after impersonation).
+    pub user: String,
     /// `get`, `list`, `watch`, `create`, `update`, `patch` or `delete`.
     pub verb: String,
     /// API group; empty for the core group.
@@ -82,6 +104,27 @@ impl RequestCounts {
             .filter(|c| c.user_agent.starts_with(user_agent))
             .cloned()
             .collect()
+    }
+
+    /// Records a request RBAC refused.
+    pub(crate) fn record_denial(&self, denial: Denial) {
+        self.denials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(denial);
+    }
+
+    /// Every refused request, in order.
+    pub fn denials(&self) -> Vec<Denial> {
+        self.denials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The refused requests of `user`.
+    pub fn denials_of(&self, user: &str) -> Vec<Denial> {
+        self.denials().into_iter().filter(|d| d.user == user).collect()
     }
 
     /// A copy of the counts.

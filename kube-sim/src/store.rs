@@ -77,6 +77,11 @@ fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
+/// `path.ValidatePathSegmentName`: not `.` or `..`, no `/` or `%`.
+fn is_path_segment(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('%')
+}
+
 fn describe(rt: &ResourceType, name: &str) -> String {
     let group = if rt.group.is_empty() {
         String::new()
@@ -111,11 +116,45 @@ impl Store {
     }
 }
 
+/// Read access to the stored objects under the store's lock, for decisions
+/// that must not copy them (authorization reads roles and bindings on every
+/// request).
+pub(crate) struct View<'a>(&'a BTreeMap<Key, Value>);
+
+impl View<'_> {
+    /// The object `namespace/name` of `rt`.
+    pub fn get(&self, rt: &'static ResourceType, namespace: &str, name: &str) -> Option<&Value> {
+        let namespace = if rt.namespaced { namespace } else { "" };
+        self.0.get(&key(rt, namespace, name))
+    }
+
+    /// The objects of `rt` in `namespace` (`""` for cluster-scoped types).
+    pub fn in_namespace<'v>(
+        &'v self,
+        rt: &'static ResourceType,
+        namespace: &'v str,
+    ) -> impl Iterator<Item = &'v Value> + 'v {
+        let start = key(rt, namespace, "");
+        self.0
+            .range(start..)
+            .take_while(move |((group, plural, ns, _), _)| {
+                *group == rt.group && *plural == rt.plural && ns == namespace
+            })
+            .map(|(_, object)| object)
+    }
+}
+
 impl Store {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` over the stored objects, under the lock.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
+        let inner = self.lock();
+        f(&View(&inner.objects))
     }
 
     /// Subscribes to changes made from now on.
@@ -190,7 +229,14 @@ impl Store {
                 .collect();
             name = format!("{prefix}{suffix}");
         }
-        if !is_dns_subdomain(&name) {
+        // RBAC objects are named by path segments (`system:discovery`),
+        // everything served here else by DNS subdomains.
+        let valid = if rt.group == crate::registry::RBAC {
+            is_path_segment(&name)
+        } else {
+            is_dns_subdomain(&name)
+        };
+        if !valid {
             return Err(ApiError::invalid(format!(
                 "{} is invalid: metadata.name: a lowercase RFC 1123 subdomain is required",
                 describe(rt, &name)
@@ -218,6 +264,7 @@ impl Store {
             allocate_cluster_ips(&mut inner, &mut object, self.dual_stack)?;
         }
         fold_string_data(rt, &mut object);
+        crate::admission::admit(&View(&inner.objects), rt, namespace, None, &object)?;
         Self::bump(&mut inner, &mut object);
         inner.objects.insert(k, object.clone());
         self.record(&mut inner, rt, "ADDED", object.clone());
@@ -292,41 +339,38 @@ impl Store {
                 describe(rt, name)
             )));
         }
-        let mut next = if status {
-            let mut next = current.clone();
-            next["status"] = body["status"].clone();
-            next
-        } else {
-            let mut next = body;
-            for immutable in [
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "name",
-                "namespace",
-                "generation",
-            ] {
-                match current["metadata"].get(immutable) {
-                    Some(value) => next["metadata"][immutable] = value.clone(),
-                    None => {
-                        if let Some(m) = next["metadata"].as_object_mut() {
-                            m.remove(immutable);
-                        }
+        let mut next = body;
+        for immutable in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "name",
+            "namespace",
+            "generation",
+        ] {
+            match current["metadata"].get(immutable) {
+                Some(value) => next["metadata"][immutable] = value.clone(),
+                None => {
+                    if let Some(m) = next["metadata"].as_object_mut() {
+                        m.remove(immutable);
                     }
                 }
             }
+        }
+        next["apiVersion"] = json!(rt.api_version());
+        next["kind"] = json!(rt.kind);
+        if status {
+            reset_for_status_write(rt, &current, &mut next);
+        } else {
             if rt.status {
                 next["status"] = current["status"].clone();
             }
-            next["apiVersion"] = json!(rt.api_version());
-            next["kind"] = json!(rt.kind);
             check_service_update(rt, &current, &next)?;
             if next["spec"] != current["spec"] {
                 let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
                 next["metadata"]["generation"] = json!(generation + 1);
             }
-            next
-        };
+        }
         if let Some(o) = next.as_object_mut()
             && o.get("status").is_some_and(Value::is_null)
         {
@@ -336,6 +380,7 @@ impl Store {
         if next == current {
             return Ok(current);
         }
+        crate::admission::admit(&View(&inner.objects), rt, namespace, Some(&current), &next)?;
         Self::bump(&mut inner, &mut next);
         if next["metadata"].get("deletionTimestamp").is_some() && finalizers_empty(&next) {
             self.remove(&mut inner, rt, k, next.clone());
@@ -511,6 +556,39 @@ impl Store {
 static NAMESPACES: &ResourceType = &crate::registry::RESOURCES[0];
 
 /// Whether any object lives in `namespace`.
+/// What a write through `/status` may not change, per type, as the real
+/// status strategies' `PrepareForUpdate` decide: the spec always
+/// (`pkg/registry/*/strategy.go`); a Deployment's labels too
+/// (`deploymentStatusStrategy`); a Pod's owner references
+/// (`podStatusStrategy`). Other metadata written through `/status` (a
+/// Service's labels, say) is kept, as there.
+fn reset_for_status_write(rt: &ResourceType, current: &Value, next: &mut Value) {
+    let mut keep = |pointer: &[&str]| {
+        let (last, parents) = pointer.split_last().expect("a non-empty path");
+        let mut source = current;
+        for p in parents {
+            source = &source[*p];
+        }
+        let mut target = &mut *next;
+        for p in parents {
+            target = &mut target[*p];
+        }
+        match (source.get(*last), target.as_object_mut()) {
+            (Some(value), _) => target[*last] = value.clone(),
+            (None, Some(object)) => {
+                object.remove(*last);
+            }
+            (None, None) => {}
+        }
+    };
+    keep(&["spec"]);
+    match (rt.group, rt.plural) {
+        ("apps", "deployments") => keep(&["metadata", "labels"]),
+        ("", "pods") => keep(&["metadata", "ownerReferences"]),
+        _ => {}
+    }
+}
+
 fn has_content(inner: &Inner, namespace: &str) -> bool {
     inner.objects.keys().any(|(_, _, ns, _)| ns == namespace)
 }

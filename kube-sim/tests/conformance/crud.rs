@@ -212,9 +212,11 @@ async fn status_writes_change_only_status_and_spec_writes_keep_it() {
         .replace_status("web", &PostParams::default(), &with_status)
         .await
         .unwrap();
+    // A Service's status strategy resets only the spec
+    // (`serviceStatusStrategy.PrepareForUpdate`): metadata is written.
     assert_eq!(
-        after.metadata.labels, created.metadata.labels,
-        "status writes leave metadata alone"
+        after.metadata.labels, with_status.metadata.labels,
+        "a Service's status write keeps its metadata changes"
     );
     assert_eq!(
         after.metadata.generation, generation,

@@ -3,6 +3,8 @@
 //! named by `SVCLB_TEST_KUBECONFIG`. Tests whose names start with
 //! `in_memory_only_` need fault injection and skip a real cluster.
 
+mod authn;
+mod authz;
 mod controller;
 mod crud;
 mod deletion;

@@ -165,15 +165,20 @@ async fn in_memory_only_resuming_from_compacted_history_is_410_gone() {
     cluster.cleanup().await;
 }
 
-/// The status code of a raw `GET path` (no client-side retries involved).
-async fn raw_get_status(addr: std::net::SocketAddr, path: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: kube-sim\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response.split_whitespace().nth(1).unwrap().parse().unwrap()
+/// The status code of a raw `GET path`, without client-side retries.
+async fn raw_get_status(config: &kube::Config, path: &str) -> u16 {
+    let mut config = config.clone();
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    let request = axum::http::Request::get(path)
+        .body(Vec::new())
+        .expect("a valid request");
+    client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
@@ -182,12 +187,12 @@ async fn in_memory_only_injected_faults_fail_exactly_the_next_requests() {
     let Some(sim) = cluster.sim() else { return };
     let path = format!("/api/v1/namespaces/{}/configmaps", cluster.namespace);
     sim.faults().fail_next(None, "/configmaps", 2, 500);
-    assert_eq!(raw_get_status(sim.addr(), &path).await, 500);
-    assert_eq!(raw_get_status(sim.addr(), &path).await, 500);
-    assert_eq!(raw_get_status(sim.addr(), &path).await, 200);
+    assert_eq!(raw_get_status(&cluster.config, &path).await, 500);
+    assert_eq!(raw_get_status(&cluster.config, &path).await, 500);
+    assert_eq!(raw_get_status(&cluster.config, &path).await, 200);
     sim.faults().fail_next(None, "/configmaps", 1, 429);
-    assert_eq!(raw_get_status(sim.addr(), &path).await, 429);
-    assert_eq!(raw_get_status(sim.addr(), &path).await, 200);
+    assert_eq!(raw_get_status(&cluster.config, &path).await, 429);
+    assert_eq!(raw_get_status(&cluster.config, &path).await, 200);
     // A 409 on a write reaches the client as a conflict.
     let api = cluster.api::<ConfigMap>();
     sim.faults()
@@ -251,9 +256,14 @@ async fn many_concurrent_watchers_each_see_every_change_and_get_bookmarks() {
             .unwrap();
         watchers.push(tokio::spawn(async move {
             let events: Vec<WatchEvent<ConfigMap>> = stream.try_collect().await.unwrap();
+            // Only this test's objects: a real namespace also gets its
+            // kube-root-ca.crt ConfigMap, possibly after the list.
             let added = events
                 .iter()
-                .filter(|e| matches!(e, WatchEvent::Added(_)))
+                .filter(|e| {
+                    matches!(e, WatchEvent::Added(cm)
+                        if cm.metadata.name.as_deref().is_some_and(|n| n.starts_with("m")))
+                })
                 .count();
             let bookmarks = events
                 .iter()
@@ -311,14 +321,16 @@ async fn metadata_only_lists_and_watches_carry_the_metadata() {
     api.create(&PostParams::default(), &config_map("meta"))
         .await
         .unwrap();
-    let list = api.list_metadata(&Default::default()).await.unwrap();
+    // The namespace also holds kube-root-ca.crt: select this test's object.
+    let only_meta = ListParams::default().fields("metadata.name=meta");
+    let list = api.list_metadata(&only_meta).await.unwrap();
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
     let one = api.get_metadata("meta").await.unwrap();
     assert!(one.metadata.uid.is_some());
     let metadata: kube::Api<kube::core::PartialObjectMeta<ConfigMap>> =
         kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let mut events = watcher(metadata, Default::default())
+    let mut events = watcher(metadata, watcher::Config::default().fields("metadata.name=meta"))
         .applied_objects()
         .boxed();
     let seen = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
