@@ -27,6 +27,9 @@ use kube_sim::{SimProcess, rss_mib};
 use serde_json::json;
 use svc_lb_contract::ProxyNames;
 
+#[path = "../tests/support/controller_rbac.rs"]
+mod controller_rbac;
+
 const SERVICES: usize = 1_000;
 const NODES: usize = 500;
 const IN_FLIGHT: usize = 32;
@@ -158,7 +161,24 @@ async fn run_bench() {
 
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, kube_sim::kubeconfig(server.url())).unwrap();
+    // The controller runs as its ServiceAccount under the shipped RBAC, so
+    // every request it makes is authorized as in an installation.
+    let target = controller_rbac::RbacTarget {
+        namespace: SYSTEM.into(),
+        cluster_name: "tailscale-svc-lb".into(),
+        policy_configmap: "tailscale-svc-lb-policies".into(),
+    };
+    let documents = controller_rbac::adapt(&controller_rbac::shipped_rbac_yaml(), &target);
+    let token = controller_rbac::install(&client, &documents).await;
+    for document in &documents {
+        let plural = format!("{}s", document["kind"].as_str().unwrap().to_lowercase());
+        own.add(&format!("CREATE {plural}"), 1);
+    }
+    std::fs::write(
+        &kubeconfig,
+        kube_sim::kubeconfig(server.url(), server.ca_pem(), &token),
+    )
+    .unwrap();
     let metrics_port = free_port();
     let controller: Child = Command::new(env!("CARGO_BIN_EXE_tailscale-svc-lb"))
         .args(["controller", "--no-leader-election", "--kubeconfig"])

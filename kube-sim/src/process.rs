@@ -74,6 +74,11 @@ impl SimProcess {
         &self.url
     }
 
+    /// The server's CA certificate (PEM).
+    pub fn ca_pem(&self) -> &str {
+        self.access["ca"].as_str().unwrap_or_default()
+    }
+
     /// The server's admin kubeconfig.
     pub fn kubeconfig(&self) -> &str {
         self.access["kubeconfig"].as_str().unwrap_or_default()

@@ -25,13 +25,20 @@ use svc_lb_host::controller::{ControllerOptions, ControllerTimings};
 use svc_lb_host::policy::EngineLimits;
 use tokio_util::sync::CancellationToken;
 
+use crate::controller_rbac::{self, RbacTarget};
+
 /// How long `eventually` waits.
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The cluster of one test.
 pub struct Cluster {
     pub client: kube::Client,
+    /// The admin client's configuration.
+    pub config: kube::Config,
     pub sim: Option<Arc<KubeSim>>,
+    /// Where the controller's RBAC is installed, and its token.
+    pub rbac: RbacTarget,
+    controller_token: String,
     /// Namespace of the controller and its objects.
     pub system: String,
     /// Namespace of the test's Services.
@@ -55,16 +62,47 @@ async fn namespace(client: &kube::Client, prefix: &str) -> String {
         .name_any()
 }
 
+/// Installs the controller RBAC `yaml` (the shipped file, or a variant of
+/// it) for namespace `system`.
+async fn controller_identity(
+    client: &kube::Client,
+    system: &str,
+    yaml: &str,
+) -> (RbacTarget, String) {
+    let target = RbacTarget {
+        namespace: system.to_string(),
+        cluster_name: format!("{system}-controller"),
+        policy_configmap: POLICY_CONFIGMAP.to_string(),
+    };
+    let documents = controller_rbac::adapt(yaml, &target);
+    let token = controller_rbac::install(client, &documents).await;
+    (target, token)
+}
+
+/// The policy ConfigMap every test's controller watches.
+pub const POLICY_CONFIGMAP: &str = "policies";
+
 impl Cluster {
-    /// Connects and creates the test's namespaces.
+    /// Connects and creates the test's namespaces and the controller's
+    /// identity (the shipped RBAC).
     pub async fn connect() -> Arc<Self> {
-        let (client, sim) = kube_sim::connect_for_tests().await;
+        Self::connect_with_rbac(&controller_rbac::shipped_rbac_yaml()).await
+    }
+
+    /// As [`Cluster::connect`], with the controller's RBAC from `yaml`.
+    pub async fn connect_with_rbac(yaml: &str) -> Arc<Self> {
+        let (config, sim) = kube_sim::connect_config_for_tests().await;
+        let client = kube::Client::try_from(config.clone()).expect("a client");
         let sim = sim.map(Arc::new);
         let system = namespace(&client, "svclb-system").await;
         let apps = namespace(&client, "svclb-apps").await;
         let class = format!("{system}.e2e.example.com/lb");
+        let (rbac, controller_token) = controller_identity(&client, &system, yaml).await;
         Arc::new(Self {
             client,
+            config,
+            rbac,
+            controller_token,
             sim,
             node_prefix: format!("{system}-node"),
             system,
@@ -78,8 +116,13 @@ impl Cluster {
     /// class, the same Services namespace.
     pub async fn second_installation(&self) -> Self {
         let system = namespace(&self.client, "svclb-other").await;
+        let (rbac, controller_token) =
+            controller_identity(&self.client, &system, &controller_rbac::shipped_rbac_yaml()).await;
         Self {
             client: self.client.clone(),
+            config: self.config.clone(),
+            rbac,
+            controller_token,
             sim: self.sim.clone(),
             node_prefix: format!("{system}-node"),
             class: format!("{system}.e2e.example.com/lb"),
@@ -103,7 +146,7 @@ impl Cluster {
                 retry_base: Duration::from_millis(200),
             },
             limits: EngineLimits::default(),
-            policy_configmap: "policies".into(),
+            policy_configmap: POLICY_CONFIGMAP.into(),
             default_policy: true,
             metrics_addr: None,
             election: None,
@@ -112,19 +155,16 @@ impl Cluster {
         }
     }
 
-    /// The client a controller uses: in memory, one that names itself with
-    /// the controller's user agent, so the server can tell its requests
-    /// from the test's.
-    fn controller_client(&self) -> kube::Client {
-        let Some(sim) = &self.sim else {
-            return self.client.clone();
-        };
-        let mut config = kube::Config::new(sim.url().parse().unwrap());
-        config.headers.push((
-            axum::http::header::USER_AGENT,
-            axum::http::HeaderValue::from_static(svc_lb_host::controller::USER_AGENT),
-        ));
-        kube::Client::try_from(config).unwrap()
+    /// The client a controller uses: its ServiceAccount's token under the
+    /// shipped RBAC, naming itself with the controller's user agent (so the
+    /// server can tell its requests from the test's).
+    pub fn controller_client(&self) -> kube::Client {
+        controller_rbac::controller_client(&self.config, &self.controller_token)
+    }
+
+    /// The controller's user name.
+    pub fn controller_user(&self) -> String {
+        format!("system:serviceaccount:{}:tailscale-svc-lb", self.system)
     }
 
     /// Starts a controller with `options`; it stops when the handle drops.
@@ -371,6 +411,7 @@ impl Cluster {
         for ns in [&self.apps, &self.system] {
             let _ = namespaces.delete(ns, &DeleteParams::default()).await;
         }
+        controller_rbac::remove_cluster_objects(&self.client, &self.rbac).await;
     }
 }
 

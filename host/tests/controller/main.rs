@@ -5,6 +5,8 @@
 //! into the state Secret, logging out) is played by the tests, through the
 //! same Secret keys the runtime uses.
 
+#[path = "../support/controller_rbac.rs"]
+mod controller_rbac;
 mod harness;
 mod observability;
 mod policies;

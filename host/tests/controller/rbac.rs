@@ -1,7 +1,8 @@
 //! The RBAC in `examples/controller/rbac.yaml` is exactly what the
-//! controller uses: every request it makes in a full life cycle is granted,
-//! and every grant is used (or is listed below with the reason it is needed
-//! anyway).
+//! controller uses: the controller runs as its ServiceAccount under it (the
+//! server authorizes every request), nothing of a full life cycle is
+//! denied, every grant is used (or is listed below with the reason it is
+//! needed anyway), and a rule taken away breaks the behaviour it serves.
 
 use std::collections::BTreeSet;
 
@@ -146,6 +147,8 @@ async fn in_memory_only_the_controller_uses_exactly_the_rbac_it_ships_with() {
     })
     .await;
     controller.stop().await;
+    let denied = sim.requests().denials_of(&cluster.controller_user());
+    assert!(denied.is_empty(), "denied during a full life cycle: {denied:?}");
 
     let grants = grants();
     let calls = sim.requests().calls_by(USER_AGENT);
@@ -186,5 +189,35 @@ async fn in_memory_only_the_controller_uses_exactly_the_rbac_it_ships_with() {
         .filter(|g| !used.contains(*g))
         .collect();
     assert!(unused.is_empty(), "granted but never used: {unused:?}");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn without_its_services_status_rule_the_controller_cannot_publish_the_address() {
+    let shipped = crate::controller_rbac::shipped_rbac_yaml();
+    let rule = "  - apiGroups: [\"\"]\n    resources: [services/status]\n    verbs: [patch]";
+    assert!(shipped.contains(rule), "the shipped RBAC has the services/status rule");
+    let cluster = Cluster::connect_with_rbac(&shipped.replace(rule, "")).await;
+    let controller = cluster.start_default();
+    cluster.create_node("a", json!({})).await;
+    cluster.create_service("web", json!({})).await;
+    cluster.wait_for_daemonset("web").await;
+    report_address(&cluster, "web", "100.64.0.1").await;
+    if let Some(sim) = cluster.sim.as_ref() {
+        crate::harness::eventually("the status write is denied", || async {
+            sim.requests()
+                .denials_of(&cluster.controller_user())
+                .iter()
+                .any(|d| d.verb == "patch" && d.resource == "services/status")
+                .then_some(())
+        })
+        .await;
+    } else {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+    let service = cluster.services().get("web").await.unwrap();
+    let ingress = service.status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
+    assert!(ingress.as_ref().is_none_or(|i| i.is_empty()), "{ingress:?}");
+    controller.stop().await;
     cluster.cleanup().await;
 }

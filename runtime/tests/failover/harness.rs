@@ -204,7 +204,11 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("kubeconfig"),
-            kube_sim::kubeconfig(&format!("http://127.0.0.1:{API_PORT}")),
+            kube_sim::kubeconfig(
+                &format!("https://127.0.0.1:{API_PORT}"),
+                sim.ca_pem(),
+                sim.admin_token(),
+            ),
         )
         .unwrap();
         std::fs::create_dir(dir.path().join("bin")).unwrap();

@@ -5,6 +5,8 @@
 //! at which two of them forward; the fake tailnet records any moment at
 //! which two tailscaleds run one device. Both must stay empty.
 
+#[path = "../../../host/tests/support/controller_rbac.rs"]
+mod controller_rbac;
 mod harness;
 mod with_controller;
 

@@ -114,9 +114,22 @@ async fn a_service_gets_the_runtimes_tailscale_ip_and_deleting_it_leaves_nothing
         identity: "e2e".into(),
         concurrency: 4,
     };
+    // The controller runs as its ServiceAccount under the shipped RBAC.
+    let target = crate::controller_rbac::RbacTarget {
+        namespace: NAMESPACE.into(),
+        cluster_name: format!("{NAMESPACE}-controller"),
+        policy_configmap: "policies".into(),
+    };
+    let documents =
+        crate::controller_rbac::adapt(&crate::controller_rbac::shipped_rbac_yaml(), &target);
+    let token = crate::controller_rbac::install(&client, &documents).await;
+    let controller_client = crate::controller_rbac::controller_client(
+        &cluster.sim.config_with_token(cluster.sim.admin_token()),
+        &token,
+    );
     let stop = CancellationToken::new();
     let controller = tokio::spawn(svc_lb_host::controller::run(
-        client.clone(),
+        controller_client,
         options,
         stop.clone(),
     ));
