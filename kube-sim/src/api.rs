@@ -256,7 +256,15 @@ async fn dispatch(
         }
         Route::Discovery(_) => return Err(ApiError::method_not_allowed("discovery is read-only")),
         Route::Review { plural, namespace } if method == Method::POST => {
-            let review = parse_body(headers, body)?;
+            let protobuf = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|c| c.starts_with(crate::protobuf::CONTENT_TYPE));
+            let review = if protobuf {
+                crate::protobuf::review_to_json(body)?
+            } else {
+                parse_body(headers, body)?
+            };
             let answer =
                 auth::reviews::answer(&shared.store, &attributes.user, &plural, &namespace, review)?;
             return Ok(json_response(StatusCode::CREATED, answer));

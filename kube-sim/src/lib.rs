@@ -26,6 +26,7 @@ mod ownership;
 mod partial;
 mod patch;
 mod process;
+mod protobuf;
 pub mod registry;
 mod requests;
 pub mod root_ca;

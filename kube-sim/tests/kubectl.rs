@@ -1,5 +1,7 @@
-//! kubectl against the in-memory server through a written kubeconfig:
-//! `apply -f`, `get services -A` with the EXTERNAL-IP column, `delete`.
+//! kubectl against the in-memory server through a written kubeconfig
+//! (HTTPS, the CA, the admin token): `apply -f` with schema validation on,
+//! `get services -A` with the EXTERNAL-IP column, `delete`, `auth whoami`
+//! and `auth can-i`.
 //! kubectl is expected on PATH (CI installs it where a machine lacks it).
 
 use std::process::Command;
@@ -26,8 +28,9 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
 }
 
 /// `kubectl apply` of Service `default/web` with these annotations and one
-/// port; its output. No OpenAPI document is served, so kubectl's schema
-/// validation is off.
+/// port; its output. Validation is on (kubectl's default, `strict`): kubectl
+/// finds the `fieldValidation` parameter in the OpenAPI v3 document and
+/// lets the server validate.
 fn apply_service(
     kubeconfig: &std::path::Path,
     manifest: &std::path::Path,
@@ -44,12 +47,7 @@ fn apply_service(
         ),
     )
     .unwrap();
-    let args = [
-        "apply",
-        "--validate=false",
-        "-f",
-        manifest.to_str().unwrap(),
-    ];
+    let args = ["apply", "-f", manifest.to_str().unwrap()];
     let (ok, out) = tokio::task::block_in_place(|| kubectl(kubeconfig, &args));
     assert!(ok, "{out}");
     out
@@ -110,4 +108,47 @@ async fn kubectl_applies_lists_with_external_ip_and_deletes() {
         tokio::task::block_in_place(|| kubectl(&kubeconfig, &["delete", "service", "web"]));
     assert!(ok, "{out}");
     assert!(services.get_opt("web").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_validation_refuses_an_unknown_field() {
+    let sim = KubeSim::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let manifest = dir.path().join("cm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo, namespace: default}\ndatta: {a: b}\n",
+    )
+    .unwrap();
+    let args = ["apply", "-f", manifest.to_str().unwrap()];
+    let (ok, out) = tokio::task::block_in_place(|| kubectl(&kubeconfig, &args));
+    assert!(!ok, "{out}");
+    assert!(out.contains("unknown field \"datta\""), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_auth_whoami_and_can_i_answer_for_the_token() {
+    let sim = KubeSim::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin");
+    sim.write_kubeconfig(&admin).unwrap();
+    let (ok, out) = tokio::task::block_in_place(|| kubectl(&admin, &["auth", "whoami"]));
+    assert!(ok && out.contains("kube-sim-admin") && out.contains("system:masters"), "{out}");
+    // A user with no grants: kubectl's `--token` replaces the admin token.
+    let token = sim.issue_token("jane", &["developers"]);
+    let can_i = |args: &[&str]| {
+        let mut all = vec!["--token", token.as_str(), "auth", "can-i"];
+        all.extend_from_slice(args);
+        tokio::task::block_in_place(|| kubectl(&admin, &all))
+    };
+    let (ok, out) = can_i(&["list", "secrets"]);
+    assert!(!ok && out.lines().next() == Some("no"), "{out}");
+    let (ok, out) = can_i(&["create", "selfsubjectaccessreviews.authorization.k8s.io"]);
+    assert!(ok && out.lines().next() == Some("yes"), "{out}");
+    let (ok, out) = tokio::task::block_in_place(|| {
+        kubectl(&admin, &["--token", &token, "auth", "whoami", "-o", "jsonpath={.status.userInfo.groups}"])
+    });
+    assert!(ok && out.contains("developers") && out.contains("system:authenticated"), "{out}");
 }
