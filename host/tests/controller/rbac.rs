@@ -221,3 +221,84 @@ async fn without_its_services_status_rule_the_controller_cannot_publish_the_addr
     controller.stop().await;
     cluster.cleanup().await;
 }
+
+/// A token of the proxy pods' ServiceAccount of Service `name`.
+async fn proxy_token(cluster: &Cluster, name: &str) -> String {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: kube::Api<ServiceAccount> = cluster.api(&cluster.system);
+    let account = cluster.names(name).service_account;
+    crate::harness::eventually("the proxy's ServiceAccount exists", || async {
+        accounts.get_opt(&account).await.unwrap().map(|_| ())
+    })
+    .await;
+    let request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    accounts
+        .create_token_request(&account, &Default::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+}
+
+#[tokio::test]
+async fn the_proxy_role_reaches_its_own_secret_and_lease_and_nothing_else() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{ListParams, Patch, PatchParams, WatchParams};
+
+    let cluster = Cluster::connect().await;
+    let controller = cluster.start_default();
+    cluster.create_node("a", json!({})).await;
+    for name in ["web", "api"] {
+        cluster.create_service(name, json!({})).await;
+        cluster.wait_for_daemonset(name).await;
+    }
+    let token = proxy_token(&cluster, "web").await;
+    let proxy = kube::Client::try_from(kube_sim::config_with_token(&cluster.config, &token))
+        .unwrap();
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(proxy.clone(), &cluster.system);
+    let leases: kube::Api<Lease> = kube::Api::namespaced(proxy, &cluster.system);
+    let own = cluster.names("web");
+    let forbidden = |e: kube::Error| matches!(e, kube::Error::Api(s) if s.code == 403);
+
+    crate::harness::eventually("the proxy reads its own Secret", || async {
+        secrets.get(&own.state_secret).await.ok().map(|_| ())
+    })
+    .await;
+    let patch = Patch::Merge(json!({"data": {"ts-ip": "MTAwLjY0LjAuMQ=="}}));
+    secrets
+        .patch(&own.state_secret, &PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    let by_name = ListParams::default().fields(&format!("metadata.name={}", own.state_secret));
+    let listed = secrets.list(&by_name).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let watch = WatchParams::default()
+        .fields(&format!("metadata.name={}", own.state_secret))
+        .timeout(1);
+    let version = listed.metadata.resource_version.unwrap();
+    assert!(secrets.watch(&watch, &version).await.is_ok());
+    leases.get(&own.lease).await.unwrap();
+    let renew = Patch::Merge(json!({"spec": {"holderIdentity": "pod-a"}}));
+    leases
+        .patch(&own.lease, &PatchParams::default(), &renew)
+        .await
+        .unwrap();
+    let lease_by_name = ListParams::default().fields(&format!("metadata.name={}", own.lease));
+    assert_eq!(leases.list(&lease_by_name).await.unwrap().items.len(), 1);
+
+    let other = cluster.names("api");
+    assert!(forbidden(secrets.get(&other.state_secret).await.unwrap_err()));
+    assert!(forbidden(leases.get(&other.lease).await.unwrap_err()));
+    assert!(forbidden(
+        secrets.get(svc_lb_contract::AUTH_KEY_SECRET).await.unwrap_err()
+    ));
+    assert!(forbidden(secrets.list(&ListParams::default()).await.unwrap_err()));
+    assert!(forbidden(secrets.delete(&own.state_secret, &Default::default()).await.unwrap_err()));
+    controller.stop().await;
+    cluster.cleanup().await;
+}
