@@ -79,7 +79,10 @@ pub(crate) fn admit(
     }
     match context.field_validation {
         FieldValidation::Strict => {
-            let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field {f:?}"))
+                .collect();
             Err(ApiError::bad_request(format!(
                 "strict decoding error: {}",
                 list.join(", ")

@@ -85,9 +85,9 @@ fn parse(path: &str) -> Result<Route, ApiError> {
     };
     if let [plural] = rest.as_slice()
         && version == "v1"
-        && let Some(review) = registry::REVIEWS
-            .iter()
-            .find(|(g, p, _, namespaced)| *g == group && p == plural && *namespaced == namespace.is_some())
+        && let Some(review) = registry::REVIEWS.iter().find(|(g, p, _, namespaced)| {
+            *g == group && p == plural && *namespaced == namespace.is_some()
+        })
     {
         return Ok(Route::Review {
             plural: review.1.to_string(),
@@ -168,9 +168,11 @@ pub(crate) async fn handle(
     if let Some(delay) = shared.faults.latency() {
         tokio::time::sleep(delay).await;
     }
-    let user = match auth::authenticate(&shared.tokens, &shared.store, &headers)
-        .and_then(|user| shared.store.read(|view| auth::impersonate(view, user, &headers)))
-    {
+    let user = match auth::authenticate(&shared.tokens, &shared.store, &headers).and_then(|user| {
+        shared
+            .store
+            .read(|view| auth::impersonate(view, user, &headers))
+    }) {
         Ok(user) => user,
         Err(error) => return error.into_response(),
     };
@@ -202,9 +204,7 @@ pub(crate) async fn handle(
             dispatch(&shared, &method, path, &query, &headers, &body, &attributes),
         )
         .await;
-    if method != Method::GET
-        && (path.contains("/namespaces") || path.contains("/configmaps"))
-    {
+    if method != Method::GET && (path.contains("/namespaces") || path.contains("/configmaps")) {
         crate::root_ca::publish(&shared.store, &shared.certificates.ca_pem);
     }
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
@@ -265,8 +265,13 @@ async fn dispatch(
             } else {
                 parse_body(headers, body)?
             };
-            let answer =
-                auth::reviews::answer(&shared.store, &attributes.user, &plural, &namespace, review)?;
+            let answer = auth::reviews::answer(
+                &shared.store,
+                &attributes.user,
+                &plural,
+                &namespace,
+                review,
+            )?;
             return Ok(json_response(StatusCode::CREATED, answer));
         }
         Route::Token { namespace, name } if method == Method::POST => {

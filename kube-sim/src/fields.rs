@@ -76,7 +76,10 @@ mod tests {
         });
         assert_eq!(
             unknown_fields(rt, &service),
-            vec!["metadata.labelz".to_string(), "spec.ports[0].prot".to_string()]
+            vec![
+                "metadata.labelz".to_string(),
+                "spec.ports[0].prot".to_string()
+            ]
         );
         let good = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
                           "spec": {"ports": [{"port": 80}]}, "status": {}});

@@ -44,7 +44,7 @@ pub use faults::Faults;
 pub use process::{SimProcess, rss_mib, serve_until_interrupted};
 pub use requests::{ApiCall, Denial, RequestCounts};
 pub use server::{
-    KubeSim, SimOptions, TEST_KUBECONFIG_ENV, config_for, config_with_token, connect_config_for_tests,
-    connect_for_tests, kubeconfig,
+    KubeSim, SimOptions, TEST_KUBECONFIG_ENV, config_for, config_with_token,
+    connect_config_for_tests, connect_for_tests, kubeconfig,
 };
 pub use tls::TlsError;

@@ -34,7 +34,11 @@ fn group_version_path(group: &str, version: &str) -> String {
 }
 
 fn schema_name(rt: &ResourceType) -> String {
-    let group = if rt.group.is_empty() { "core" } else { rt.group };
+    let group = if rt.group.is_empty() {
+        "core"
+    } else {
+        rt.group
+    };
     format!("io.k8s.api.{group}.{}.{}", rt.version, rt.kind)
 }
 
@@ -183,7 +187,9 @@ mod tests {
             assert!(found, "{}", rt.kind);
         }
         let root = root();
-        let url = root["paths"]["apis/apps/v1"]["serverRelativeURL"].as_str().unwrap();
+        let url = root["paths"]["apis/apps/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap();
         assert!(url.starts_with("/openapi/v3/apis/apps/v1?hash="), "{url}");
     }
 }

@@ -87,8 +87,7 @@ impl SimProcess {
     /// An admin client of the server.
     pub fn client(&self) -> kube::Client {
         let text = |key: &str| self.access[key].as_str().unwrap_or_default();
-        kube::Client::try_from(config_for(&self.url, text("ca"), text("token")))
-            .expect("a client")
+        kube::Client::try_from(config_for(&self.url, text("ca"), text("token"))).expect("a client")
     }
 
     /// Requests the server has answered, by verb and resource (see

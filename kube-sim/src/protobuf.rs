@@ -70,7 +70,15 @@ fn text(bytes: Option<&[u8]>) -> String {
 /// resource 5, subresource 6, name 7.
 fn resource_attributes(bytes: &[u8]) -> Result<Value, ApiError> {
     let f = fields(bytes)?;
-    let names = ["namespace", "verb", "group", "version", "resource", "subresource", "name"];
+    let names = [
+        "namespace",
+        "verb",
+        "group",
+        "version",
+        "resource",
+        "subresource",
+        "name",
+    ];
     let mut out = serde_json::Map::new();
     for (i, name) in names.iter().enumerate() {
         out.insert(name.to_string(), json!(text(field(&f, i as u64 + 1))));
@@ -158,7 +166,11 @@ mod tests {
         assert_eq!(review["kind"], "SelfSubjectAccessReview");
         let attributes = &review["spec"]["resourceAttributes"];
         assert_eq!(
-            (&attributes["namespace"], &attributes["verb"], &attributes["resource"]),
+            (
+                &attributes["namespace"],
+                &attributes["verb"],
+                &attributes["resource"]
+            ),
             (&json!("ns"), &json!("list"), &json!("secrets"))
         );
         assert!(review_to_json(b"{}").is_err());

@@ -66,12 +66,26 @@ pub static RESOURCES: &[ResourceType] = &[
     rt("apps", "v1", "daemonsets", "DaemonSet", true, true),
     rt("apps", "v1", "deployments", "Deployment", true, true),
     rt("batch", "v1", "jobs", "Job", true, true),
-    rt("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, true),
+    rt(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+        true,
+    ),
     rt("coordination.k8s.io", "v1", "leases", "Lease", true, false),
     rt(RBAC, "v1", "roles", "Role", true, false),
     rt(RBAC, "v1", "rolebindings", "RoleBinding", true, false),
     rt(RBAC, "v1", "clusterroles", "ClusterRole", false, false),
-    rt(RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", false, false),
+    rt(
+        RBAC,
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+        false,
+    ),
 ];
 
 /// The RBAC API group.

@@ -124,7 +124,10 @@ impl RequestCounts {
 
     /// The refused requests of `user`.
     pub fn denials_of(&self, user: &str) -> Vec<Denial> {
-        self.denials().into_iter().filter(|d| d.user == user).collect()
+        self.denials()
+            .into_iter()
+            .filter(|d| d.user == user)
+            .collect()
     }
 
     /// A copy of the counts.

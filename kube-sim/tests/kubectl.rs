@@ -135,7 +135,10 @@ async fn kubectl_auth_whoami_and_can_i_answer_for_the_token() {
     let admin = dir.path().join("admin");
     sim.write_kubeconfig(&admin).unwrap();
     let (ok, out) = tokio::task::block_in_place(|| kubectl(&admin, &["auth", "whoami"]));
-    assert!(ok && out.contains("kube-sim-admin") && out.contains("system:masters"), "{out}");
+    assert!(
+        ok && out.contains("kube-sim-admin") && out.contains("system:masters"),
+        "{out}"
+    );
     // A user with no grants: kubectl's `--token` replaces the admin token.
     let token = sim.issue_token("jane", &["developers"]);
     let can_i = |args: &[&str]| {
@@ -148,7 +151,20 @@ async fn kubectl_auth_whoami_and_can_i_answer_for_the_token() {
     let (ok, out) = can_i(&["create", "selfsubjectaccessreviews.authorization.k8s.io"]);
     assert!(ok && out.lines().next() == Some("yes"), "{out}");
     let (ok, out) = tokio::task::block_in_place(|| {
-        kubectl(&admin, &["--token", &token, "auth", "whoami", "-o", "jsonpath={.status.userInfo.groups}"])
+        kubectl(
+            &admin,
+            &[
+                "--token",
+                &token,
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.groups}",
+            ],
+        )
     });
-    assert!(ok && out.contains("developers") && out.contains("system:authenticated"), "{out}");
+    assert!(
+        ok && out.contains("developers") && out.contains("system:authenticated"),
+        "{out}"
+    );
 }

@@ -148,7 +148,10 @@ async fn in_memory_only_the_controller_uses_exactly_the_rbac_it_ships_with() {
     .await;
     controller.stop().await;
     let denied = sim.requests().denials_of(&cluster.controller_user());
-    assert!(denied.is_empty(), "denied during a full life cycle: {denied:?}");
+    assert!(
+        denied.is_empty(),
+        "denied during a full life cycle: {denied:?}"
+    );
 
     let grants = grants();
     let calls = sim.requests().calls_by(USER_AGENT);
@@ -196,7 +199,10 @@ async fn in_memory_only_the_controller_uses_exactly_the_rbac_it_ships_with() {
 async fn without_its_services_status_rule_the_controller_cannot_publish_the_address() {
     let shipped = crate::controller_rbac::shipped_rbac_yaml();
     let rule = "  - apiGroups: [\"\"]\n    resources: [services/status]\n    verbs: [patch]";
-    assert!(shipped.contains(rule), "the shipped RBAC has the services/status rule");
+    assert!(
+        shipped.contains(rule),
+        "the shipped RBAC has the services/status rule"
+    );
     let cluster = Cluster::connect_with_rbac(&shipped.replace(rule, "")).await;
     let controller = cluster.start_default();
     cluster.create_node("a", json!({})).await;
@@ -216,7 +222,10 @@ async fn without_its_services_status_rule_the_controller_cannot_publish_the_addr
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
     let service = cluster.services().get("web").await.unwrap();
-    let ingress = service.status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
+    let ingress = service
+        .status
+        .and_then(|s| s.load_balancer)
+        .and_then(|l| l.ingress);
     assert!(ingress.as_ref().is_none_or(|i| i.is_empty()), "{ingress:?}");
     controller.stop().await;
     cluster.cleanup().await;
@@ -258,8 +267,8 @@ async fn the_proxy_role_reaches_its_own_secret_and_lease_and_nothing_else() {
         cluster.wait_for_daemonset(name).await;
     }
     let token = proxy_token(&cluster, "web").await;
-    let proxy = kube::Client::try_from(kube_sim::config_with_token(&cluster.config, &token))
-        .unwrap();
+    let proxy =
+        kube::Client::try_from(kube_sim::config_with_token(&cluster.config, &token)).unwrap();
     let secrets: kube::Api<Secret> = kube::Api::namespaced(proxy.clone(), &cluster.system);
     let leases: kube::Api<Lease> = kube::Api::namespaced(proxy, &cluster.system);
     let own = cluster.names("web");
@@ -292,13 +301,25 @@ async fn the_proxy_role_reaches_its_own_secret_and_lease_and_nothing_else() {
     assert_eq!(leases.list(&lease_by_name).await.unwrap().items.len(), 1);
 
     let other = cluster.names("api");
-    assert!(forbidden(secrets.get(&other.state_secret).await.unwrap_err()));
+    assert!(forbidden(
+        secrets.get(&other.state_secret).await.unwrap_err()
+    ));
     assert!(forbidden(leases.get(&other.lease).await.unwrap_err()));
     assert!(forbidden(
-        secrets.get(svc_lb_contract::AUTH_KEY_SECRET).await.unwrap_err()
+        secrets
+            .get(svc_lb_contract::AUTH_KEY_SECRET)
+            .await
+            .unwrap_err()
     ));
-    assert!(forbidden(secrets.list(&ListParams::default()).await.unwrap_err()));
-    assert!(forbidden(secrets.delete(&own.state_secret, &Default::default()).await.unwrap_err()));
+    assert!(forbidden(
+        secrets.list(&ListParams::default()).await.unwrap_err()
+    ));
+    assert!(forbidden(
+        secrets
+            .delete(&own.state_secret, &Default::default())
+            .await
+            .unwrap_err()
+    ));
     controller.stop().await;
     cluster.cleanup().await;
 }

@@ -21,7 +21,10 @@ const SHIPPED_CONFIGMAP: &str = "tailscale-svc-lb-policies";
 
 /// The shipped RBAC file's text.
 pub fn shipped_rbac_yaml() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/controller/rbac.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/controller/rbac.yaml"
+    );
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -96,7 +99,9 @@ pub async fn install(client: &kube::Client, documents: &[Value]) -> String {
             }
             "ClusterRoleBinding" => {
                 let api: Api<ClusterRoleBinding> = Api::all(client.clone());
-                api.create(&pp, &typed(doc)).await.expect("cluster role binding");
+                api.create(&pp, &typed(doc))
+                    .await
+                    .expect("cluster role binding");
             }
             "Role" => {
                 let api: Api<Role> = Api::namespaced(client.clone(), namespace);

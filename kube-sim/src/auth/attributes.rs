@@ -122,10 +122,7 @@ impl Attributes {
         if name.is_empty() && verb == "get" {
             let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
             verb = if watch { "watch" } else { "list" }.to_string();
-            if let Some(selected) = query
-                .get("fieldSelector")
-                .and_then(|s| name_required_by(s))
-            {
+            if let Some(selected) = query.get("fieldSelector").and_then(|s| name_required_by(s)) {
                 name = selected;
             }
         }
@@ -188,7 +185,14 @@ mod tests {
 
     #[test]
     fn discovery_and_health_paths_are_non_resource_requests() {
-        for path in ["/api", "/api/v1", "/apis", "/apis/apps/v1", "/version", "/openapi/v3"] {
+        for path in [
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/apps/v1",
+            "/version",
+            "/openapi/v3",
+        ] {
             let a = attrs(Method::GET, path, &[]);
             assert!(!a.resource_request, "{path}");
             assert_eq!(a.verb, "get");
@@ -212,10 +216,24 @@ mod tests {
             (a.verb.as_str(), a.combined_resource(), a.name.as_str()),
             ("patch", "services/status".to_string(), "web")
         );
-        let a = attrs(Method::POST, "/api/v1/namespaces/ns/serviceaccounts/sa/token", &[]);
-        assert_eq!((a.verb.as_str(), a.subresource.as_str()), ("create", "token"));
-        let a = attrs(Method::GET, "/apis/apps/v1/daemonsets", &[("watch", "true")]);
-        assert_eq!((a.verb.as_str(), a.api_group.as_str(), a.namespace.as_str()), ("watch", "apps", ""));
+        let a = attrs(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts/sa/token",
+            &[],
+        );
+        assert_eq!(
+            (a.verb.as_str(), a.subresource.as_str()),
+            ("create", "token")
+        );
+        let a = attrs(
+            Method::GET,
+            "/apis/apps/v1/daemonsets",
+            &[("watch", "true")],
+        );
+        assert_eq!(
+            (a.verb.as_str(), a.api_group.as_str(), a.namespace.as_str()),
+            ("watch", "apps", "")
+        );
         let a = attrs(Method::DELETE, "/api/v1/namespaces/ns/secrets", &[]);
         assert_eq!(a.verb, "deletecollection");
     }
@@ -228,7 +246,10 @@ mod tests {
             ("namespaces", "team", "team")
         );
         let a = attrs(Method::PUT, "/api/v1/namespaces/team/status", &[]);
-        assert_eq!((a.combined_resource().as_str(), a.name.as_str()), ("namespaces/status", "team"));
+        assert_eq!(
+            (a.combined_resource().as_str(), a.name.as_str()),
+            ("namespaces/status", "team")
+        );
     }
 
     #[test]
@@ -242,7 +263,10 @@ mod tests {
         let a = attrs(
             Method::GET,
             "/api/v1/namespaces/ns/secrets",
-            &[("fieldSelector", "metadata.namespace=ns,metadata.name==state")],
+            &[(
+                "fieldSelector",
+                "metadata.namespace=ns,metadata.name==state",
+            )],
         );
         assert_eq!(a.name, "state");
         for selector in ["metadata.name!=state", "metadata.namespace=ns", ""] {

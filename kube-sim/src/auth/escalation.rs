@@ -29,7 +29,12 @@ use crate::store::View;
 fn without_gc_fields(object: &Value) -> Value {
     let mut object = object.clone();
     if let Some(meta) = object["metadata"].as_object_mut() {
-        for field in ["ownerReferences", "finalizers", "resourceVersion", "generation"] {
+        for field in [
+            "ownerReferences",
+            "finalizers",
+            "resourceVersion",
+            "generation",
+        ] {
             meta.remove(field);
         }
     }
@@ -55,7 +60,8 @@ pub(crate) fn check_rbac_write(
     let name = new["metadata"]["name"].as_str().unwrap_or_default();
     let (rules, rules_namespace) = match rt.plural {
         "roles" | "clusterroles" => {
-            let escalate = Attributes::resource(user.clone(), "escalate", RBAC, rt.plural, namespace, name);
+            let escalate =
+                Attributes::resource(user.clone(), "escalate", RBAC, rt.plural, namespace, name);
             if allowed(view, &escalate) {
                 return Ok(());
             }
@@ -75,13 +81,22 @@ pub(crate) fn check_rbac_write(
                     )));
                 }
             };
-            let bind = Attributes::resource(user.clone(), "bind", RBAC, role_plural, namespace, role_name);
+            let bind = Attributes::resource(
+                user.clone(),
+                "bind",
+                RBAC,
+                role_plural,
+                namespace,
+                role_name,
+            );
             if allowed(view, &bind) {
                 return Ok(());
             }
             let role = view
                 .get(served(RBAC, role_plural), namespace, role_name)
-                .ok_or_else(|| ApiError::not_found(format!("{role_plural}.{RBAC} {role_name:?}")))?;
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("{role_plural}.{RBAC} {role_name:?}"))
+                })?;
             (role["rules"].clone(), namespace)
         }
         _ => return Ok(()),

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use axum::http::HeaderMap;
 
 use crate::auth::rbac::{allowed, forbidden};
-use crate::auth::tokens::{ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP, service_account_groups};
+use crate::auth::tokens::{
+    ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP, service_account_groups,
+};
 use crate::auth::{Attributes, UserInfo};
 use crate::error::ApiError;
 use crate::store::View;
@@ -40,14 +42,20 @@ pub(crate) fn impersonate(
     headers: &HeaderMap,
 ) -> Result<UserInfo, ApiError> {
     let user = values(headers, USER_HEADER).first().map(|u| u.to_string());
-    let groups: Vec<String> = values(headers, GROUP_HEADER).iter().map(|g| g.to_string()).collect();
+    let groups: Vec<String> = values(headers, GROUP_HEADER)
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
     let uid = values(headers, UID_HEADER).first().map(|u| u.to_string());
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in headers {
         if let Some(key) = name.as_str().strip_prefix(EXTRA_PREFIX)
             && let Ok(value) = value.to_str()
         {
-            extra.entry(key.to_string()).or_default().push(value.to_string());
+            extra
+                .entry(key.to_string())
+                .or_default()
+                .push(value.to_string());
         }
     }
     let Some(username) = user else {
@@ -69,14 +77,42 @@ pub(crate) fn impersonate(
         .strip_prefix("system:serviceaccount:")
         .and_then(|rest| rest.split_once(':'));
     match service_account {
-        Some((ns, name)) => check(Attributes::resource(requester.clone(), "impersonate", "", "serviceaccounts", ns, name))?,
-        None => check(Attributes::resource(requester.clone(), "impersonate", "", "users", "", &username))?,
+        Some((ns, name)) => check(Attributes::resource(
+            requester.clone(),
+            "impersonate",
+            "",
+            "serviceaccounts",
+            ns,
+            name,
+        ))?,
+        None => check(Attributes::resource(
+            requester.clone(),
+            "impersonate",
+            "",
+            "users",
+            "",
+            &username,
+        ))?,
     }
     for group in &groups {
-        check(Attributes::resource(requester.clone(), "impersonate", "", "groups", "", group))?;
+        check(Attributes::resource(
+            requester.clone(),
+            "impersonate",
+            "",
+            "groups",
+            "",
+            group,
+        ))?;
     }
     if let Some(uid) = &uid {
-        check(Attributes::resource(requester.clone(), "impersonate", "authentication.k8s.io", "uids", "", uid))?;
+        check(Attributes::resource(
+            requester.clone(),
+            "impersonate",
+            "authentication.k8s.io",
+            "uids",
+            "",
+            uid,
+        ))?;
     }
     for (key, values) in &extra {
         for value in values {

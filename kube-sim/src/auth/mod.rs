@@ -107,7 +107,11 @@ pub(crate) fn authenticate(
         Presented::User(user) => Ok(user),
         Presented::ServiceAccount(sa) => {
             let sa_uid = store
-                .get(&crate::registry::served("", "serviceaccounts"), &sa.namespace, &sa.name)
+                .get(
+                    crate::registry::served("", "serviceaccounts"),
+                    &sa.namespace,
+                    &sa.name,
+                )
                 .ok()
                 .and_then(|o| o["metadata"]["uid"].as_str().map(str::to_string));
             if sa_uid.as_deref() != Some(sa.uid.as_str()) {
@@ -115,7 +119,7 @@ pub(crate) fn authenticate(
             }
             if let Some((pod, pod_uid)) = &sa.pod {
                 let current = store
-                    .get(&crate::registry::served("", "pods"), &sa.namespace, pod)
+                    .get(crate::registry::served("", "pods"), &sa.namespace, pod)
                     .ok()
                     .and_then(|o| o["metadata"]["uid"].as_str().map(str::to_string));
                 if current.as_deref() != Some(pod_uid.as_str()) {

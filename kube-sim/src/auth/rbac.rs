@@ -99,7 +99,8 @@ pub(crate) fn visit_rules(
 
 /// Whether the request is allowed.
 pub(crate) fn allowed(view: &View<'_>, a: &Attributes) -> bool {
-    a.user.in_group(MASTERS_GROUP) || visit_rules(view, &a.user, &a.namespace, |rule| rule_allows(rule, a))
+    a.user.in_group(MASTERS_GROUP)
+        || visit_rules(view, &a.user, &a.namespace, |rule| rule_allows(rule, a))
 }
 
 /// The 403 the real server answers for a denied request.

@@ -149,7 +149,10 @@ pub(crate) fn token_request(
         Some("Pod") => {
             let pod_name = bound["name"].as_str().unwrap_or_default();
             let pod = store.get(served("", "pods"), namespace, pod_name)?;
-            let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            let uid = pod["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if let Some(wanted) = bound["uid"].as_str().filter(|u| !u.is_empty())
                 && wanted != uid
             {
@@ -178,7 +181,10 @@ pub(crate) fn token_request(
     let token = ServiceAccountToken {
         namespace: namespace.to_string(),
         name: name.to_string(),
-        uid: account["metadata"]["uid"].as_str().unwrap_or_default().to_string(),
+        uid: account["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         pod,
         expires: std::time::SystemTime::now(),
     };
@@ -186,7 +192,11 @@ pub(crate) fn token_request(
     let value = tokens.issue_service_account(token, lifetime);
     let expires = jiff::Timestamp::now()
         .checked_add(jiff::SignedDuration::from_secs(seconds as i64))
-        .map(|t| jiff::Timestamp::from_second(t.as_second()).unwrap_or(t).to_string())
+        .map(|t| {
+            jiff::Timestamp::from_second(t.as_second())
+                .unwrap_or(t)
+                .to_string()
+        })
         .unwrap_or_default();
     if string_list(&request["spec"]["audiences"]).is_empty() {
         request["spec"]["audiences"] = json!([DEFAULT_AUDIENCE]);

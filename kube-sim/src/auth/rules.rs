@@ -11,7 +11,11 @@ use serde_json::Value;
 use crate::auth::Attributes;
 
 fn strings(value: &Value) -> impl Iterator<Item = &str> {
-    value.as_array().into_iter().flatten().filter_map(Value::as_str)
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
 }
 
 fn has(value: &Value, wanted: &str) -> bool {
@@ -41,9 +45,7 @@ fn resource_matches(resources: &Value, combined: &str, subresource: &str) -> boo
 /// `NonResourceURLMatches`: `*`, the exact path, or a prefix ending in `*`.
 fn url_matches(urls: &Value, path: &str) -> bool {
     strings(urls).any(|u| {
-        u == "*"
-            || u == path
-            || u.ends_with('*') && path.starts_with(u.trim_end_matches('*'))
+        u == "*" || u == path || u.ends_with('*') && path.starts_with(u.trim_end_matches('*'))
     })
 }
 
@@ -99,7 +101,9 @@ pub(crate) fn breakdown(rule: &Value) -> Vec<Atom> {
     let names: Vec<Option<String>> = if is_empty(&rule["resourceNames"]) {
         vec![None]
     } else {
-        strings(&rule["resourceNames"]).map(|n| Some(n.to_string())).collect()
+        strings(&rule["resourceNames"])
+            .map(|n| Some(n.to_string()))
+            .collect()
     };
     for verb in strings(&rule["verbs"]) {
         for group in strings(&rule["apiGroups"]) {
@@ -145,9 +149,9 @@ pub(crate) fn covers(owner: &Value, atom: &Atom) -> bool {
     };
     let resource_covered = has(&owner["resources"], "*")
         || has(&owner["resources"], resource)
-        || resource.split_once('/').is_some_and(|(_, sub)| {
-            has(&owner["resources"], &format!("*/{sub}"))
-        });
+        || resource
+            .split_once('/')
+            .is_some_and(|(_, sub)| has(&owner["resources"], &format!("*/{sub}")));
     let name_covered = is_empty(&owner["resourceNames"])
         || atom
             .name
@@ -171,22 +175,50 @@ mod tests {
     fn resource_names_limit_a_rule_to_named_requests() {
         let rule = json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["state"],
                           "verbs": ["get", "list", "watch"]});
-        assert!(rule_allows(&rule, &request("get", "", "secrets", "ns", "state")));
-        assert!(rule_allows(&rule, &request("watch", "", "secrets", "ns", "state")));
-        assert!(!rule_allows(&rule, &request("get", "", "secrets", "ns", "auth")));
-        assert!(!rule_allows(&rule, &request("list", "", "secrets", "ns", "")));
+        assert!(rule_allows(
+            &rule,
+            &request("get", "", "secrets", "ns", "state")
+        ));
+        assert!(rule_allows(
+            &rule,
+            &request("watch", "", "secrets", "ns", "state")
+        ));
+        assert!(!rule_allows(
+            &rule,
+            &request("get", "", "secrets", "ns", "auth")
+        ));
+        assert!(!rule_allows(
+            &rule,
+            &request("list", "", "secrets", "ns", "")
+        ));
     }
 
     #[test]
     fn subresources_match_exactly_or_through_star_slash() {
-        let status = json!({"apiGroups": [""], "resources": ["services/status"], "verbs": ["patch"]});
-        assert!(rule_allows(&status, &request("patch", "", "services/status", "", "a")));
-        assert!(!rule_allows(&status, &request("patch", "", "services", "", "a")));
+        let status =
+            json!({"apiGroups": [""], "resources": ["services/status"], "verbs": ["patch"]});
+        assert!(rule_allows(
+            &status,
+            &request("patch", "", "services/status", "", "a")
+        ));
+        assert!(!rule_allows(
+            &status,
+            &request("patch", "", "services", "", "a")
+        ));
         let any_status = json!({"apiGroups": ["*"], "resources": ["*/status"], "verbs": ["*"]});
-        assert!(rule_allows(&any_status, &request("update", "apps", "daemonsets/status", "", "")));
-        assert!(!rule_allows(&any_status, &request("update", "apps", "daemonsets", "", "")));
+        assert!(rule_allows(
+            &any_status,
+            &request("update", "apps", "daemonsets/status", "", "")
+        ));
+        assert!(!rule_allows(
+            &any_status,
+            &request("update", "apps", "daemonsets", "", "")
+        ));
         let slash_star = json!({"apiGroups": [""], "resources": ["pods/*"], "verbs": ["get"]});
-        assert!(!rule_allows(&slash_star, &request("get", "", "pods/log", "", "")));
+        assert!(!rule_allows(
+            &slash_star,
+            &request("get", "", "pods/log", "", "")
+        ));
     }
 
     #[test]
@@ -201,14 +233,23 @@ mod tests {
 
     #[test]
     fn coverage_of_names_and_subresources() {
-        let owner = json!({"apiGroups": [""], "resources": ["secrets", "*/status"], "verbs": ["get"]});
+        let owner =
+            json!({"apiGroups": [""], "resources": ["secrets", "*/status"], "verbs": ["get"]});
         let named = json!({"apiGroups": [""], "resources": ["secrets", "pods/status"],
                            "resourceNames": ["a"], "verbs": ["get"]});
         assert!(breakdown(&named).iter().all(|atom| covers(&owner, atom)));
         let named_owner = json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"], "verbs": ["get"]});
         let all = json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]});
-        assert!(!breakdown(&all).iter().all(|atom| covers(&named_owner, atom)));
-        let atoms = breakdown(&json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["delete"]}));
-        assert_eq!(atoms[0].compact(), r#"{APIGroups:[""], Resources:["secrets"], Verbs:["delete"]}"#);
+        assert!(
+            !breakdown(&all)
+                .iter()
+                .all(|atom| covers(&named_owner, atom))
+        );
+        let atoms =
+            breakdown(&json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["delete"]}));
+        assert_eq!(
+            atoms[0].compact(),
+            r#"{APIGroups:[""], Resources:["secrets"], Verbs:["delete"]}"#
+        );
     }
 }

@@ -117,7 +117,11 @@ impl Tokens {
     }
 
     /// A new token for a ServiceAccount, valid for `lifetime`.
-    pub fn issue_service_account(&self, mut token: ServiceAccountToken, lifetime: Duration) -> String {
+    pub fn issue_service_account(
+        &self,
+        mut token: ServiceAccountToken,
+        lifetime: Duration,
+    ) -> String {
         token.expires = SystemTime::now() + lifetime;
         let value = random_token();
         self.lock()

@@ -18,7 +18,10 @@ async fn whoami(client: &kube::Client) -> Result<(String, Vec<String>), kube::Er
     let review: SelfSubjectReview = serde_json::from_value(json!({})).unwrap();
     let answer = reviews.create(&PostParams::default(), &review).await?;
     let info = answer.status.and_then(|s| s.user_info).unwrap_or_default();
-    Ok((info.username.unwrap_or_default(), info.groups.unwrap_or_default()))
+    Ok((
+        info.username.unwrap_or_default(),
+        info.groups.unwrap_or_default(),
+    ))
 }
 
 /// Status code and body of a raw GET.
@@ -80,7 +83,11 @@ async fn a_bad_token_is_401() {
     let cluster = Cluster::connect().await;
     let client = cluster.client_with_token("not-a-token-this-server-issued");
     let (code, body) = raw_get(&client, "/api/v1/namespaces").await;
-    assert_eq!((code, &body["reason"]), (401, &json!("Unauthorized")), "{body}");
+    assert_eq!(
+        (code, &body["reason"]),
+        (401, &json!("Unauthorized")),
+        "{body}"
+    );
     assert_eq!(body["message"], "Unauthorized");
     cluster.cleanup().await;
 }
@@ -101,9 +108,15 @@ async fn a_service_account_token_names_its_account_until_the_account_is_deleted(
     }
     // Without a grant it may not read ConfigMaps.
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &cluster.namespace);
-    assert_eq!(status_of(configmaps.list(&Default::default()).await.unwrap_err()).0, 403);
+    assert_eq!(
+        status_of(configmaps.list(&Default::default()).await.unwrap_err()).0,
+        403
+    );
     let accounts: Api<ServiceAccount> = cluster.api();
-    accounts.delete("reader", &DeleteParams::default()).await.unwrap();
+    accounts
+        .delete("reader", &DeleteParams::default())
+        .await
+        .unwrap();
     eventually("the deleted account's token is refused", || async {
         matches!(whoami(&client).await, Err(kube::Error::Api(s)) if s.code == 401)
     })
@@ -132,7 +145,10 @@ async fn impersonation_needs_the_impersonate_verb_on_the_user() {
                       "namespace": cluster.namespace}],
     }))
     .unwrap();
-    bindings.create(&PostParams::default(), &binding).await.unwrap();
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
     let as_user = |user: &str| {
         let mut config = kube_sim::config_with_token(&cluster.config, &token);
         config.headers.push((
@@ -142,9 +158,9 @@ async fn impersonation_needs_the_impersonate_verb_on_the_user() {
         kube::Client::try_from(config).unwrap()
     };
     eventually("alice is impersonated", || async {
-        whoami(&as_user("alice")).await.is_ok_and(|(user, groups)| {
-            user == "alice" && groups == ["system:authenticated"]
-        })
+        whoami(&as_user("alice"))
+            .await
+            .is_ok_and(|(user, groups)| user == "alice" && groups == ["system:authenticated"])
     })
     .await;
     let err = whoami(&as_user("bob")).await.unwrap_err();

@@ -15,8 +15,8 @@ use crate::harness::{Cluster, eventually, status_of};
 
 async fn create_role(cluster: &Cluster, name: &str, rules: Value) {
     let roles: Api<Role> = cluster.api();
-    let role: Role = serde_json::from_value(json!({"metadata": {"name": name}, "rules": rules}))
-        .unwrap();
+    let role: Role =
+        serde_json::from_value(json!({"metadata": {"name": name}, "rules": rules})).unwrap();
     roles.create(&PostParams::default(), &role).await.unwrap();
 }
 
@@ -28,7 +28,10 @@ async fn bind(cluster: &Cluster, role: &str, account: &str) {
         "subjects": [{"kind": "ServiceAccount", "name": account}],
     }))
     .unwrap();
-    bindings.create(&PostParams::default(), &binding).await.unwrap();
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
 }
 
 fn config_map(name: &str) -> ConfigMap {
@@ -56,7 +59,10 @@ async fn resource_names_grant_get_and_only_name_selected_lists_and_watches() {
     let cluster = Cluster::connect().await;
     let configmaps: Api<ConfigMap> = cluster.api();
     for name in ["mine", "other"] {
-        configmaps.create(&PostParams::default(), &config_map(name)).await.unwrap();
+        configmaps
+            .create(&PostParams::default(), &config_map(name))
+            .await
+            .unwrap();
     }
     let token = cluster.service_account_token("named").await;
     create_role(
@@ -69,21 +75,40 @@ async fn resource_names_grant_get_and_only_name_selected_lists_and_watches() {
     bind(&cluster, "named", "named").await;
     let client = cluster.client_with_token(&token);
     let theirs: Api<ConfigMap> = Api::namespaced(client.clone(), &cluster.namespace);
-    eventually("the binding takes effect", || async { theirs.get("mine").await.is_ok() }).await;
+    eventually("the binding takes effect", || async {
+        theirs.get("mine").await.is_ok()
+    })
+    .await;
     assert_eq!(status_of(theirs.get("other").await.unwrap_err()).0, 403);
-    assert_eq!(status_of(theirs.list(&ListParams::default()).await.unwrap_err()).0, 403);
+    assert_eq!(
+        status_of(theirs.list(&ListParams::default()).await.unwrap_err()).0,
+        403
+    );
     let selected = ListParams::default().fields("metadata.name=mine");
     let list = theirs.list(&selected).await.unwrap();
     assert_eq!(list.items.len(), 1);
     let other = ListParams::default().fields("metadata.name=other");
     assert_eq!(status_of(theirs.list(&other).await.unwrap_err()).0, 403);
     let version = list.metadata.resource_version.unwrap();
-    let watch = WatchParams::default().fields("metadata.name=mine").timeout(2);
-    let events: Vec<WatchEvent<ConfigMap>> =
-        theirs.watch(&watch, &version).await.unwrap().try_collect().await.unwrap();
-    assert!(events.iter().all(|e| !matches!(e, WatchEvent::Error(_))), "{events:?}");
+    let watch = WatchParams::default()
+        .fields("metadata.name=mine")
+        .timeout(2);
+    let events: Vec<WatchEvent<ConfigMap>> = theirs
+        .watch(&watch, &version)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(
+        events.iter().all(|e| !matches!(e, WatchEvent::Error(_))),
+        "{events:?}"
+    );
     let unselected = WatchParams::default().timeout(2);
-    assert_eq!(status_of(theirs.watch(&unselected, &version).await.err().unwrap()).0, 403);
+    assert_eq!(
+        status_of(theirs.watch(&unselected, &version).await.err().unwrap()).0,
+        403
+    );
     assert!(can_i(&client, &cluster.namespace, "get", "mine").await);
     assert!(!can_i(&client, &cluster.namespace, "get", "other").await);
     assert!(!can_i(&client, &cluster.namespace, "delete", "mine").await);
@@ -110,11 +135,18 @@ async fn a_403_names_the_user_verb_resource_and_namespace() {
         )
     );
     let details = status.details.unwrap();
-    assert_eq!((details.name.as_str(), details.kind.as_str()), ("settings", "configmaps"));
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("settings", "configmaps")
+    );
     if let Some(sim) = cluster.sim() {
-        let denied = sim.requests().denials_of(&cluster.service_account_user("nobody"));
+        let denied = sim
+            .requests()
+            .denials_of(&cluster.service_account_user("nobody"));
         assert!(
-            denied.iter().any(|d| d.verb == "get" && d.resource == "configmaps" && d.name == "settings"),
+            denied
+                .iter()
+                .any(|d| d.verb == "get" && d.resource == "configmaps" && d.name == "settings"),
             "{denied:?}"
         );
     }
@@ -141,7 +173,10 @@ async fn a_role_may_grant_only_what_its_writer_holds_unless_it_may_escalate() {
         .unwrap()
     };
     eventually("a held rule may be granted", || async {
-        theirs.create(&PostParams::default(), &role("held", "configmaps")).await.is_ok()
+        theirs
+            .create(&PostParams::default(), &role("held", "configmaps"))
+            .await
+            .is_ok()
     })
     .await;
     let kube::Error::Api(status) = theirs
@@ -153,8 +188,12 @@ async fn a_role_may_grant_only_what_its_writer_holds_unless_it_may_escalate() {
     };
     assert_eq!(status.code, 403);
     assert!(
-        status.message.contains("is attempting to grant RBAC permissions not currently held")
-            && status.message.contains(r#"{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}"#),
+        status
+            .message
+            .contains("is attempting to grant RBAC permissions not currently held")
+            && status
+                .message
+                .contains(r#"{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}"#),
         "{}",
         status.message
     );
@@ -167,7 +206,10 @@ async fn a_role_may_grant_only_what_its_writer_holds_unless_it_may_escalate() {
     .await;
     bind(&cluster, "escalate", "author").await;
     eventually("escalate lets it grant what it does not hold", || async {
-        theirs.create(&PostParams::default(), &role("secrets", "secrets")).await.is_ok()
+        theirs
+            .create(&PostParams::default(), &role("secrets", "secrets"))
+            .await
+            .is_ok()
     })
     .await;
     cluster.cleanup().await;
@@ -216,7 +258,10 @@ async fn a_binding_needs_the_roles_rules_or_the_bind_verb() {
     .await;
     bind(&cluster, "bind-powerful", "binder").await;
     eventually("bind on the role allows the binding", || async {
-        theirs.create(&PostParams::default(), &binding).await.is_ok()
+        theirs
+            .create(&PostParams::default(), &binding)
+            .await
+            .is_ok()
     })
     .await;
     cluster.cleanup().await;

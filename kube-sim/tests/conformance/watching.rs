@@ -330,9 +330,12 @@ async fn metadata_only_lists_and_watches_carry_the_metadata() {
     assert!(one.metadata.uid.is_some());
     let metadata: kube::Api<kube::core::PartialObjectMeta<ConfigMap>> =
         kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let mut events = watcher(metadata, watcher::Config::default().fields("metadata.name=meta"))
-        .applied_objects()
-        .boxed();
+    let mut events = watcher(
+        metadata,
+        watcher::Config::default().fields("metadata.name=meta"),
+    )
+    .applied_objects()
+    .boxed();
     let seen = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
         .await
         .unwrap()
