@@ -140,9 +140,7 @@ pub(crate) fn covers(owner: &Value, atom: &Atom) -> bool {
         return false;
     }
     if let Some(url) = &atom.url {
-        return strings(&owner["nonResourceURLs"]).any(|u| {
-            u == "*" || u == url || u.ends_with('*') && url.starts_with(u.trim_end_matches('*'))
-        });
+        return url_matches(&owner["nonResourceURLs"], url);
     }
     let (Some(group), Some(resource)) = (&atom.group, &atom.resource) else {
         return false;
