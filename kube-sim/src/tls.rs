@@ -127,13 +127,18 @@ pub(crate) fn serve(
                 // Reap finished connections so the set does not grow.
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             };
+            // As the real server: no Nagle delay on small responses.
+            let _ = stream.set_nodelay(true);
             let acceptor = acceptor.clone();
             let service = TowerToHyperService::new(app.clone());
             connections.spawn(async move {
                 let Ok(tls) = acceptor.accept(stream).await else {
                     return;
                 };
+                // One buffer per response (not vectored writes): over TLS
+                // that is one record instead of one per part.
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .writev(false)
                     .serve_connection(TokioIo::new(tls), service)
                     .with_upgrades()
                     .await;
