@@ -192,6 +192,15 @@ pub(crate) async fn handle(
         "/kube-sim/requests" => {
             return json_response(StatusCode::OK, json!(shared.requests.snapshot()));
         }
+        "/openapi/v2" if method == Method::GET => {
+            let document = crate::openapi_v2::document();
+            if accept(&headers).contains("protobuf") {
+                let body = crate::openapi_v2::protobuf(&document);
+                return ([(header::CONTENT_TYPE, crate::openapi_v2::PROTOBUF)], body)
+                    .into_response();
+            }
+            return json_response(StatusCode::OK, document);
+        }
         _ => {}
     }
     let field_validation =

@@ -22,6 +22,7 @@ mod faults;
 mod fields;
 mod gc;
 mod openapi;
+mod openapi_v2;
 mod ownership;
 mod partial;
 mod patch;

@@ -1,4 +1,8 @@
-//! The protobuf request bodies kubectl sends for reviews. kubectl's typed
+//! Protobuf where clients insist on it: the request bodies kubectl sends for
+//! reviews (decoded here), and the `/openapi/v2` document (encoded with
+//! [`Writer`], see `openapi_v2`).
+//!
+//! Reviews: kubectl's typed
 //! clients (`auth can-i`, `auth whoami`) post
 //! `application/vnd.kubernetes.protobuf`: the `k8s\0` magic, then a
 //! `runtime.Unknown` envelope (`1: typeMeta`, `2: raw`) whose `raw` is the
@@ -13,13 +17,63 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 
+/// Writes protobuf fields: length-delimited strings and messages and
+/// varint booleans, the only wire types the encoded documents use.
+#[derive(Debug, Default)]
+pub(crate) struct Writer(Vec<u8>);
+
+impl Writer {
+    fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.0.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.0.push(value as u8);
+    }
+
+    /// Field `number` with the bytes of a string or an encoded message.
+    pub fn bytes(&mut self, number: u64, bytes: &[u8]) -> &mut Self {
+        self.varint((number << 3) | 2);
+        self.varint(bytes.len() as u64);
+        self.0.extend_from_slice(bytes);
+        self
+    }
+
+    /// Field `number` as a string, left out when empty (proto3 default).
+    pub fn string(&mut self, number: u64, text: &str) -> &mut Self {
+        if !text.is_empty() {
+            self.bytes(number, text.as_bytes());
+        }
+        self
+    }
+
+    /// Field `number` as a nested message.
+    pub fn message(&mut self, number: u64, message: Writer) -> &mut Self {
+        self.bytes(number, &message.0)
+    }
+
+    /// Field `number` as a boolean, left out when false.
+    pub fn boolean(&mut self, number: u64, value: bool) -> &mut Self {
+        if value {
+            self.varint(number << 3);
+            self.varint(1);
+        }
+        self
+    }
+
+    /// The encoded bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.0
+    }
+}
+
 /// The content type of Kubernetes protobuf bodies.
 pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 const MAGIC: &[u8] = b"k8s\0";
 
 /// One field of a message: its number and, for length-delimited fields,
 /// the bytes (varints are skipped: no decoded message needs one).
-fn fields(mut bytes: &[u8]) -> Result<Vec<(u64, &[u8])>, ApiError> {
+pub(crate) fn fields(mut bytes: &[u8]) -> Result<Vec<(u64, &[u8])>, ApiError> {
     let bad = || ApiError::bad_request("invalid protobuf body");
     let varint = |bytes: &mut &[u8]| -> Result<u64, ApiError> {
         let mut value = 0u64;

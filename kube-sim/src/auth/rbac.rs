@@ -110,7 +110,8 @@ pub(crate) fn forbidden(a: &Attributes) -> ApiError {
         return ApiError::forbidden(format!(
             "forbidden: User {user:?} cannot {} path {:?}",
             a.verb, a.path
-        ));
+        ))
+        .with_details(json!({}));
     }
     let resource = a.combined_resource();
     let scope = if a.namespace.is_empty() {

@@ -246,6 +246,37 @@ async fn status_writes_change_only_status_and_spec_writes_keep_it() {
 }
 
 #[tokio::test]
+async fn a_deployment_status_write_keeps_its_spec_and_labels() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<Deployment>();
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "app", "labels": {"tier": "web"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "a"}},
+                 "template": {"metadata": {"labels": {"app": "a"}},
+                              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
+    }))
+    .unwrap();
+    let created = api
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let mut write = created.clone();
+    write.metadata.labels = Some([("tier".to_string(), "changed".to_string())].into());
+    write.spec.as_mut().unwrap().replicas = Some(5);
+    write.status = serde_json::from_value(json!({"observedGeneration": 1, "replicas": 1})).unwrap();
+    let after = api
+        .replace_status("app", &PostParams::default(), &write)
+        .await
+        .unwrap();
+    // `deploymentStatusStrategy.PrepareForUpdate` resets spec and labels.
+    assert_eq!(after.metadata.labels, created.metadata.labels);
+    assert_eq!(after.spec.unwrap().replicas, Some(1));
+    assert_eq!(after.status.unwrap().observed_generation, Some(1));
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
 async fn cluster_scoped_objects_have_no_namespace() {
     let cluster = Cluster::connect().await;
     let api: Api<Namespace> = Api::all(cluster.client.clone());
