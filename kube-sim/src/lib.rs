@@ -16,6 +16,7 @@
 mod admission;
 mod api;
 pub mod auth;
+mod binding_index;
 mod discovery;
 pub mod error;
 mod faults;

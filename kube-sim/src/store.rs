@@ -44,6 +44,8 @@ struct Inner {
     next_cluster_ip: u32,
     /// Objects removed since the garbage collector last looked.
     removed: Vec<(&'static ResourceType, Value)>,
+    /// Who the RBAC bindings name (`binding_index`).
+    bindings: crate::binding_index::BindingIndex,
 }
 
 /// Who manages the fields of one object.
@@ -108,6 +110,7 @@ impl Store {
                 history: VecDeque::new(),
                 next_cluster_ip: FIRST_CLUSTER_IP,
                 removed: Vec::new(),
+                bindings: Default::default(),
             }),
             events,
             fields: Mutex::new(BTreeMap::new()),
@@ -119,9 +122,26 @@ impl Store {
 /// Read access to the stored objects under the store's lock, for decisions
 /// that must not copy them (authorization reads roles and bindings on every
 /// request).
-pub(crate) struct View<'a>(&'a BTreeMap<Key, Value>);
+pub(crate) struct View<'a>(
+    &'a BTreeMap<Key, Value>,
+    &'a crate::binding_index::BindingIndex,
+);
 
 impl View<'_> {
+    fn of(inner: &Inner) -> View<'_> {
+        View(&inner.objects, &inner.bindings)
+    }
+
+    /// The names of the bindings of `rt` (RoleBindings, or
+    /// ClusterRoleBindings with `namespace` `""`) that name `user`.
+    pub fn bindings_of(
+        &self,
+        user: &crate::auth::UserInfo,
+        namespace: &str,
+    ) -> std::collections::BTreeSet<String> {
+        self.1.bindings_of(user, namespace)
+    }
+
     /// The object `namespace/name` of `rt`.
     pub fn get(&self, rt: &'static ResourceType, namespace: &str, name: &str) -> Option<&Value> {
         let namespace = if rt.namespaced { namespace } else { "" };
@@ -154,7 +174,7 @@ impl Store {
     /// Runs `f` over the stored objects, under the lock.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
         let inner = self.lock();
-        f(&View(&inner.objects))
+        f(&View::of(&inner))
     }
 
     /// Subscribes to changes made from now on.
@@ -169,6 +189,14 @@ impl Store {
         kind: &'static str,
         object: Value,
     ) {
+        if rt.group == crate::registry::RBAC && rt.plural.ends_with("rolebindings") {
+            let meta = &object["metadata"];
+            inner.bindings.update(
+                meta["namespace"].as_str().unwrap_or_default(),
+                meta["name"].as_str().unwrap_or_default(),
+                (kind != "DELETED").then_some(&object),
+            );
+        }
         let event = WatchEvent {
             resource_version: inner.last_version,
             resource: rt,
@@ -264,7 +292,7 @@ impl Store {
             allocate_cluster_ips(&mut inner, &mut object, self.dual_stack)?;
         }
         fold_string_data(rt, &mut object);
-        crate::admission::admit(&View(&inner.objects), rt, namespace, None, &object)?;
+        crate::admission::admit(&View::of(&inner), rt, namespace, None, &object)?;
         Self::bump(&mut inner, &mut object);
         inner.objects.insert(k, object.clone());
         self.record(&mut inner, rt, "ADDED", object.clone());
@@ -380,7 +408,7 @@ impl Store {
         if next == current {
             return Ok(current);
         }
-        crate::admission::admit(&View(&inner.objects), rt, namespace, Some(&current), &next)?;
+        crate::admission::admit(&View::of(&inner), rt, namespace, Some(&current), &next)?;
         Self::bump(&mut inner, &mut next);
         if next["metadata"].get("deletionTimestamp").is_some() && finalizers_empty(&next) {
             self.remove(&mut inner, rt, k, next.clone());

@@ -11,16 +11,19 @@ use std::io;
 /// exits. The runtime spawns from its only thread (a current-thread tokio
 /// runtime), so that is when the runtime itself exits.
 pub fn kill_with_parent(command: &mut tokio::process::Command) {
+    // Taken before the fork: in a container the runtime is PID 1, so "our
+    // parent is PID 1" does not mean "we were reparented".
+    let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs between fork and exec and calls only
     // prctl(2) and getppid(2), both async-signal-safe; it allocates nothing.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(io::Error::last_os_error());
             }
             // The parent may have died before prctl: then we were
-            // reparented and must not run on.
-            if libc::getppid() == 1 {
+            // reparented (to PID 1 or a subreaper) and must not run on.
+            if libc::getppid() != parent {
                 return Err(io::Error::other(
                     "the runtime exited before tailscaled started",
                 ));

@@ -5,7 +5,8 @@
 //! - `system:masters` may do everything (the real server's cluster-admin
 //!   binding, and its authorizer short-cut);
 //! - every ClusterRoleBinding applies; RoleBindings apply in their own
-//!   namespace only, and only to requests with that namespace;
+//!   namespace only, and only to requests with that namespace (bindings
+//!   are found through the store's `binding_index` by subject);
 //! - subjects: `User` by name, `Group` by membership, `ServiceAccount` by
 //!   `system:serviceaccount:<ns>:<name>` (the namespace defaults to the
 //!   binding's);
@@ -23,36 +24,6 @@ use crate::auth::{Attributes, UserInfo};
 use crate::error::ApiError;
 use crate::registry::{RBAC, served};
 use crate::store::View;
-
-/// Whether `subject` of a binding in `binding_namespace` names `user`.
-pub(crate) fn subject_matches(subject: &Value, binding_namespace: &str, user: &UserInfo) -> bool {
-    let name = subject["name"].as_str().unwrap_or_default();
-    match subject["kind"].as_str() {
-        Some("User") => user.username == name,
-        Some("Group") => user.in_group(name),
-        Some("ServiceAccount") => {
-            let namespace = subject["namespace"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .unwrap_or(binding_namespace);
-            !namespace.is_empty()
-                && user
-                    .username
-                    .strip_prefix("system:serviceaccount:")
-                    .and_then(|rest| rest.split_once(':'))
-                    == Some((namespace, name))
-        }
-        _ => false,
-    }
-}
-
-fn binds(binding: &Value, namespace: &str, user: &UserInfo) -> bool {
-    binding["subjects"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|s| subject_matches(s, namespace, user))
-}
 
 /// The rules of the role a binding in `namespace` refers to.
 fn role_rules<'v>(view: &'v View<'_>, binding: &Value, namespace: &str) -> Option<&'v Value> {
@@ -81,16 +52,22 @@ pub(crate) fn visit_rules(
             .flatten()
             .any(&mut visit)
     };
-    for binding in view.in_namespace(served(RBAC, "clusterrolebindings"), "") {
-        if binds(binding, "", user) && visit_all(role_rules(view, binding, "")) {
+    let cluster_bindings = served(RBAC, "clusterrolebindings");
+    for name in view.bindings_of(user, "") {
+        if let Some(binding) = view.get(cluster_bindings, "", &name)
+            && visit_all(role_rules(view, binding, ""))
+        {
             return true;
         }
     }
     if namespace.is_empty() {
         return false;
     }
-    for binding in view.in_namespace(served(RBAC, "rolebindings"), namespace) {
-        if binds(binding, namespace, user) && visit_all(role_rules(view, binding, namespace)) {
+    let role_bindings = served(RBAC, "rolebindings");
+    for name in view.bindings_of(user, namespace) {
+        if let Some(binding) = view.get(role_bindings, namespace, &name)
+            && visit_all(role_rules(view, binding, namespace))
+        {
             return true;
         }
     }
@@ -156,16 +133,6 @@ mod tests {
             expires: std::time::SystemTime::now(),
         }
         .user()
-    }
-
-    #[test]
-    fn service_account_subjects_default_to_the_binding_namespace() {
-        let subject = json!({"kind": "ServiceAccount", "name": "proxy"});
-        assert!(subject_matches(&subject, "svc", &sa("svc", "proxy")));
-        assert!(!subject_matches(&subject, "other", &sa("svc", "proxy")));
-        assert!(!subject_matches(&subject, "", &sa("svc", "proxy")));
-        let group = json!({"kind": "Group", "name": "system:serviceaccounts:svc"});
-        assert!(subject_matches(&group, "", &sa("svc", "x")));
     }
 
     #[test]
