@@ -49,6 +49,9 @@ impl FieldValidation {
 #[derive(Debug)]
 pub(crate) struct RequestContext {
     pub user: UserInfo,
+    /// What the request is about: only that object's fields are validated
+    /// (not those of objects the garbage collector touches meanwhile).
+    pub attributes: crate::auth::Attributes,
     pub field_validation: FieldValidation,
     /// Warnings to send back as `Warning` headers.
     pub warnings: Mutex<Vec<String>>,
@@ -70,7 +73,12 @@ pub(crate) fn admit(
         return Ok(());
     };
     crate::auth::check_rbac_write(view, &context.user, rt, namespace, old, new)?;
-    if context.field_validation == FieldValidation::Ignore {
+    let a = &context.attributes;
+    let requested = a.resource_request
+        && a.api_group == rt.group
+        && a.resource == rt.plural
+        && (a.name.is_empty() || new["metadata"]["name"] == a.name.as_str());
+    if context.field_validation == FieldValidation::Ignore || !requested {
         return Ok(());
     }
     let unknown = crate::fields::unknown_fields(rt, new);

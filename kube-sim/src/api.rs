@@ -56,6 +56,11 @@ fn parse(path: &str) -> Result<Route, ApiError> {
             "the server could not find the requested resource ({path})"
         ))
     };
+    // A real server routes no path with an empty segment; authorization
+    // (`auth::Attributes`) reads such paths differently, so refuse them.
+    if segments.iter().any(|s| s.is_empty()) && path != "/" {
+        return Err(not_found());
+    }
     let (group, version, rest) = match segments.as_slice() {
         ["version"] => return Ok(Route::Discovery(discovery::version())),
         ["openapi", "v3"] => return Ok(Route::Discovery(crate::openapi::root())),
@@ -210,6 +215,7 @@ pub(crate) async fn handle(
         };
     let context = Arc::new(RequestContext {
         user,
+        attributes: attributes.clone(),
         field_validation,
         warnings: Default::default(),
     });

@@ -87,7 +87,7 @@ impl BindingIndex {
         if let Some((sa_namespace, sa_name)) = user
             .username
             .strip_prefix("system:serviceaccount:")
-            .and_then(|rest| rest.split_once(':'))
+            .and_then(crate::auth::tokens::split_service_account)
         {
             subjects.push(Subject::ServiceAccount(
                 sa_namespace.to_string(),

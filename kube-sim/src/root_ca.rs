@@ -52,6 +52,9 @@ pub(crate) fn publish(store: &Store, ca_pem: &str) {
             ),
             Some(mut cm) => {
                 cm["data"] = json!({"ca.crt": ca_pem});
+                if !cm["metadata"]["annotations"].is_object() {
+                    cm["metadata"]["annotations"] = json!({});
+                }
                 cm["metadata"]["annotations"]["kubernetes.io/description"] = json!(DESCRIPTION);
                 store.replace(configmaps, &namespace, NAME, cm, false)
             }

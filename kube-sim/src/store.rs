@@ -79,6 +79,23 @@ fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
+/// Labels and annotations are maps of strings (the real decoder refuses
+/// anything else with a 400).
+fn check_metadata_maps(object: &Value) -> Result<(), ApiError> {
+    for field in ["labels", "annotations"] {
+        match &object["metadata"][field] {
+            Value::Null => {}
+            Value::Object(map) if map.values().all(Value::is_string) => {}
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "metadata.{field}: expected a map of strings"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `path.ValidatePathSegmentName`: not `.` or `..`, no `/` or `%`.
 fn is_path_segment(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('%')
@@ -240,6 +257,7 @@ impl Store {
         if !object.is_object() || !object["metadata"].is_object() && !object["metadata"].is_null() {
             return Err(ApiError::bad_request("the body must be an object"));
         }
+        check_metadata_maps(&object)?;
         let meta = &mut object["metadata"];
         let mut name = meta["name"].as_str().unwrap_or_default().to_string();
         if name.is_empty() {
@@ -349,6 +367,10 @@ impl Store {
         body: Value,
         status: bool,
     ) -> Result<Value, ApiError> {
+        if !body.is_object() || !body["metadata"].is_object() && !body["metadata"].is_null() {
+            return Err(ApiError::bad_request("the body must be an object"));
+        }
+        check_metadata_maps(&body)?;
         let mut inner = self.lock();
         let namespace = if rt.namespaced { namespace } else { "" };
         let k = key(rt, namespace, name);

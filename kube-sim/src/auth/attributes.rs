@@ -88,7 +88,9 @@ impl Attributes {
     ) -> Self {
         let method_verb = method.as_str().to_ascii_lowercase();
         let non_resource = |user| Self::non_resource(user, &method_verb, path);
-        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        // As `splitPath`: empty segments stay (`/apis//v1/secrets` is not
+        // `/apis/v1/secrets`), so this reads the path as the router does.
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         if parts.len() < 3 {
             return non_resource(user);
         }
@@ -236,6 +238,15 @@ mod tests {
         );
         let a = attrs(Method::DELETE, "/api/v1/namespaces/ns/secrets", &[]);
         assert_eq!(a.verb, "deletecollection");
+    }
+
+    #[test]
+    fn empty_segments_are_not_skipped() {
+        // A resource request (so no discovery rule covers it), as the
+        // real `splitPath` reads it; the router answers 404 for it anyway.
+        let a = attrs(Method::GET, "/apis//v1/secrets", &[]);
+        assert!(a.resource_request);
+        assert_eq!((a.api_group.as_str(), a.resource.as_str()), ("", "secrets"));
     }
 
     #[test]

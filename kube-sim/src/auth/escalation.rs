@@ -58,10 +58,18 @@ pub(crate) fn check_rbac_write(
         return Ok(());
     }
     let name = new["metadata"]["name"].as_str().unwrap_or_default();
+    // The real check uses the request's name: none on a create.
+    let request_name = if old.is_some() { name } else { "" };
     let (rules, rules_namespace) = match rt.plural {
         "roles" | "clusterroles" => {
-            let escalate =
-                Attributes::resource(user.clone(), "escalate", RBAC, rt.plural, namespace, name);
+            let escalate = Attributes::resource(
+                user.clone(),
+                "escalate",
+                RBAC,
+                rt.plural,
+                namespace,
+                request_name,
+            );
             if allowed(view, &escalate) {
                 return Ok(());
             }

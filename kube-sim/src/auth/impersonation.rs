@@ -41,7 +41,10 @@ pub(crate) fn impersonate(
     requester: UserInfo,
     headers: &HeaderMap,
 ) -> Result<UserInfo, ApiError> {
-    let user = values(headers, USER_HEADER).first().map(|u| u.to_string());
+    let user = values(headers, USER_HEADER)
+        .first()
+        .filter(|u| !u.is_empty())
+        .map(|u| u.to_string());
     let groups: Vec<String> = values(headers, GROUP_HEADER)
         .iter()
         .map(|g| g.to_string())
@@ -75,7 +78,7 @@ pub(crate) fn impersonate(
     };
     let service_account = username
         .strip_prefix("system:serviceaccount:")
-        .and_then(|rest| rest.split_once(':'));
+        .and_then(crate::auth::tokens::split_service_account);
     match service_account {
         Some((ns, name)) => check(Attributes::resource(
             requester.clone(),

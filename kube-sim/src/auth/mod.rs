@@ -96,13 +96,13 @@ pub(crate) fn authenticate(
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(UserInfo::anonymous());
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(ApiError::unauthorized)?;
+    // As the bearer-token authenticator: scheme `bearer` in any case, the
+    // token the second field; anything else is no token at all.
+    let mut parts = value.to_str().unwrap_or_default().split_whitespace();
+    let token = match (parts.next(), parts.next()) {
+        (Some(scheme), Some(token)) if scheme.eq_ignore_ascii_case("bearer") => token,
+        _ => return Ok(UserInfo::anonymous()),
+    };
     match tokens.lookup(token) {
         Presented::User(user) => Ok(user),
         Presented::ServiceAccount(sa) => {

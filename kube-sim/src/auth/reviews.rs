@@ -135,8 +135,16 @@ pub(crate) fn token_request(
     let account = store.get(served("", "serviceaccounts"), namespace, name)?;
     let seconds = match &request["spec"]["expirationSeconds"] {
         Value::Null => 3600,
-        value => value.as_u64().unwrap_or(0),
+        value => value.as_i64().ok_or_else(|| {
+            ApiError::bad_request(format!("spec.expirationSeconds: invalid value {value}"))
+        })?,
     };
+    if seconds > 1 << 32 {
+        return Err(ApiError::invalid(format!(
+            "spec.expirationSeconds: Invalid value: {seconds}: may not specify a duration \
+             larger than 2^32 seconds"
+        )));
+    }
     if seconds < 600 {
         return Err(ApiError::invalid(format!(
             "spec.expirationSeconds: Invalid value: {seconds}: may not specify a duration less \
@@ -188,10 +196,10 @@ pub(crate) fn token_request(
         pod,
         expires: std::time::SystemTime::now(),
     };
-    let lifetime = Duration::from_secs(seconds);
+    let lifetime = Duration::from_secs(seconds as u64);
     let value = tokens.issue_service_account(token, lifetime);
     let expires = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_secs(seconds as i64))
+        .checked_add(jiff::SignedDuration::from_secs(seconds))
         .map(|t| {
             jiff::Timestamp::from_second(t.as_second())
                 .unwrap_or(t)

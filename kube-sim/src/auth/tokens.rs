@@ -42,6 +42,13 @@ pub fn service_account_user(namespace: &str, name: &str) -> String {
     format!("system:serviceaccount:{namespace}:{name}")
 }
 
+/// `(namespace, name)` of the rest of a ServiceAccount user name after
+/// `system:serviceaccount:`: exactly two non-empty parts, as `SplitUsername`.
+pub(crate) fn split_service_account(rest: &str) -> Option<(&str, &str)> {
+    let (namespace, name) = rest.split_once(':')?;
+    (!namespace.is_empty() && !name.is_empty() && !name.contains(':')).then_some((namespace, name))
+}
+
 /// The groups of a ServiceAccount, `system:authenticated` included.
 pub fn service_account_groups(namespace: &str) -> Vec<String> {
     vec![

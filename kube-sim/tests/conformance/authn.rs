@@ -180,3 +180,23 @@ async fn impersonation_needs_the_impersonate_verb_on_the_user() {
     let _ = roles.delete(&name, &DeleteParams::default()).await;
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn token_lifetimes_outside_the_api_limits_are_refused() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    let cluster = Cluster::connect().await;
+    let _ = cluster.service_account_token("short").await;
+    let accounts: Api<ServiceAccount> = cluster.api();
+    for seconds in [60_i64, 1 << 40] {
+        let request: TokenRequest = serde_json::from_value(
+            json!({"spec": {"audiences": [], "expirationSeconds": seconds}}),
+        )
+        .unwrap();
+        let err = accounts
+            .create_token_request("short", &PostParams::default(), &request)
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(err).0, 422, "{seconds}");
+    }
+    cluster.cleanup().await;
+}

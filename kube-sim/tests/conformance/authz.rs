@@ -266,3 +266,28 @@ async fn a_binding_needs_the_roles_rules_or_the_bind_verb() {
     .await;
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn paths_with_empty_segments_reach_nothing() {
+    let cluster = Cluster::connect().await;
+    let token = cluster.service_account_token("prober").await;
+    let mut config = kube_sim::config_with_token(&cluster.config, &token);
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    for path in [
+        "/apis//v1/secrets".to_string(),
+        format!("/api/v1/namespaces/{}//secrets", cluster.namespace),
+    ] {
+        let request = axum::http::Request::get(path.as_str())
+            .body(Vec::new())
+            .unwrap();
+        let status = client
+            .send(request.map(kube::client::Body::from))
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(status == 403 || status == 404, "{path}: {status}");
+    }
+    cluster.cleanup().await;
+}
