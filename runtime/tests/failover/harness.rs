@@ -122,6 +122,9 @@ pub struct Cluster {
     auth_key: Option<&'static str>,
     /// Election timings of runtimes started from now on (default: fast).
     pub timings: LeaseTimings,
+    /// Runtimes started from now on are PID 1 of a PID namespace of their
+    /// own (`unshare --pid --fork`), as in a container.
+    pub pid_one: bool,
 }
 
 /// Relays connections on a Unix socket to kube-sim's TCP port until `cut`
@@ -257,6 +260,7 @@ impl Cluster {
             checker: None,
             auth_key,
             timings: LeaseTimings::FAST,
+            pid_one: false,
         };
         for i in 0..nodes {
             cluster.add_node(&id, i).await;
@@ -409,8 +413,14 @@ impl Cluster {
             .open(&node.log)
             .unwrap();
         let mut command = Command::new("ip");
+        command.args(["netns", "exec", &node.ns]);
+        if self.pid_one {
+            // unshare forks the runtime as PID 1 of a new PID namespace and
+            // SIGKILLs it when unshare itself is killed.
+            command.args(["unshare", "--pid", "--fork", "--kill-child"]);
+        }
         command
-            .args(["netns", "exec", &node.ns, RUNTIME])
+            .arg(RUNTIME)
             .env_clear()
             .envs(env)
             .env(env::POD_NAME, pod)
@@ -428,6 +438,35 @@ impl Cluster {
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         self.nodes[i].runtime = Some(command.spawn().unwrap());
+    }
+
+    /// The runtime process of node `i` as `(host pid, pid in its own PID
+    /// namespace)`, from `/proc` (`NSpid`): with [`Cluster::pid_one`] the
+    /// started process is unshare and the runtime its child.
+    pub fn runtime_pids(&self, i: usize) -> (u32, u32) {
+        let started = self.nodes[i].runtime.as_ref().expect("a runtime").id();
+        let pid = if self.pid_one {
+            let children =
+                std::fs::read_to_string(format!("/proc/{started}/task/{started}/children"))
+                    .unwrap();
+            children
+                .split_whitespace()
+                .next()
+                .expect("unshare's child")
+                .parse()
+                .unwrap()
+        } else {
+            started
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let inner = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|l| l.split_whitespace().last())
+            .expect("an NSpid line")
+            .parse()
+            .unwrap();
+        (pid, inner)
     }
 
     /// Samples every node every 50 ms: at most one may forward.

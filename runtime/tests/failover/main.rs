@@ -268,6 +268,19 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_a_standby_takes_over(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_is_pid_1_starts_tailscaled_and_forwards() {
+    // In a container the runtime is PID 1: it must still start tailscaled.
+    let mut cluster = Cluster::new("p", 1, KEY).await;
+    cluster.pid_one = true;
+    let (leader, ip) = started(&mut cluster).await;
+    assert_eq!(cluster.runtime_pids(leader).1, 1, "the runtime is PID 1");
+    let device = cluster.state(state::DEVICE_ID).await.unwrap();
+    assert!(cluster.daemon_pid(&device).is_some(), "tailscaled runs");
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_tailscaled_is_restarted_by_the_same_leader() {
     let mut cluster = Cluster::new("f", 2, KEY).await;
     let (leader, ip) = started(&mut cluster).await;
