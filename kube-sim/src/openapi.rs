@@ -33,7 +33,9 @@ fn group_version_path(group: &str, version: &str) -> String {
     }
 }
 
-fn schema_name(rt: &ResourceType) -> String {
+/// The name of a kind's schema (`io.k8s.api.core.v1.Service`), in both
+/// documents.
+pub(crate) fn schema_name(rt: &ResourceType) -> String {
     let group = if rt.group.is_empty() {
         "core"
     } else {
@@ -42,7 +44,25 @@ fn schema_name(rt: &ResourceType) -> String {
     format!("io.k8s.api.{group}.{}.{}", rt.version, rt.kind)
 }
 
-fn gvk(rt: &ResourceType) -> Value {
+/// The path of a kind's collection (`/api/v1/namespaces/{namespace}/services`).
+pub(crate) fn collection_path(rt: &ResourceType) -> String {
+    let prefix = format!("/{}", group_version_path(rt.group, rt.version));
+    if rt.namespaced {
+        format!("{prefix}/namespaces/{{namespace}}/{}", rt.plural)
+    } else {
+        format!("{prefix}/{}", rt.plural)
+    }
+}
+
+/// The patch media types the server accepts.
+pub(crate) const PATCH_TYPES: [&str; 4] = [
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+];
+
+pub(crate) fn gvk(rt: &ResourceType) -> Value {
     json!({"group": rt.group, "version": rt.version, "kind": rt.kind})
 }
 
@@ -67,18 +87,8 @@ fn write_operation(rt: &ResourceType, action: &str, content_types: &[&str]) -> V
 }
 
 fn paths_of(rt: &ResourceType) -> Vec<(String, Value)> {
-    let prefix = format!("/{}", group_version_path(rt.group, rt.version));
-    let collection = if rt.namespaced {
-        format!("{prefix}/namespaces/{{namespace}}/{}", rt.plural)
-    } else {
-        format!("{prefix}/{}", rt.plural)
-    };
-    let patch_types = [
-        "application/apply-patch+yaml",
-        "application/json-patch+json",
-        "application/merge-patch+json",
-        "application/strategic-merge-patch+json",
-    ];
+    let collection = collection_path(rt);
+    let patch_types = PATCH_TYPES;
     let mut item = json!({
         "patch": write_operation(rt, "patch", &patch_types),
         "put": write_operation(rt, "put", &["application/json"]),

@@ -14,20 +14,12 @@
 
 use serde_json::{Value, json};
 
+use crate::openapi::{PATCH_TYPES, collection_path, gvk, schema_name};
 use crate::protobuf::Writer;
 use crate::registry::{RESOURCES, ResourceType};
 
 /// The media type of the protobuf form.
 pub const PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
-
-fn definition_name(rt: &ResourceType) -> String {
-    let group = if rt.group.is_empty() {
-        "core"
-    } else {
-        rt.group
-    };
-    format!("io.k8s.api.{group}.{}.{}", rt.version, rt.kind)
-}
 
 fn operation(rt: &ResourceType, action: &str, consumes: &[&str]) -> Value {
     let query =
@@ -39,31 +31,17 @@ fn operation(rt: &ResourceType, action: &str, consumes: &[&str]) -> Value {
         "parameters": [query("dryRun"), query("fieldManager"), query("fieldValidation"), query("force")],
         "responses": {"200": {"description": "OK"}},
         "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        "x-kubernetes-group-version-kind": gvk(rt),
     })
 }
 
 /// The Swagger 2.0 document, as JSON.
 pub fn document() -> Value {
-    let patch_types = [
-        "application/apply-patch+yaml",
-        "application/json-patch+json",
-        "application/merge-patch+json",
-        "application/strategic-merge-patch+json",
-    ];
+    let patch_types = PATCH_TYPES;
     let mut paths = serde_json::Map::new();
     let mut definitions = serde_json::Map::new();
     for rt in RESOURCES {
-        let prefix = if rt.group.is_empty() {
-            format!("/api/{}", rt.version)
-        } else {
-            format!("/apis/{}/{}", rt.group, rt.version)
-        };
-        let collection = if rt.namespaced {
-            format!("{prefix}/namespaces/{{namespace}}/{}", rt.plural)
-        } else {
-            format!("{prefix}/{}", rt.plural)
-        };
+        let collection = collection_path(rt);
         paths.insert(
             collection.clone(),
             json!({"post": operation(rt, "post", &["application/json"])}),
@@ -74,7 +52,7 @@ pub fn document() -> Value {
                    "put": operation(rt, "put", &["application/json"])}),
         );
         definitions.insert(
-            definition_name(rt),
+            schema_name(rt),
             json!({
                 "description": format!("{} ({})", rt.kind, rt.api_version()),
                 "type": "object",
