@@ -40,6 +40,9 @@ pub const POD_NAME: &str = "SVCLB_POD_NAME";
 pub const POD_NAMESPACE: &str = "SVCLB_POD_NAMESPACE";
 /// The node the pod runs on (downward API).
 pub const NODE_NAME: &str = "SVCLB_NODE_NAME";
+/// The pod's IP (downward API `status.podIP`): the health endpoints listen
+/// on it only, so they are not reachable on the device's Tailscale address.
+pub const POD_IP: &str = "SVCLB_POD_IP";
 /// Lease duration in seconds.
 pub const LEASE_DURATION_SECONDS: &str = "SVCLB_LEASE_DURATION_SECONDS";
 /// Seconds within which the leader must renew before it stops forwarding.
@@ -79,6 +82,7 @@ pub const ALL: &[&str] = &[
     POD_NAME,
     POD_NAMESPACE,
     NODE_NAME,
+    POD_IP,
     LEASE_DURATION_SECONDS,
     LEASE_RENEW_DEADLINE_SECONDS,
     LEASE_RETRY_PERIOD_SECONDS,

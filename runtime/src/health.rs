@@ -51,13 +51,20 @@ async fn readyz(State(role): State<watch::Receiver<Role>>) -> (StatusCode, Strin
     }
 }
 
-/// Serves the endpoints on `0.0.0.0:port` until the process ends.
-pub async fn serve(port: u16, role: watch::Receiver<Role>) -> std::io::Result<()> {
+/// Serves the endpoints on `ip:port` (the pod's IP: the kubelet probes it
+/// there, and the leader's Tailscale address, which tailnet devices reach,
+/// is not it) until the process ends. Tailscale's operator binds its
+/// proxies' health endpoint to the pod IP for the same reason.
+pub async fn serve(
+    ip: std::net::IpAddr,
+    port: u16,
+    role: watch::Receiver<Role>,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(role);
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
+    let listener = tokio::net::TcpListener::bind((ip, port)).await?;
     axum::serve(listener, app).await
 }
 

@@ -45,8 +45,9 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
 
     let (role, role_watch) = watch::channel(Role::Starting);
     let port = settings.health_port;
+    let ip = settings.pod.ip;
     tokio::spawn(async move {
-        if let Err(error) = health::serve(port, role_watch).await {
+        if let Err(error) = health::serve(ip, port, role_watch).await {
             tracing::error!(%error, port, "cannot serve the health endpoints");
         }
     });

@@ -86,6 +86,7 @@ pub(super) fn runtime_env(
         from_field(env::POD_NAME, "metadata.name"),
         from_field(env::POD_NAMESPACE, "metadata.namespace"),
         from_field(env::NODE_NAME, "spec.nodeName"),
+        from_field(env::POD_IP, "status.podIP"),
         value(
             env::LEASE_DURATION_SECONDS,
             lease.duration.as_secs().to_string(),

@@ -12,6 +12,7 @@
 //! | `SVCLB_LEASE_NAME` | the Lease the pods elect their leader with |
 //! | `SVCLB_LEASE_DURATION_SECONDS`, `SVCLB_LEASE_RENEW_DEADLINE_SECONDS`, `SVCLB_LEASE_RETRY_PERIOD_SECONDS` | election timings (default 15 / 10 / 2; see [`LeaseTimings`]) |
 //! | `SVCLB_POD_NAME`, `SVCLB_POD_NAMESPACE`, `SVCLB_NODE_NAME` | this pod (downward API); the namespace holds the Secret and Lease |
+//! | `SVCLB_POD_IP` | the pod's IP (downward API): the health endpoints listen there only, not on the Tailscale address |
 //! | `SVCLB_HOSTNAME` | the Tailscale hostname (a DNS label) |
 //! | `SVCLB_TAGS` | comma-separated `tag:…` to advertise; may be empty |
 //! | `SVCLB_AUTH_KEY` | the auth key; unset or empty: interactive login (URL in the log and the Secret) |
@@ -96,6 +97,8 @@ pub struct PodIdentity {
     pub namespace: String,
     /// The node it runs on.
     pub node: String,
+    /// Its IP: where the health endpoints listen.
+    pub ip: std::net::IpAddr,
 }
 
 /// Everything the runtime needs, validated.
@@ -150,6 +153,13 @@ impl RuntimeSettings {
                 name: read.required(env::POD_NAME)?,
                 namespace: read.required(env::POD_NAMESPACE)?,
                 node: read.required(env::NODE_NAME)?,
+                ip: {
+                    let ip = read.required(env::POD_IP)?;
+                    ip.parse().map_err(|_| InvalidSetting {
+                        variable: env::POD_IP,
+                        problem: format!("{ip:?} is not an IP address"),
+                    })?
+                },
             },
             state_secret: read.required(env::STATE_SECRET)?,
             lease: read.required(env::LEASE_NAME)?,
@@ -200,6 +210,7 @@ pub(crate) mod tests {
         (env::POD_NAME, "ts-default-web-1a2b3c4d-x7k2p"),
         (env::POD_NAMESPACE, "tailscale-svc-lb"),
         (env::NODE_NAME, "node-1"),
+        (env::POD_IP, "10.244.1.7"),
         (env::LEASE_DURATION_SECONDS, "4"),
         (env::LEASE_RENEW_DEADLINE_SECONDS, "2"),
         (env::LEASE_RETRY_PERIOD_SECONDS, "1"),
@@ -226,6 +237,11 @@ pub(crate) mod tests {
         assert_eq!(settings.tailscale.tags, ["tag:k8s", "tag:web"]);
         assert_eq!(settings.tailscale.login_server, None);
         assert_eq!(settings.health_port, 9002);
+        assert_eq!(settings.pod.ip.to_string(), "10.244.1.7");
+        assert_eq!(
+            with(&[(env::POD_IP, "pod-ip")]).unwrap_err().variable,
+            env::POD_IP
+        );
         // The auth key never shows in a debug print (and so in a log).
         let printed = format!("{settings:?}");
         assert!(!printed.contains("tskey-auth-secret"), "{printed}");
@@ -254,6 +270,7 @@ pub(crate) mod tests {
             env::LEASE_NAME,
             env::POD_NAME,
             env::NODE_NAME,
+            env::POD_IP,
             env::HOSTNAME,
         ] {
             let err = with(&[(variable, "")]).unwrap_err();

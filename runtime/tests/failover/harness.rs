@@ -63,6 +63,42 @@ pub fn ip(ns: &str, args: &[&str]) {
     must("ip", &all);
 }
 
+/// The "pod IP" of node `i`'s runtime: its address on the node's link.
+pub fn pod_ip(i: usize) -> String {
+    format!("10.200.{i}.1")
+}
+
+/// The HTTP status of `GET path` on `ip:9002` (the health port) from
+/// inside `ns`; `None` when nothing answers within 2 s.
+pub fn http_status(ns: &str, ip: &str, path: &str) -> Option<u16> {
+    let target = format!("TCP4:{ip}:9002");
+    let output = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "socat",
+            "-T2",
+            // No half-close after the request: the server would drop the
+            // connection unanswered.
+            "-,ignoreeof",
+            &target,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+            let _ = child.stdin.take().unwrap().write_all(request.as_bytes());
+            child.wait_with_output()
+        })
+        .ok()?;
+    let response = String::from_utf8_lossy(&output.stdout).into_owned();
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn spawn_in(ns: &str, program: &str, args: &[&str]) -> Child {
     Command::new("ip")
         .args(["netns", "exec", ns, program])
@@ -388,6 +424,7 @@ impl Cluster {
             (env::TAGS, "tag:k8s".into()),
             (env::POD_NAMESPACE, NAMESPACE.into()),
             (env::NODE_NAME, format!("node-{i}")),
+            (env::POD_IP, pod_ip(i)),
             (env::LEASE_DURATION_SECONDS, secs(t.duration)),
             (env::LEASE_RENEW_DEADLINE_SECONDS, secs(t.renew_deadline)),
             (env::LEASE_RETRY_PERIOD_SECONDS, secs(t.retry_period)),
@@ -642,36 +679,10 @@ impl Cluster {
             .ok()
     }
 
-    /// The HTTP status of node `i`'s `/readyz`.
+    /// The HTTP status of node `i`'s `/readyz`, asked on the pod's IP as
+    /// the kubelet asks.
     pub fn readyz(&self, i: usize) -> Option<u16> {
-        let output = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.nodes[i].ns,
-                "socat",
-                "-T2",
-                // No half-close after the request: the server would drop
-                // the connection unanswered.
-                "-,ignoreeof",
-                "TCP4:127.0.0.1:9002",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                let _ = child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(b"GET /readyz HTTP/1.0\r\n\r\n");
-                child.wait_with_output()
-            })
-            .ok()?;
-        let response = String::from_utf8_lossy(&output.stdout).into_owned();
-        response.split_whitespace().nth(1)?.parse().ok()
+        http_status(&self.nodes[i].ns, &pod_ip(i), "/readyz")
     }
 
     /// Devices currently registered in the fake tailnet.

@@ -281,6 +281,20 @@ async fn a_runtime_that_is_pid_1_starts_tailscaled_and_forwards() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_port_answers_on_the_pod_ip_and_not_on_the_tailscale_address() {
+    let mut cluster = Cluster::new("h", 1, KEY).await;
+    let (leader, ip) = started(&mut cluster).await;
+    assert_eq!(cluster.readyz(leader), Some(200), "the kubelet's probe");
+    assert_eq!(
+        harness::http_status(&cluster.client_ns, &ip, "/healthz"),
+        None,
+        "a tailnet device reaches no health endpoint on the device's address"
+    );
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_tailscaled_is_restarted_by_the_same_leader() {
     let mut cluster = Cluster::new("f", 2, KEY).await;
     let (leader, ip) = started(&mut cluster).await;

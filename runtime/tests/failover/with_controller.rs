@@ -26,6 +26,7 @@ async fn pod_env(
     ds: &DaemonSet,
     pod: &str,
     node: &str,
+    pod_ip: &str,
     secrets: &Api<Secret>,
 ) -> Vec<(String, String)> {
     let spec = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
@@ -39,6 +40,7 @@ async fn pod_env(
                     "metadata.name" => pod.to_string(),
                     "metadata.namespace" => NAMESPACE.to_string(),
                     "spec.nodeName" => node.to_string(),
+                    "status.podIP" => pod_ip.to_string(),
                     other => panic!("unexpected field {other}"),
                 }),
                 (None, Some(key)) => secrets
@@ -156,7 +158,8 @@ async fn a_service_gets_the_runtimes_tailscale_ip_and_deleting_it_leaves_nothing
     .await;
     for i in 0..2 {
         let pod = format!("{}-pod{i}", names.daemonset);
-        let env = pod_env(&ds, &pod, &format!("node-{i}"), &secrets).await;
+        let pod_ip = crate::harness::pod_ip(i);
+        let env = pod_env(&ds, &pod, &format!("node-{i}"), &pod_ip, &secrets).await;
         cluster.start_pod(i, &pod, env);
     }
 
