@@ -207,6 +207,21 @@ impl Daemon {
         };
         match args.first().map(String::as_str) {
             Some("status") => {
+                // The real CLI's flags (`cmd/tailscale/cli/status.go`); any
+                // other is refused as Go's flag package refuses it.
+                if let Some(unknown) = args[1..].iter().find(|a| {
+                    !matches!(
+                        a.split('=').next(),
+                        Some("--json" | "--peers" | "--self" | "--active")
+                    )
+                }) {
+                    return Reply {
+                        code: 2,
+                        stdout: String::new(),
+                        stderr: format!("flag provided but not defined: {unknown}\n"),
+                    };
+                }
+                let peers = flag("peers").is_none_or(|p| p != "false");
                 let node = self.node.lock().unwrap();
                 let me = node.device.as_ref().filter(|_| node.state == "Running").map(|d| {
                     json!({
@@ -215,12 +230,16 @@ impl Daemon {
                         "Tags": if d.tags.is_empty() { None } else { Some(d.tags.clone()) }, "Online": true,
                     })
                 });
-                ok(json!({
+                let mut status = json!({
                     "Version": "1.76.1-fake", "BackendState": node.state, "AuthURL": node.auth_url,
                     "TailscaleIPs": me.as_ref().map(|m| m["TailscaleIPs"].clone()),
-                    "Self": me, "MagicDNSSuffix": "fake.ts.net", "Peer": {},
-                })
-                .to_string())
+                    "Self": me, "MagicDNSSuffix": "fake.ts.net",
+                });
+                // `--peers=false` leaves the peer map out (`StatusWithoutPeers`).
+                if peers {
+                    status["Peer"] = json!({});
+                }
+                ok(status.to_string())
             }
             Some("up") => {
                 let hostname = flag("hostname").unwrap_or_else(|| "fake".into());

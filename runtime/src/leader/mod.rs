@@ -25,8 +25,11 @@ use crate::tailscale::status::Phase;
 mod deprovision;
 mod login;
 
-/// Status polling while tailscaled comes up, and once it runs.
+/// Status polling while tailscaled comes up (growing by half each look up
+/// to the cap, so a daemon that stays down is not asked ten times a
+/// second for ever), and once it runs.
 const POLL_STARTING: Duration = Duration::from_millis(100);
+const POLL_STARTING_MAX: Duration = Duration::from_secs(1);
 const POLL_RUNNING: Duration = Duration::from_secs(5);
 /// Status polling while a login URL waits for someone to open it.
 const POLL_LOGIN: Duration = Duration::from_secs(1);
@@ -77,6 +80,15 @@ struct Device {
     /// Failed `tailscale up` runs in a row, and when the next may start.
     up_failures: u32,
     up_retry_at: Option<tokio::time::Instant>,
+    /// What was last said in the log about a wait for a person (a login URL
+    /// during re-authentication, device approval), so it is said once.
+    announced: Option<String>,
+}
+
+/// The next status poll while tailscaled is not running: half as long
+/// again as `previous`, at most [`POLL_STARTING_MAX`].
+fn next_starting_poll(previous: Duration) -> Duration {
+    (previous * 3 / 2).min(POLL_STARTING_MAX)
 }
 
 /// Runs a blocking firewall step off the runtime's only thread.
@@ -149,6 +161,26 @@ impl Leader<'_> {
             }
         };
         tracing::trace!(?phase, "tailscaled status");
+        let phase = match phase {
+            Phase::Reauthenticating(running, url) => {
+                if device.announced.as_ref() != Some(&url) {
+                    tracing::warn!(login_url = %url, "tailscaled waits for a re-authentication: open the URL (the device keeps serving meanwhile)");
+                    device.announced = Some(url);
+                }
+                Phase::Running(running)
+            }
+            Phase::NeedsApproval => {
+                let note = "approval".to_string();
+                if device.announced.as_ref() != Some(&note) {
+                    tracing::warn!(
+                        "the device waits for approval by a tailnet admin (device approval is on)"
+                    );
+                    device.announced = Some(note);
+                }
+                Phase::NeedsApproval
+            }
+            other => other,
+        };
         let (pod, node) = (
             self.settings.pod.name.clone(),
             self.settings.pod.node.clone(),
@@ -163,6 +195,7 @@ impl Leader<'_> {
                     self.start_up(device, false).await;
                     POLL_STARTING
                 }
+                Phase::NeedsApproval => POLL_LOGIN,
                 Phase::WaitingForLogin(url) => {
                     if !matches!(&device.reported, Some(Report::WaitingForLogin { url: u, .. }) if *u == url)
                     {
@@ -236,6 +269,7 @@ impl Leader<'_> {
                     changed: false,
                     up_failures: 0,
                     up_retry_at: None,
+                    announced: None,
                 })
             }
             Err(error) => {
@@ -304,8 +338,13 @@ impl Leader<'_> {
                         };
                         if let Some(status) = status {
                             let d = device.as_mut().expect("guarded");
-                            poll = self.step(d, status).await;
-                            if poll == POLL_RUNNING {
+                            let next = self.step(d, status).await;
+                            poll = if next == POLL_STARTING && poll < POLL_RUNNING {
+                                next_starting_poll(poll)
+                            } else {
+                                next
+                            };
+                            if next == POLL_RUNNING {
                                 backoff = RESTART_FIRST;
                             }
                         }
@@ -335,5 +374,27 @@ async fn lost(leading: &mut watch::Receiver<bool>) {
 async fn requested(deprovision: &mut watch::Receiver<bool>) {
     if deprovision.wait_for(|d| *d).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polling_a_daemon_that_is_not_running_slows_down_to_the_cap() {
+        let mut poll = POLL_STARTING;
+        let mut waited = Duration::ZERO;
+        for _ in 0..20 {
+            waited += poll;
+            poll = next_starting_poll(poll);
+        }
+        assert_eq!(poll, POLL_STARTING_MAX);
+        // Twenty looks span more than ten seconds, not two.
+        assert!(waited > Duration::from_secs(10), "{waited:?}");
+        assert_eq!(
+            next_starting_poll(POLL_STARTING),
+            Duration::from_millis(150)
+        );
     }
 }

@@ -95,9 +95,11 @@ pub fn set_hostname_args(settings: &TailscaleSettings) -> Vec<String> {
     vec!["set".into(), format!("--hostname={}", settings.hostname)]
 }
 
-/// `tailscale status --json`.
+/// `tailscale status --json --peers=false`: the device itself, without
+/// every peer of the tailnet (which the runtime never reads, and which in
+/// a large tailnet is most of the output).
 pub fn status_args() -> Vec<String> {
-    vec!["status".into(), "--json".into()]
+    vec!["status".into(), "--json".into(), "--peers=false".into()]
 }
 
 /// `tailscale logout`: the device leaves the tailnet.
@@ -107,6 +109,11 @@ pub fn logout_args() -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn status_asks_for_the_device_without_the_tailnet_s_peers() {
+        assert_eq!(super::status_args(), ["status", "--json", "--peers=false"]);
+    }
+
     use std::path::PathBuf;
 
     use super::*;

@@ -63,6 +63,13 @@ pub struct Device {
 pub enum Phase {
     /// Logged in and up, with addresses.
     Running(Device),
+    /// Up and serving, while a re-authentication waits for a login at this
+    /// URL: tailscaled keeps `BackendState` `Running` and sets `AuthURL`
+    /// (ipnlocal keeps the old node key until the new login completes).
+    Reauthenticating(Device, String),
+    /// Logged in, but the tailnet's admin must approve the device
+    /// (`NeedsMachineAuth`, device approval).
+    NeedsApproval,
     /// Waiting for an interactive login at this URL.
     WaitingForLogin(String),
     /// Logged out or stopped: `tailscale up` must run.
@@ -93,7 +100,11 @@ impl Status {
             })
         });
         match (self.backend_state.as_str(), device) {
+            ("Running", Some(device)) if !self.auth_url.is_empty() => {
+                Phase::Reauthenticating(device, self.auth_url.clone())
+            }
             ("Running", Some(device)) => Phase::Running(device),
+            ("NeedsMachineAuth", _) => Phase::NeedsApproval,
             (_, _) if !self.auth_url.is_empty() => Phase::WaitingForLogin(self.auth_url.clone()),
             ("NeedsLogin" | "Stopped", _) => Phase::NeedsUp,
             (state, _) => Phase::Starting(state.to_string()),
@@ -140,6 +151,17 @@ mod tests {
     }
 
     #[test]
+    fn a_login_url_while_running_is_a_reauthentication_that_keeps_the_device() {
+        let mut status = Status::parse(RUNNING.as_bytes()).unwrap();
+        status.auth_url = "https://login.tailscale.com/a/9z8y".into();
+        let Phase::Reauthenticating(device, url) = status.phase() else {
+            panic!("reauthenticating");
+        };
+        assert_eq!(device.id, "nXYZ123CNTRL");
+        assert_eq!(url, "https://login.tailscale.com/a/9z8y");
+    }
+
+    #[test]
     fn a_login_url_means_waiting_a_fresh_daemon_needs_up_and_otherwise_it_is_starting() {
         let waiting = r#"{"BackendState":"NeedsLogin","AuthURL":"https://login.tailscale.com/a/1f2e3d","Self":{"ID":"","TailscaleIPs":null}}"#;
         assert_eq!(
@@ -150,6 +172,11 @@ mod tests {
         assert_eq!(
             Status::parse(fresh.as_bytes()).unwrap().phase(),
             Phase::NeedsUp
+        );
+        let approval = r#"{"BackendState":"NeedsMachineAuth","AuthURL":""}"#;
+        assert_eq!(
+            Status::parse(approval.as_bytes()).unwrap().phase(),
+            Phase::NeedsApproval
         );
         let starting = r#"{"BackendState":"Starting","AuthURL":""}"#;
         assert_eq!(
