@@ -93,9 +93,19 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
         role: &role,
     };
     let mut deprovisioned = false;
+    let mut served_again = deprovision.clone();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
+            // The Service was served again during its teardown: the
+            // controller re-created the state Secret without the request.
+            // Start over as a fresh pod would (a deleted Secret does not
+            // count: the request stays until one exists without it).
+            true = async { served_again.wait_for(|d| !*d).await.is_ok() }, if deprovisioned => {
+                tracing::info!("the state secret was re-created: serving again");
+                deprovisioned = false;
+                role.send_replace(Role::Standby);
+            }
             true = async { election.leading.wait_for(|l| *l).await.is_ok() }, if !deprovisioned => {
                 tracing::info!("leading");
                 match leader.lead(&mut election.leading, &mut deprovision, &shutdown).await {

@@ -295,6 +295,45 @@ async fn the_health_port_answers_on_the_pod_ip_and_not_on_the_tailscale_address(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_served_again_during_teardown_gets_a_new_device() {
+    let mut cluster = Cluster::new("r", 2, KEY).await;
+    let (_, first_ip) = started(&mut cluster).await;
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        svc_lb_contract::keys::DEPROVISION_ANNOTATION: "true"
+    }}});
+    let secrets = cluster.secrets();
+    secrets
+        .patch(
+            harness::OBJECT,
+            &Default::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    cluster
+        .wait_state(state::LOGGED_OUT, Duration::from_secs(15), |_| true)
+        .await
+        .expect("the leader records its logout");
+    // What the controller does when the Service is served again before its
+    // teardown finished: a fresh state Secret, metadata only.
+    secrets
+        .delete(harness::OBJECT, &Default::default())
+        .await
+        .unwrap();
+    let fresh: k8s_openapi::api::core::v1::Secret =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": harness::OBJECT}})).unwrap();
+    secrets.create(&Default::default(), &fresh).await.unwrap();
+    let ip = cluster
+        .wait_state(state::TS_IP, Duration::from_secs(20), |_| true)
+        .await
+        .expect("a leader serves again");
+    assert_eq!(cluster.tailnet_devices(), 1, "one new device");
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    let _ = first_ip;
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_tailscaled_is_restarted_by_the_same_leader() {
     let mut cluster = Cluster::new("f", 2, KEY).await;
     let (leader, ip) = started(&mut cluster).await;
