@@ -30,6 +30,12 @@ pub const LOGIN_URL: &str = "login_url";
 /// deprovisioning request.
 pub const LOGGED_OUT: &str = "logged_out";
 
+/// What the device last logged in with (JSON: `tags`, sorted, and
+/// `loginServer`), written once a login with them succeeded. Control may
+/// grant other tags than those requested (a tagged auth key, Headscale), so
+/// a change of settings is told from this, never from the granted tags.
+pub const LOGIN_REQUEST: &str = "login_request";
+
 /// Every key the runtime writes; the controller never writes these.
 pub const RUNTIME_KEYS: &[&str] = &[
     TS_IP,
@@ -40,4 +46,5 @@ pub const RUNTIME_KEYS: &[&str] = &[
     LEADER_NODE,
     LOGIN_URL,
     LOGGED_OUT,
+    LOGIN_REQUEST,
 ];

@@ -169,6 +169,21 @@ impl Daemon {
         serde_json::from_slice(&bytes.0).ok()
     }
 
+    /// The tags control grants for a request of `requested`: those of the
+    /// control's `granted-tags` file when the test wrote one (a tagged auth
+    /// key, or a Headscale policy, grants its own), else the requested ones.
+    fn granted(&self, requested: Vec<String>) -> Vec<String> {
+        match std::fs::read_to_string(self.tailnet.join("granted-tags")) {
+            Ok(granted) => granted
+                .trim()
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect(),
+            Err(_) => requested,
+        }
+    }
+
     fn register(&self, hostname: &str, tags: Vec<String>) -> Device {
         let devices = self.tailnet.join("devices");
         std::fs::create_dir_all(&devices).unwrap();
@@ -259,12 +274,22 @@ impl Daemon {
                     }
                 });
                 let existing = self.node.lock().unwrap().device.clone();
+                let tags = self.granted(tags);
                 let device = match (existing, key) {
-                    (Some(mut d), _) if !has("force-reauth") || d.tags == tags => {
+                    (Some(mut d), _) if !has("force-reauth") => {
                         d.hostname = hostname;
                         d
                     }
                     (Some(mut d), Some(_)) => {
+                        // A re-authentication: recorded, as control's audit
+                        // log would, so tests can count them.
+                        use std::io::Write;
+                        let mut log = std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(self.tailnet.join("reauths"))
+                            .expect("the tailnet directory");
+                        let _ = writeln!(log, "{}", d.n);
                         d.hostname = hostname;
                         d.tags = tags;
                         d

@@ -10,6 +10,7 @@ use k8s_openapi::ByteString;
 use serde_json::{Value, json};
 use svc_lb_contract::state;
 
+use crate::tailscale::args::LoginRequest;
 use crate::tailscale::status::Device;
 
 /// The leader's view, to be written.
@@ -23,6 +24,8 @@ pub enum Report {
         pod: String,
         /// Its node.
         node: String,
+        /// What the device last logged in with, when known.
+        login_request: Option<LoginRequest>,
     },
     /// Waiting for an interactive login.
     WaitingForLogin {
@@ -53,7 +56,18 @@ pub fn report_values(report: &Report) -> BTreeMap<&'static str, Option<String>> 
         values.insert(key, Some(value));
     };
     match report {
-        Report::Serving { device, pod, node } => {
+        Report::Serving {
+            device,
+            pod,
+            node,
+            login_request,
+        } => {
+            if let Some(request) = login_request {
+                set(
+                    state::LOGIN_REQUEST,
+                    serde_json::to_string(request).expect("serializable"),
+                );
+            }
             if let Some(ip) = first_ipv4(&device.ips) {
                 set(state::TS_IP, ip.to_string());
             }
@@ -111,6 +125,7 @@ mod tests {
             device: device(),
             pod: "p-1".into(),
             node: "n-1".into(),
+            login_request: None,
         };
         let values = report_values(&report);
         assert_eq!(values[state::TS_IP].as_deref(), Some("100.64.0.7"));

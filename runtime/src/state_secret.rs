@@ -7,16 +7,27 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
 use svc_lb_contract::keys::DEPROVISION_ANNOTATION;
+use svc_lb_contract::state;
 use tokio::sync::watch;
 
 use crate::election::FIELD_MANAGER;
 use crate::report::{Report, report_patch};
+use crate::tailscale::args::LoginRequest;
 
 /// The state Secret of this Service.
 #[derive(Clone)]
 pub struct StateSecret {
     api: Api<Secret>,
     name: String,
+}
+
+/// The state Secret as a new leader reads it.
+#[derive(Debug, Clone, Default)]
+pub struct FreshState {
+    /// Whether deprovisioning is requested.
+    pub deprovision_requested: bool,
+    /// What the device last logged in with, if recorded.
+    pub login_request: Option<LoginRequest>,
 }
 
 fn deprovision_requested(secret: &Secret) -> bool {
@@ -48,14 +59,18 @@ impl StateSecret {
             .map(drop)
     }
 
-    /// Whether deprovisioning is requested, read now from the API server (a
-    /// pod that just became leader checks this before starting tailscaled).
-    pub async fn deprovision_requested(&self) -> kube::Result<bool> {
-        Ok(self
-            .api
-            .get_opt(&self.name)
-            .await?
-            .is_some_and(|s| deprovision_requested(&s)))
+    /// What a pod that just became leader reads before starting tailscaled,
+    /// now from the API server.
+    pub async fn read_fresh(&self) -> kube::Result<FreshState> {
+        let secret = self.api.get_opt(&self.name).await?;
+        let login_request = secret
+            .as_ref()
+            .and_then(|s| s.data.as_ref()?.get(state::LOGIN_REQUEST))
+            .and_then(|bytes| serde_json::from_slice(&bytes.0).ok());
+        Ok(FreshState {
+            deprovision_requested: secret.as_ref().is_some_and(deprovision_requested),
+            login_request,
+        })
     }
 
     /// Follows the deprovisioning request through a watch.

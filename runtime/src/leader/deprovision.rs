@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{API_TIMEOUT, Device, Ended, Leader, POLL_STARTING, lost};
 use crate::report::Report;
+use crate::state_secret::FreshState;
 use crate::tailscale::args::logout_args;
 use crate::tailscale::daemon;
 use crate::tailscale::status::Phase;
@@ -67,10 +68,10 @@ impl Leader<'_> {
         &self,
         leading: &mut watch::Receiver<bool>,
         shutdown: &CancellationToken,
-    ) -> Result<bool, Ended> {
+    ) -> Result<FreshState, Ended> {
         loop {
-            match tokio::time::timeout(API_TIMEOUT, self.secret.deprovision_requested()).await {
-                Ok(Ok(requested)) => return Ok(requested),
+            match tokio::time::timeout(API_TIMEOUT, self.secret.read_fresh()).await {
+                Ok(Ok(fresh)) => return Ok(fresh),
                 Ok(Err(error)) => tracing::warn!(%error, "cannot read the state secret"),
                 Err(_) => tracing::warn!("reading the state secret timed out"),
             }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Device, Leader, UP_RETRY_FIRST, UP_RETRY_MAX};
-use crate::tailscale::args::up_args;
+use crate::tailscale::args::{LoginRequest, up_args};
 use crate::tailscale::daemon;
 
 impl Leader<'_> {
@@ -31,31 +31,49 @@ impl Leader<'_> {
         }
     }
 
-    /// Runs `tailscale up` unless it runs already; a failed run is logged
-    /// (its output, key redacted) and retried after 5 s, doubling to 60 s.
-    pub(super) async fn start_up(&self, device: &mut Device, reauth: bool) {
-        if let Some(up) = device.up.as_mut() {
-            match up.try_wait() {
-                Ok(None) => return,
-                Ok(Some(status)) if !status.success() => {
-                    let mut output = String::new();
-                    if let Some(mut stderr) = up.stderr.take() {
-                        use tokio::io::AsyncReadExt;
-                        let read = stderr.read_to_string(&mut output);
-                        let _ = tokio::time::timeout(Duration::from_secs(1), read).await;
-                    }
-                    if let Some(key) = &self.settings.tailscale.auth_key {
-                        output = output.replace(key.expose(), "<redacted>");
-                    }
-                    device.up_failures += 1;
-                    let wait = (UP_RETRY_FIRST * 2u32.pow(device.up_failures.min(4) - 1))
-                        .min(UP_RETRY_MAX);
-                    device.up_retry_at = Some(tokio::time::Instant::now() + wait);
-                    tracing::error!(%status, output = %output.trim(), retry_in = ?wait, "tailscale up failed");
+    /// Takes note of a `tailscale up` that finished: a success records what
+    /// the device logged in with; a failure is logged (its output, key
+    /// redacted) and the next run waits 5 s, doubling to 60 s. Returns
+    /// whether one still runs.
+    pub(super) async fn reap_up(&self, device: &mut Device) -> bool {
+        let Some(up) = device.up.as_mut() else {
+            return false;
+        };
+        match up.try_wait() {
+            Ok(None) => return true,
+            Ok(Some(status)) if !status.success() => {
+                let mut output = String::new();
+                if let Some(mut stderr) = up.stderr.take() {
+                    use tokio::io::AsyncReadExt;
+                    let read = stderr.read_to_string(&mut output);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), read).await;
                 }
-                _ => device.up_failures = 0,
+                if let Some(key) = &self.settings.tailscale.auth_key {
+                    output = output.replace(key.expose(), "<redacted>");
+                }
+                device.up_failures += 1;
+                let wait =
+                    (UP_RETRY_FIRST * 2u32.pow(device.up_failures.min(4) - 1)).min(UP_RETRY_MAX);
+                device.up_retry_at = Some(tokio::time::Instant::now() + wait);
+                tracing::error!(%status, output = %output.trim(), retry_in = ?wait, "tailscale up failed");
             }
-            device.up = None;
+            Ok(Some(_)) => {
+                // Logged in with these settings: what a later leader
+                // compares its settings with.
+                device.up_failures = 0;
+                device.recorded = Some(LoginRequest::of(&self.settings.tailscale));
+            }
+            Err(_) => device.up_failures = 0,
+        }
+        device.up = None;
+        false
+    }
+
+    /// Runs `tailscale up` unless it runs already or must wait after a
+    /// failure.
+    pub(super) async fn start_up(&self, device: &mut Device, reauth: bool) {
+        if self.reap_up(device).await {
+            return;
         }
         let waiting = device
             .up_retry_at

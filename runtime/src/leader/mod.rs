@@ -80,6 +80,9 @@ struct Device {
     /// Failed `tailscale up` runs in a row, and when the next may start.
     up_failures: u32,
     up_retry_at: Option<tokio::time::Instant>,
+    /// What the device last logged in with (from the state Secret, then
+    /// from each `tailscale up` that succeeded).
+    recorded: Option<crate::tailscale::args::LoginRequest>,
     /// What was last said in the log about a wait for a person (a login URL
     /// during re-authentication, device approval), so it is said once.
     announced: Option<String>,
@@ -208,7 +211,10 @@ impl Leader<'_> {
                 _ => POLL_STARTING,
             };
         };
-        match change_needed(ts, Some(&running)) {
+        // A login that finished since the last look changes what the device
+        // is known to have logged in with.
+        self.reap_up(device).await;
+        match change_needed(ts, Some(&running), device.recorded.as_ref()) {
             Change::None => {}
             Change::SetHostname if !device.changed => {
                 device.changed = true;
@@ -239,6 +245,7 @@ impl Leader<'_> {
                 device: running,
                 pod,
                 node,
+                login_request: device.recorded.clone(),
             },
         )
         .await;
@@ -270,6 +277,7 @@ impl Leader<'_> {
                     up_failures: 0,
                     up_retry_at: None,
                     announced: None,
+                    recorded: None,
                 })
             }
             Err(error) => {
@@ -288,19 +296,22 @@ impl Leader<'_> {
     ) -> Ended {
         self.role.send_replace(Role::Leading { forwarding: false });
         let watched = *deprovision.borrow();
-        match self.deprovision_requested(leading, shutdown).await {
+        let mut recorded = match self.deprovision_requested(leading, shutdown).await {
             Err(ended) => return ended,
-            Ok(fresh) if fresh || watched => {
+            Ok(fresh) if fresh.deprovision_requested || watched => {
                 return self.deprovision_while_leading(None, leading).await;
             }
-            Ok(_) => {}
-        }
+            Ok(fresh) => fresh.login_request,
+        };
         let mut backoff = RESTART_FIRST;
         loop {
             if !*leading.borrow() {
                 return Ended::LostLeadership;
             }
             let mut device = self.spawn_device();
+            if let Some(d) = device.as_mut() {
+                d.recorded = recorded.clone();
+            }
             let mut poll = POLL_STARTING;
             let next_start = loop {
                 let running = device.is_some();
@@ -324,7 +335,10 @@ impl Leader<'_> {
                         }
                     } => {
                         tracing::error!(?status, restart_in = ?backoff, "tailscaled exited");
-                        if let Some(d) = device.take() { self.stop(d).await; }
+                        if let Some(d) = device.take() {
+                            recorded = d.recorded.clone();
+                            self.stop(d).await;
+                        }
                         self.role.send_replace(Role::Leading { forwarding: false });
                         break backoff;
                     }

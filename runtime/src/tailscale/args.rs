@@ -50,14 +50,55 @@ pub enum Change {
     None,
 }
 
-/// What to change, given the device as it runs (if it is logged in).
-pub fn change_needed(settings: &TailscaleSettings, running: Option<&Device>) -> Change {
+/// What a login asks control for: the settings that need a new login when
+/// they change (recorded in the state Secret once a login with them
+/// succeeded).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRequest {
+    /// Requested tags, sorted.
+    pub tags: Vec<String>,
+    /// The control server, when not Tailscale's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_server: Option<String>,
+}
+
+impl LoginRequest {
+    /// What `settings` ask for.
+    pub fn of(settings: &TailscaleSettings) -> Self {
+        let mut tags = settings.tags.clone();
+        tags.sort();
+        Self {
+            tags,
+            login_server: settings.login_server.clone(),
+        }
+    }
+}
+
+/// What to change, given the device as it runs (if it is logged in) and
+/// what it last logged in with (`recorded`, when known).
+///
+/// Tags and the control server changed when the recorded request differs
+/// from the settings. Control may grant other tags than those requested
+/// (a tagged auth key grants its own; so may a Headscale policy), so the
+/// granted tags are compared only when nothing was recorded (a state from
+/// before the record existed): comparing them always would re-authenticate
+/// on every restart and failover, and a single-use key fails the second
+/// time.
+pub fn change_needed(
+    settings: &TailscaleSettings,
+    running: Option<&Device>,
+    recorded: Option<&LoginRequest>,
+) -> Change {
     let Some(device) = running else {
         return Change::Up { reauth: false };
     };
-    let mut wanted = settings.tags.clone();
-    wanted.sort();
-    if wanted != device.tags {
+    let wanted = LoginRequest::of(settings);
+    let changed = match recorded {
+        Some(recorded) => *recorded != wanted,
+        None => wanted.tags != device.tags,
+    };
+    if changed {
         Change::Up { reauth: true }
     } else if settings.hostname != device.hostname {
         Change::SetHostname
@@ -109,11 +150,6 @@ pub fn logout_args() -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn status_asks_for_the_device_without_the_tailnet_s_peers() {
-        assert_eq!(super::status_args(), ["status", "--json", "--peers=false"]);
-    }
-
     use std::path::PathBuf;
 
     use super::*;
@@ -188,15 +224,38 @@ mod tests {
     #[test]
     fn tags_changes_need_reauth_and_a_hostname_change_only_set() {
         let s = settings();
-        assert_eq!(change_needed(&s, None), Change::Up { reauth: false });
+        assert_eq!(change_needed(&s, None, None), Change::Up { reauth: false });
         let same = device("default-web", &["tag:k8s", "tag:web"]);
-        assert_eq!(change_needed(&s, Some(&same)), Change::None);
+        assert_eq!(change_needed(&s, Some(&same), None), Change::None);
         let renamed = device("old-name", &["tag:k8s", "tag:web"]);
-        assert_eq!(change_needed(&s, Some(&renamed)), Change::SetHostname);
+        assert_eq!(change_needed(&s, Some(&renamed), None), Change::SetHostname);
         let retagged = device("default-web", &["tag:k8s"]);
         assert_eq!(
-            change_needed(&s, Some(&retagged)),
+            change_needed(&s, Some(&retagged), None),
             Change::Up { reauth: true }
         );
+    }
+
+    #[test]
+    fn granted_tags_other_than_the_requested_ones_need_no_new_login() {
+        let s = settings();
+        let granted = device(&s.hostname, &["tag:from-the-key"]);
+        let recorded = super::LoginRequest::of(&s);
+        assert_eq!(
+            change_needed(&s, Some(&granted), Some(&recorded)),
+            Change::None
+        );
+        let mut moved = s.clone();
+        moved.login_server = Some("https://headscale.example.com".into());
+        assert_eq!(
+            change_needed(&moved, Some(&granted), Some(&recorded)),
+            Change::Up { reauth: true },
+            "a new control server needs a new login"
+        );
+    }
+
+    #[test]
+    fn status_asks_for_the_device_without_the_tailnet_s_peers() {
+        assert_eq!(super::status_args(), ["status", "--json", "--peers=false"]);
     }
 }

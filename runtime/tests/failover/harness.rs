@@ -685,6 +685,18 @@ impl Cluster {
         http_status(&self.nodes[i].ns, &pod_ip(i), "/readyz")
     }
 
+    /// Makes the fake control grant `tags` whatever a login asks for (as a
+    /// tagged auth key does).
+    pub fn grant_tags(&self, tags: &str) {
+        std::fs::write(self.dir.path().join("tailnet/granted-tags"), tags).unwrap();
+    }
+
+    /// Re-authentications control has seen (`tailscale up --force-reauth`).
+    pub fn reauths(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("tailnet/reauths"))
+            .map_or(0, |log| log.lines().count())
+    }
+
     /// Devices currently registered in the fake tailnet.
     pub fn tailnet_devices(&self) -> usize {
         std::fs::read_dir(self.dir.path().join("tailnet/devices")).map_or(0, |d| d.count())

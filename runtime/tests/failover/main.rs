@@ -334,6 +334,30 @@ async fn a_service_served_again_during_teardown_gets_a_new_device() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn granted_tags_other_than_the_requested_ones_cause_no_reauthentication_on_handover() {
+    let mut cluster = Cluster::new("t", 2, KEY).await;
+    cluster.grant_tags("tag:from-the-key");
+    let (leader, ip) = started(&mut cluster).await;
+    let device = cluster.state(state::DEVICE_ID).await.unwrap();
+    cluster
+        .wait_state(state::LOGIN_REQUEST, Duration::from_secs(10), |_| true)
+        .await
+        .expect("the login request is recorded");
+    let status = cluster.terminate(leader);
+    assert!(status.success(), "{status}");
+    let standby = 1 - leader;
+    eventually("the standby serves the same device", || async {
+        (cluster.leader().await == standby && cluster.forwarding_nodes() == vec![standby])
+            .then_some(())
+    })
+    .await;
+    assert_eq!(cluster.state(state::DEVICE_ID).await.unwrap(), device);
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    assert_eq!(cluster.reauths(), 0, "no login was repeated");
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_tailscaled_is_restarted_by_the_same_leader() {
     let mut cluster = Cluster::new("f", 2, KEY).await;
     let (leader, ip) = started(&mut cluster).await;
