@@ -32,6 +32,29 @@ pub struct ControllerConfig {
     pub firewall_mode: FirewallMode,
     /// When set, the only tags a plan may carry.
     pub tag_allowlist: Option<Vec<String>>,
+    /// What the proxy container may do (see [`ProxyPrivileges`]).
+    pub proxy_privileges: ProxyPrivileges,
+}
+
+/// The privileges of the proxy container.
+///
+/// tailscaled needs a TUN device. A container's `/dev` has none, so the
+/// runtime creates `/dev/net/tun` (character device 10:200) as Tailscale's
+/// containerboot does, and the container runtime's device rules must let
+/// it open the device: runc's defaults do; crun's and those of runc
+/// 1.2.0–1.2.3 do not (there the node is created and opening it fails with
+/// EPERM). That is why Tailscale's operator runs its proxies privileged
+/// since v1.78, and why it is the default here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyPrivileges {
+    /// `privileged: true`: works on every container runtime without a
+    /// device plugin. Needs the namespace's Pod Security level `privileged`.
+    Privileged,
+    /// Only `NET_ADMIN`, `NET_RAW` (iptables) and `MKNOD` (the TUN node),
+    /// every other capability dropped, no privilege escalation: for
+    /// clusters whose container runtime allows the TUN device by default
+    /// (containerd or CRI-O with runc outside 1.2.0–1.2.3).
+    Minimal,
 }
 
 /// Pull policy of the runtime image.
@@ -98,6 +121,7 @@ impl ControllerConfig {
             lease: LeaseTimings::DEFAULT,
             firewall_mode: FirewallMode::Auto,
             tag_allowlist: None,
+            proxy_privileges: ProxyPrivileges::Privileged,
         }
     }
 

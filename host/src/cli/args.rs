@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use svc_lb_host::config::{ControllerConfig, FirewallMode, ImagePullPolicy, LeaseTimings};
+use svc_lb_host::config::{
+    ControllerConfig, FirewallMode, ImagePullPolicy, LeaseTimings, ProxyPrivileges,
+};
 use svc_lb_host::policy::{DefaultPolicySpec, EngineLimits, PolicyEntry, PolicySetSpec};
 
 /// The controller configuration (also read from the environment).
@@ -51,6 +53,16 @@ pub struct ConfigArgs {
     /// Comma-separated tags plans may carry; anything else is refused.
     #[arg(long, env = "SVCLB_TAG_ALLOWLIST", value_delimiter = ',')]
     pub tag_allowlist: Option<Vec<String>>,
+    /// Privileges of the proxy container: `privileged` works on every
+    /// container runtime; `minimal` (NET_ADMIN, NET_RAW, MKNOD) needs one
+    /// that allows the TUN device (runc, except 1.2.0–1.2.3).
+    #[arg(
+        long,
+        env = "SVCLB_PROXY_PRIVILEGES",
+        value_enum,
+        default_value = "privileged"
+    )]
+    pub proxy_privileges: ProxyPrivileges,
 }
 
 impl ConfigArgs {
@@ -70,6 +82,7 @@ impl ConfigArgs {
             },
             firewall_mode: self.firewall_mode,
             tag_allowlist: self.tag_allowlist.clone(),
+            proxy_privileges: self.proxy_privileges,
         };
         config.validate()?;
         Ok(config)

@@ -19,8 +19,8 @@ use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecurityContext, Toleration,
+    Capabilities, Container, ContainerPort, HTTPGetAction, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -32,7 +32,7 @@ use svc_lb_contract::{
 
 use super::env::runtime_env;
 use super::metadata::{object_meta, selector_labels};
-use crate::config::ControllerConfig;
+use crate::config::{ControllerConfig, ProxyPrivileges};
 
 /// Name of the proxy container.
 pub const PROXY_CONTAINER: &str = "proxy";
@@ -128,15 +128,7 @@ fn pod_spec(
         readiness_probe: Some(probe("/readyz")),
         liveness_probe: Some(probe("/healthz")),
         resources: resources(plan),
-        security_context: Some(SecurityContext {
-            run_as_user: Some(0),
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                add: Some(vec!["NET_ADMIN".into()]),
-                drop: None,
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(proxy_security_context(config.proxy_privileges)),
         ..Container::default()
     };
     PodSpec {
@@ -148,7 +140,36 @@ fn pod_spec(
         termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
         init_containers: Some(vec![enable_forwarding]),
         containers: vec![proxy],
+        // The container runtime's default syscall filter; a privileged
+        // container runs without one whatever is asked.
+        security_context: Some(PodSecurityContext {
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                localhost_profile: None,
+            }),
+            ..PodSecurityContext::default()
+        }),
         ..PodSpec::default()
+    }
+}
+
+/// The proxy container's security context for `privileges`.
+fn proxy_security_context(privileges: ProxyPrivileges) -> SecurityContext {
+    match privileges {
+        ProxyPrivileges::Privileged => SecurityContext {
+            privileged: Some(true),
+            run_as_user: Some(0),
+            ..SecurityContext::default()
+        },
+        ProxyPrivileges::Minimal => SecurityContext {
+            run_as_user: Some(0),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                add: Some(["NET_ADMIN", "NET_RAW", "MKNOD"].map(String::from).to_vec()),
+                drop: Some(vec!["ALL".into()]),
+            }),
+            ..SecurityContext::default()
+        },
     }
 }
 
@@ -160,10 +181,22 @@ fn quantities(map: &Labels) -> Option<std::collections::BTreeMap<String, Quantit
     })
 }
 
+/// Requests of a proxy whose plan asks for none: what an idle leader uses
+/// (the runtime's RSS is about 10 MiB, tailscaled's some tens), so the
+/// scheduler counts it; no limits, since tailscaled grows with the tailnet.
+const DEFAULT_REQUESTS: [(&str, &str); 2] = [("cpu", "10m"), ("memory", "64Mi")];
+
 fn resources(plan: &Plan) -> Option<ResourceRequirements> {
-    let requests = quantities(&plan.resources.requests);
+    let requests = quantities(&plan.resources.requests).or_else(|| {
+        Some(
+            DEFAULT_REQUESTS
+                .iter()
+                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                .collect(),
+        )
+    });
     let limits = quantities(&plan.resources.limits);
-    (requests.is_some() || limits.is_some()).then(|| ResourceRequirements {
+    Some(ResourceRequirements {
         requests,
         limits,
         ..ResourceRequirements::default()

@@ -159,3 +159,25 @@ fn every_runtime_setting_is_rendered_once() {
         .collect();
     assert_eq!(env, expected);
 }
+
+#[test]
+fn the_minimal_proxy_has_only_the_capabilities_it_needs_and_every_proxy_requests_resources() {
+    let mut config = ControllerConfig::defaults();
+    config.proxy_privileges = crate::config::ProxyPrivileges::Minimal;
+    let objects = render_proxy(&web_in("team"), &default_plan("team-web"), &config);
+    let pod = objects.daemonset.spec.unwrap().template.spec.unwrap();
+    let proxy = &pod.containers[0];
+    let security = proxy.security_context.as_ref().unwrap();
+    assert_eq!(security.privileged, None);
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    let capabilities = security.capabilities.as_ref().unwrap();
+    assert_eq!(capabilities.drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert_eq!(
+        capabilities.add.as_deref(),
+        Some(&["NET_ADMIN".to_string(), "NET_RAW".into(), "MKNOD".into()][..])
+    );
+    let requests = proxy.resources.as_ref().unwrap().requests.as_ref().unwrap();
+    assert!(requests.contains_key("cpu") && requests.contains_key("memory"));
+    let seccomp = pod.security_context.unwrap().seccomp_profile.unwrap();
+    assert_eq!(seccomp.type_, "RuntimeDefault");
+}
