@@ -26,6 +26,9 @@ pub enum Role {
     Deprovisioned,
     /// Handing over after SIGTERM.
     Stopping,
+    /// Cannot run tailscaled here (no TUN device; the log says why): stays
+    /// out of the election.
+    NoTunDevice,
 }
 
 impl Role {
@@ -36,6 +39,7 @@ impl Role {
             Role::Starting => Err("starting"),
             Role::Leading { forwarding: false } => Err("leader without forwarding yet"),
             Role::Stopping => Err("stopping"),
+            Role::NoTunDevice => Err("no TUN device for tailscaled (see the log)"),
         }
     }
 }

@@ -26,6 +26,7 @@ mod settings;
 mod state_secret;
 mod sys;
 mod tailscale;
+mod tun;
 
 use clap::{Parser, Subcommand};
 

@@ -25,18 +25,31 @@ pub fn backend(mode: FirewallMode) -> Backend {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn terminated() {
+/// A token cancelled on SIGTERM or SIGINT. The handler is installed before
+/// this returns: the runtime is PID 1 in its container, and PID 1 ignores a
+/// signal it has no handler for (so an early SIGTERM would be lost and the
+/// pod killed only after its grace period).
+fn cancel_on_termination() -> std::io::Result<CancellationToken> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            shutdown.cancel();
+        }
+    });
+    Ok(shutdown)
 }
 
 /// Runs until SIGTERM.
 pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
+    let shutdown = cancel_on_termination()?;
     let backend = backend(settings.firewall_mode);
     tracing::info!(?backend, timings = ?settings.timings, "starting");
     // A runtime killed with SIGKILL leaves its rules; its tailscaled died
@@ -52,6 +65,21 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
         }
     });
 
+    // Without a TUN device tailscaled cannot run: say so once, stay unready
+    // and out of the election, and look again now and then (a device
+    // plugin may still provide it).
+    let mut said = false;
+    while let Err(error) = crate::tun::ensure_tun(std::path::Path::new("/dev")) {
+        if !said {
+            tracing::error!(%error, "no TUN device");
+            role.send_replace(Role::NoTunDevice);
+            said = true;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+        }
+    }
     let mut config = kube::Config::infer().await?;
     // `<binary>/<version>`: the runtime's requests stand apart from
     // tailscaled's, made with the same ServiceAccount.
@@ -77,14 +105,6 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
         &settings.pod.name,
         settings.timings,
     );
-    let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            terminated().await;
-            shutdown.cancel();
-        }
-    });
     role.send_replace(Role::Standby);
     let leader = Leader {
         settings: &settings,

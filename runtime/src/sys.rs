@@ -1,4 +1,5 @@
-//! The two system calls no crate in use wraps for a child process: a
+//! The system calls no crate in use wraps: creating a character device
+//! node (the TUN device, see `tun`), and, for a child process, a
 //! parent-death signal for tailscaled, so it can never outlive a runtime
 //! killed with SIGKILL (tokio's `kill_on_drop` needs the runtime to run its
 //! destructors), and sending SIGTERM for a graceful stop (tokio only sends
@@ -38,6 +39,30 @@ pub fn terminate(pid: u32) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
     // SAFETY: kill(2) with a valid signal number has no memory effects.
     if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Creates the character device node `path` (`major:minor`, mode `mode`).
+pub fn make_char_device(
+    path: &std::path::Path,
+    major: u32,
+    minor: u32,
+    mode: u32,
+) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the
+    // call; mknod(2) reads it and touches no other memory.
+    let made = unsafe {
+        libc::mknod(
+            path.as_ptr(),
+            libc::S_IFCHR | mode as libc::mode_t,
+            libc::makedev(major, minor),
+        )
+    };
+    if made != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
