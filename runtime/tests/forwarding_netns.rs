@@ -394,3 +394,57 @@ fn only_allowed_source_ranges_reach_the_backend() {
 fn the_iptables_fallback_honours_source_ranges() {
     source_ranges("iptables", "d");
 }
+
+/// The tailnet's MTU is smaller than the cluster network's (tailscale0 has
+/// 1280): a client whose own link is larger (a laptop behind a subnet
+/// router, say) would send the backend's full-size segments into the
+/// tailnet and rely on ICMP "fragmentation needed" getting back. With the
+/// MSS of forwarded SYNs clamped to the route's MTU, the SYN-ACK the client
+/// receives already says 1240, so it never sends more.
+fn mss_is_clamped_to_the_path(mode: &'static str, tag: &str) {
+    let mut net = Topology::new(tag, mode);
+    net.ip(&net.proxy, &["link", "set", "tailscale0", "mtu", "1280"]);
+    net.serve();
+    net.forward("");
+    // Counts the SYN-ACKs the client receives, by the MSS they carry.
+    let probe = "table inet probe {\n chain input {\n type filter hook input priority 0;\n \
+        tcp flags & (syn | ack) == syn | ack tcp option maxseg size > 1240 counter comment \"big\"\n \
+        tcp flags & (syn | ack) == syn | ack tcp option maxseg size <= 1240 counter comment \"clamped\"\n }\n}\n";
+    let file = std::env::temp_dir().join(format!("svclb-probe-{}-{tag}.nft", std::process::id()));
+    std::fs::write(&file, probe).unwrap();
+    net.exec(&net.client, "nft", &["-f", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(
+        net.ask_until_answered("TCP4:100.64.0.7:80").as_deref(),
+        Some("tcp4-backend")
+    );
+    let counters = net.exec(&net.client, "nft", &["list", "table", "inet", "probe"]);
+    let packets = |comment: &str| -> u64 {
+        counters
+            .lines()
+            .find(|l| l.contains(&format!("comment \"{comment}\"")))
+            .and_then(|l| l.split("packets ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no counter {comment} in {counters}"))
+    };
+    assert_eq!(
+        packets("big"),
+        0,
+        "{mode}: no SYN-ACK with a full-size MSS\n{counters}"
+    );
+    assert!(
+        packets("clamped") > 0,
+        "{mode}: SYN-ACKs clamped to 1240\n{counters}"
+    );
+}
+
+#[test]
+fn syn_acks_to_the_tailnet_carry_an_mss_that_fits_its_mtu() {
+    mss_is_clamped_to_the_path("nftables", "e");
+}
+
+#[test]
+fn the_iptables_fallback_clamps_the_mss_too() {
+    mss_is_clamped_to_the_path("iptables", "f");
+}

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! *mangle   SVCLB-FILTER  (from PREROUTING)   allowed sources RETURN, the rest of the Service's traffic DROP
+//!           SVCLB-MSS     (from FORWARD)      -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu
 //! *nat      SVCLB-DNAT    (from PREROUTING)   -d <ts> -p tcp -m multiport --dports 80,443 -j DNAT --to-destination <cluster>
 //!           SVCLB-MASQ    (from POSTROUTING)  -d <cluster> -m conntrack --ctstate DNAT -j MASQUERADE
 //! ```
@@ -17,8 +18,9 @@ use svc_lb_contract::ports::Protocol;
 use super::plan::ForwardingPlan;
 
 /// Our chains: `(table, chain, built-in chain that jumps to it)`.
-pub const CHAINS: [(&str, &str, &str); 3] = [
+pub const CHAINS: [(&str, &str, &str); 4] = [
     ("mangle", "SVCLB-FILTER", "PREROUTING"),
+    ("mangle", "SVCLB-MSS", "FORWARD"),
     ("nat", "SVCLB-DNAT", "PREROUTING"),
     ("nat", "SVCLB-MASQ", "POSTROUTING"),
 ];
@@ -35,7 +37,16 @@ pub fn restore_input(plan: &ForwardingPlan, ipv4: bool) -> String {
         .iter()
         .filter(|(ts, _)| ts.is_ipv4() == ipv4)
         .collect();
-    let mut mangle = vec!["*mangle".to_string(), ":SVCLB-FILTER - [0:0]".to_string()];
+    let mut mangle = vec![
+        "*mangle".to_string(),
+        ":SVCLB-FILTER - [0:0]".to_string(),
+        ":SVCLB-MSS - [0:0]".to_string(),
+        // TCP between the tailnet and the Service passes two paths of
+        // different MTUs: clamp the MSS of forwarded SYNs to the route's,
+        // as containerboot does, so no path depends on ICMP "fragmentation
+        // needed" reaching the sender.
+        "-A SVCLB-MSS -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu".to_string(),
+    ];
     let mut nat = vec![
         "*nat".to_string(),
         ":SVCLB-DNAT - [0:0]".to_string(),
@@ -114,7 +125,8 @@ mod tests {
         );
         assert_eq!(
             restore_input(&plan, true),
-            "*mangle\n:SVCLB-FILTER - [0:0]\n\
+            "*mangle\n:SVCLB-FILTER - [0:0]\n:SVCLB-MSS - [0:0]\n\
+             -A SVCLB-MSS -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu\n\
              -A SVCLB-FILTER -d 100.64.0.7/32 -p tcp -m multiport --dports 80,443 -s 100.100.0.0/24 -j RETURN\n\
              -A SVCLB-FILTER -d 100.64.0.7/32 -p tcp -m multiport --dports 80,443 -j DROP\n\
              -A SVCLB-FILTER -d 100.64.0.7/32 -p udp -m multiport --dports 53 -s 100.100.0.0/24 -j RETURN\n\

@@ -12,21 +12,27 @@
 //!     ip daddr <ts4> meta l4proto tcp th dport { 80 } dnat ip to <cluster4>
 //! chain nat-postrouting    nat hook postrouting priority 100
 //!     ct status dnat ip daddr <cluster4> masquerade
+//! chain mss-forward        filter hook forward priority -150
+//!     tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu
 //! ```
 //!
 //! (and the same for IPv6 with `ip6`). The filter chain and its drop rules
 //! exist only when the Service sets `loadBalancerSourceRanges`; a family with no range at all is
 //! dropped entirely. Masquerading makes the replies come back through this
-//! pod, whatever the backend's route to the tailnet.
+//! pod, whatever the backend's route to the tailnet. The MSS of forwarded
+//! TCP SYNs is clamped to the route's MTU (as containerboot does): the
+//! tailnet and the cluster network have different MTUs, and a path must
+//! not depend on ICMP "fragmentation needed" reaching the sender.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
 use nftables::expr::{
-    CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem,
+    BinaryOperation, CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
+    RT, RTKey, SetItem, TcpOption,
 };
 use nftables::schema::{Chain, NfCmd, NfListObject, NfObject, Nftables, Rule, Table};
-use nftables::stmt::{Match, NAT, NATFamily, Operator, Statement};
+use nftables::stmt::{Mangle, Match, NAT, NATFamily, Operator, Statement};
 use nftables::types::{NfChainType, NfFamily, NfHook};
 use svc_lb_contract::ports::Protocol;
 
@@ -134,6 +140,30 @@ fn ports_of(plan: &ForwardingPlan, protocol: Protocol) -> Vec<u16> {
 }
 
 /// The batch that replaces our table with the rules of `plan`.
+/// `tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu`.
+fn clamp_mss() -> Vec<Statement<'static>> {
+    let flags = Expression::BinaryOperation(Box::new(BinaryOperation::AND(
+        field("tcp", "flags"),
+        Expression::BinaryOperation(Box::new(BinaryOperation::OR(vec![
+            Expression::String("syn".into()),
+            Expression::String("rst".into()),
+        ]))),
+    )));
+    vec![
+        matches(flags, Operator::EQ, Expression::String("syn".into())),
+        Statement::Mangle(Mangle {
+            key: Expression::Named(NamedExpression::TcpOption(TcpOption {
+                name: "maxseg".into(),
+                field: Some("size".into()),
+            })),
+            value: Expression::Named(NamedExpression::RT(RT {
+                key: RTKey::MTU,
+                family: None,
+            })),
+        }),
+    ]
+}
+
 pub fn ruleset(plan: &ForwardingPlan) -> Nftables<'static> {
     let mut objects = vec![
         NfObject::CmdObject(NfCmd::Add(NfListObject::Table(table()))),
@@ -201,6 +231,15 @@ pub fn ruleset(plan: &ForwardingPlan) -> Nftables<'static> {
             })));
             objects.push(rule("nat-prerouting", statements));
         }
+    }
+    if !ports_of(plan, Protocol::Tcp).is_empty() {
+        objects.push(chain(
+            "mss-forward",
+            NfChainType::Filter,
+            NfHook::Forward,
+            -150,
+        ));
+        objects.push(rule("mss-forward", clamp_mss()));
     }
     let mut clusters: Vec<&IpAddr> = plan.pairs.iter().map(|(_, c)| c).collect();
     clusters.dedup();
