@@ -59,12 +59,19 @@ pub const TAILSCALED_BINARY: &str = "SVCLB_TAILSCALED";
 /// Path of the tailscale CLI (optional; default `tailscale` on `PATH`).
 pub const TAILSCALE_BINARY: &str = "SVCLB_TAILSCALE";
 /// Path of tailscaled's LocalAPI socket (optional; default
-/// `/tmp/tailscaled.sock`, inside the pod).
+/// `<RUNTIME_STATE_DIR>/tailscaled.sock`, inside the pod).
 pub const TAILSCALED_SOCKET: &str = "SVCLB_TAILSCALED_SOCKET";
+/// tailscaled's `--statedir` (optional; default `<RUNTIME_STATE_DIR>/state`).
+pub const TAILSCALED_STATE_DIR: &str = "SVCLB_TAILSCALED_STATE_DIR";
 
 /// Variables the runtime reads that the controller leaves to their defaults
 /// (an image or a test may set them).
-pub const OPTIONAL: &[&str] = &[TAILSCALED_BINARY, TAILSCALE_BINARY, TAILSCALED_SOCKET];
+pub const OPTIONAL: &[&str] = &[
+    TAILSCALED_BINARY,
+    TAILSCALE_BINARY,
+    TAILSCALED_SOCKET,
+    TAILSCALED_STATE_DIR,
+];
 
 /// Every variable the controller sets, in the order it renders them.
 pub const ALL: &[&str] = &[

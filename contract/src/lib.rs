@@ -35,6 +35,16 @@ pub const AUTH_KEY_SECRET_KEY: &str = "ts-auth-key";
 /// Port of the runtime's health endpoints (`/healthz`, `/readyz`).
 pub const RUNTIME_HEALTH_PORT: u16 = 9002;
 
+/// Where the proxy container's writable scratch space is mounted (an
+/// emptyDir: the root filesystem is read-only). tailscaled's socket, its
+/// state directory and the auth key file live beneath
+/// [`RUNTIME_STATE_DIR`]; iptables takes its lock in `/run` too.
+pub const RUNTIME_RUN_DIR: &str = "/run";
+
+/// tailscaled's socket, state directory (`--statedir`: certificates, the
+/// DERP map cache, logs) and the auth key file, inside the pod.
+pub const RUNTIME_STATE_DIR: &str = "/run/tailscale-svc-lb";
+
 /// Name of the runtime binary inside the runtime image.
 pub const RUNTIME_BINARY: &str = "tailscale-svc-lb-runtime";
 

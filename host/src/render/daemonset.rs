@@ -19,8 +19,9 @@ use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, HTTPGetAction, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Toleration,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecurityContext, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -28,6 +29,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use policy_sdk::{Labels, Plan, Service, TolerationOperator};
 use svc_lb_contract::{
     ProxyNames, RUNTIME_BINARY, RUNTIME_ENABLE_FORWARDING_COMMAND, RUNTIME_HEALTH_PORT,
+    RUNTIME_RUN_DIR,
 };
 
 use super::env::runtime_env;
@@ -129,6 +131,19 @@ fn pod_spec(
         liveness_probe: Some(probe("/healthz")),
         resources: resources(plan),
         security_context: Some(proxy_security_context(config.proxy_privileges)),
+        // The root filesystem is read-only: tailscaled's socket, state
+        // directory and the auth key file go to /run (with iptables' lock),
+        // temporary files to /tmp, both emptyDirs.
+        volume_mounts: Some(
+            SCRATCH
+                .iter()
+                .map(|(name, path)| VolumeMount {
+                    name: name.to_string(),
+                    mount_path: path.to_string(),
+                    ..VolumeMount::default()
+                })
+                .collect(),
+        ),
         ..Container::default()
     };
     PodSpec {
@@ -140,6 +155,16 @@ fn pod_spec(
         termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
         init_containers: Some(vec![enable_forwarding]),
         containers: vec![proxy],
+        volumes: Some(
+            SCRATCH
+                .iter()
+                .map(|(name, _)| Volume {
+                    name: name.to_string(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Volume::default()
+                })
+                .collect(),
+        ),
         // The container runtime's default syscall filter; a privileged
         // container runs without one whatever is asked.
         security_context: Some(PodSecurityContext {
@@ -153,17 +178,22 @@ fn pod_spec(
     }
 }
 
+/// The proxy container's writable emptyDirs: `(volume, mount path)`.
+const SCRATCH: [(&str, &str); 2] = [("run", RUNTIME_RUN_DIR), ("tmp", "/tmp")];
+
 /// The proxy container's security context for `privileges`.
 fn proxy_security_context(privileges: ProxyPrivileges) -> SecurityContext {
     match privileges {
         ProxyPrivileges::Privileged => SecurityContext {
             privileged: Some(true),
             run_as_user: Some(0),
+            read_only_root_filesystem: Some(true),
             ..SecurityContext::default()
         },
         ProxyPrivileges::Minimal => SecurityContext {
             run_as_user: Some(0),
             allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
             capabilities: Some(Capabilities {
                 add: Some(["NET_ADMIN", "NET_RAW", "MKNOD"].map(String::from).to_vec()),
                 drop: Some(vec!["ALL".into()]),

@@ -265,7 +265,15 @@ impl Leader<'_> {
     }
 
     fn spawn_device(&self) -> Option<Device> {
-        match Tailscaled::spawn(&self.settings.tailscale, &self.settings.state_secret) {
+        let firewall = match self.backend {
+            Backend::Nftables => "nftables",
+            Backend::Iptables => "iptables",
+        };
+        match Tailscaled::spawn(
+            &self.settings.tailscale,
+            &self.settings.state_secret,
+            firewall,
+        ) {
             Ok(daemon) => {
                 tracing::debug!("tailscaled started");
                 Some(Device {

@@ -9,9 +9,11 @@ use svc_lb_contract::env;
 
 use super::{InvalidSetting, Reader};
 
-/// Default socket path; inside the pod, so never shared with another
-/// tailscaled.
-const DEFAULT_SOCKET: &str = "/tmp/tailscaled.sock";
+/// Default socket path; inside the pod (its writable emptyDir), so never
+/// shared with another tailscaled.
+const DEFAULT_SOCKET: &str = "/run/tailscale-svc-lb/tailscaled.sock";
+/// Default `--statedir`.
+const DEFAULT_STATE_DIR: &str = "/run/tailscale-svc-lb/state";
 
 /// An auth key. `Debug` and `Display` print `<redacted>`; only
 /// [`AuthKey::expose`] gives the value, for the one argument that needs it.
@@ -48,6 +50,8 @@ pub struct TailscaleSettings {
     pub tailscale: PathBuf,
     /// tailscaled's LocalAPI socket.
     pub socket: PathBuf,
+    /// tailscaled's `--statedir`.
+    pub state_dir: PathBuf,
 }
 
 impl TailscaleSettings {
@@ -88,6 +92,7 @@ impl TailscaleSettings {
             tailscaled: path(env::TAILSCALED_BINARY, "tailscaled"),
             tailscale: path(env::TAILSCALE_BINARY, "tailscale"),
             socket: path(env::TAILSCALED_SOCKET, DEFAULT_SOCKET),
+            state_dir: path(env::TAILSCALED_STATE_DIR, DEFAULT_STATE_DIR),
         })
     }
 }

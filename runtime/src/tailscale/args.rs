@@ -18,14 +18,33 @@ use std::path::Path;
 use super::status::Device;
 use crate::settings::TailscaleSettings;
 
-/// Arguments of tailscaled: state in the Secret, its own socket, userspace
-/// networking off (a real `tailscale0` TUN device, so the kernel's DNAT sees
-/// the traffic).
+/// Arguments of tailscaled: state in the Secret, its own socket and state
+/// directory (certificates, DERP map cache, logs: on the pod's writable
+/// emptyDir, not the read-only root), userspace networking off (a real
+/// `tailscale0` TUN device, so the kernel's DNAT sees the traffic).
 pub fn tailscaled_args(settings: &TailscaleSettings, state_secret: &str) -> Vec<OsString> {
     let mut args = vec![OsString::from(format!("--state=kube:{state_secret}"))];
+    let mut state_dir = OsString::from("--statedir=");
+    state_dir.push(&settings.state_dir);
+    args.push(state_dir);
     args.extend(socket_args(settings));
     args.push("--tun=tailscale0".into());
     args
+}
+
+/// tailscaled's environment beyond the runtime's (what containerboot sets
+/// for it): its kube client reaches the API server at
+/// `KUBERNETES_SERVICE_HOST` rather than through cluster DNS, and its
+/// firewall mode is the runtime's (left alone, tailscaled picks iptables
+/// whenever a binary exists).
+pub fn tailscaled_env(firewall: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "TS_KUBERNETES_READ_API_SERVER_ADDRESS_FROM_ENV",
+            "true".to_string(),
+        ),
+        ("TS_DEBUG_FIREWALL_MODE", firewall.to_string()),
+    ]
 }
 
 /// The CLI's global `--socket` argument.
@@ -187,6 +206,7 @@ mod tests {
             args,
             [
                 "--state=kube:ts-default-web-1a2b3c4d",
+                "--statedir=/run/tailscale-svc-lb/state",
                 "--socket=/run/ts/sock",
                 "--tun=tailscale0"
             ]
@@ -252,6 +272,20 @@ mod tests {
             Change::Up { reauth: true },
             "a new control server needs a new login"
         );
+    }
+
+    #[test]
+    fn tailscaled_finds_the_api_server_without_dns_and_uses_the_runtime_s_firewall() {
+        let env = tailscaled_env("nftables");
+        assert!(env.contains(&(
+            "TS_KUBERNETES_READ_API_SERVER_ADDRESS_FROM_ENV",
+            "true".into()
+        )));
+        assert!(env.contains(&("TS_DEBUG_FIREWALL_MODE", "nftables".into())));
+        let mut s = settings();
+        s.state_dir = PathBuf::from("/run/x/state");
+        let args = tailscaled_args(&s, "secret");
+        assert!(args.contains(&"--statedir=/run/x/state".into()), "{args:?}");
     }
 
     #[test]

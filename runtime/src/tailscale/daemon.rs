@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use super::args::{socket_args, status_args, tailscaled_args};
+use super::args::{socket_args, status_args, tailscaled_args, tailscaled_env};
 use super::status::Status;
 use crate::settings::TailscaleSettings;
 use crate::sys;
@@ -50,19 +50,27 @@ fn program_name(settings: &TailscaleSettings) -> String {
 }
 
 impl Tailscaled {
-    /// Starts tailscaled; it dies with the runtime.
-    pub fn spawn(settings: &TailscaleSettings, state_secret: &str) -> Result<Self, CliError> {
+    /// Starts tailscaled with the runtime's `firewall` mode; it dies with
+    /// the runtime.
+    pub fn spawn(
+        settings: &TailscaleSettings,
+        state_secret: &str,
+        firewall: &str,
+    ) -> Result<Self, CliError> {
+        let spawn_error = |source| CliError::Spawn {
+            program: settings.tailscaled.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&settings.state_dir).map_err(spawn_error)?;
         let mut command = Command::new(&settings.tailscaled);
         command
             .args(tailscaled_args(settings, state_secret))
+            .envs(tailscaled_env(firewall))
             .env_remove(svc_lb_contract::env::AUTH_KEY)
             .stdin(Stdio::null())
             .kill_on_drop(true);
         sys::kill_with_parent(&mut command);
-        let child = command.spawn().map_err(|source| CliError::Spawn {
-            program: settings.tailscaled.display().to_string(),
-            source,
-        })?;
+        let child = command.spawn().map_err(spawn_error)?;
         Ok(Self { child })
     }
 

@@ -471,6 +471,7 @@ impl Cluster {
                 env::TAILSCALED_SOCKET,
                 dir.join(format!("tailscaled{i}.sock")),
             )
+            .env(env::TAILSCALED_STATE_DIR, dir.join(format!("state{i}")))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
