@@ -1,5 +1,6 @@
-//! The system calls no crate in use wraps: creating a character device
-//! node (the TUN device, see `tun`), and, for a child process, a
+//! The system calls no crate in use wraps: the raw monotonic clock,
+//! creating a character device node (the TUN device, see `tun`), and, for
+//! a child process, a
 //! parent-death signal for tailscaled, so it can never outlive a runtime
 //! killed with SIGKILL (tokio's `kill_on_drop` needs the runtime to run its
 //! destructors), and sending SIGTERM for a graceful stop (tokio only sends
@@ -66,4 +67,19 @@ pub fn make_char_device(
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process on the
+/// machine (namespaces do not change it), so the times at which pods on
+/// different nodes forwarded can be compared (`std::time::Instant` hides
+/// its value).
+pub fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime(2) writes one timespec into `now`, which lives
+    // on this stack frame for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }

@@ -118,9 +118,14 @@ impl Leader<'_> {
             return false;
         }
         let backend = self.backend;
+        // The interval this pod forwards is logged on the machine-wide
+        // monotonic clock, from before the rules exist (`since_ns`) to after
+        // they are gone (`until_ns`): intervals of different pods must
+        // never overlap.
+        let since_ns = crate::sys::monotonic_ns();
         match firewall(move || crate::firewall::apply::install(&plan, backend)).await {
             Ok(()) => {
-                tracing::info!(addresses = ?ips, "forwarding installed");
+                tracing::info!(addresses = ?ips, since_ns, "forwarding installed");
                 true
             }
             Err(error) => {
@@ -132,8 +137,9 @@ impl Leader<'_> {
 
     async fn unforward(&self, ips: Vec<IpAddr>) {
         let backend = self.backend;
-        if let Err(error) = firewall(move || crate::firewall::apply::remove(&ips, backend)).await {
-            tracing::error!(%error, "cannot remove the forwarding");
+        match firewall(move || crate::firewall::apply::remove(&ips, backend)).await {
+            Ok(()) => tracing::info!(until_ns = crate::sys::monotonic_ns(), "forwarding removed"),
+            Err(error) => tracing::error!(%error, "cannot remove the forwarding"),
         }
     }
 

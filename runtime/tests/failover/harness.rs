@@ -63,6 +63,70 @@ pub fn ip(ns: &str, args: &[&str]) {
     must("ip", &all);
 }
 
+/// `CLOCK_MONOTONIC` in ns, the clock the runtime logs its forwarding on.
+pub fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `now`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// `text` without ANSI escape sequences (the runtime colours its log).
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The value of `field=<n>` in a log line.
+fn number_field(line: &str, field: &str) -> Option<u64> {
+    let rest = line.split(&format!("{field}=")).nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The intervals `[since, until)` (ns, monotonic) in which one runtime log
+/// says it forwarded; an interval still open has `until` `u64::MAX`.
+/// `lost_at` closes what a killed runtime left open.
+pub fn forwarding_intervals(log: &str, lost_at: &[u64]) -> Vec<(u64, u64)> {
+    let mut intervals: Vec<(u64, u64)> = Vec::new();
+    for line in plain(log).lines() {
+        if line.contains("forwarding installed")
+            && let Some(since) = number_field(line, "since_ns")
+        {
+            intervals.push((since, u64::MAX));
+        } else if line.contains("forwarding removed")
+            && let Some(until) = number_field(line, "until_ns")
+        {
+            for open in intervals.iter_mut().filter(|(_, u)| *u == u64::MAX) {
+                open.1 = until;
+            }
+        }
+    }
+    for open in intervals.iter_mut().filter(|(_, u)| *u == u64::MAX) {
+        if let Some(at) = lost_at.iter().find(|at| **at >= open.0) {
+            open.1 = *at;
+        }
+    }
+    intervals
+}
+
 /// The "pod IP" of node `i`'s runtime: its address on the node's link.
 pub fn pod_ip(i: usize) -> String {
     format!("10.200.{i}.1")
@@ -136,6 +200,8 @@ pub struct Node {
     pub log: PathBuf,
     /// Set when the node was "lost" (its namespace no longer counts).
     pub lost: bool,
+    /// When (monotonic ns) the node was lost: its forwarding ended then.
+    pub lost_at_ns: Vec<u64>,
     relay: Child,
     /// Cuts the node off from the API server.
     cut: watch::Sender<bool>,
@@ -403,6 +469,7 @@ impl Cluster {
             runtime: None,
             log,
             lost: false,
+            lost_at_ns: Vec::new(),
             relay,
             cut,
         });
@@ -543,6 +610,7 @@ impl Cluster {
         node.lost = true;
         self.watched.lock().unwrap().retain(|ns| ns != &node.ns);
         ip(&node.ns, &["link", "set", "tailscale0", "down"]);
+        node.lost_at_ns.push(monotonic_ns());
     }
 
     /// Cuts node `i` off from the API server (its network to the tailnet
@@ -696,6 +764,38 @@ impl Cluster {
     pub fn reauths(&self) -> usize {
         std::fs::read_to_string(self.dir.path().join("tailnet/reauths"))
             .map_or(0, |log| log.lines().count())
+    }
+
+    /// Pairs of nodes whose runtimes' own logs say they forwarded at the
+    /// same moment: the oracle that cannot miss a short overlap (the 50 ms
+    /// sampler can).
+    pub fn forwarding_overlaps(&self) -> Vec<String> {
+        let intervals = self.forwarding_intervals();
+        let mut overlaps = Vec::new();
+        for (a, mine) in intervals.iter().enumerate() {
+            for (b, theirs) in intervals.iter().enumerate().skip(a + 1) {
+                for (s1, u1) in mine {
+                    for (s2, u2) in theirs {
+                        if s1 < u2 && s2 < u1 {
+                            overlaps
+                                .push(format!("node {a} [{s1}, {u1}) and node {b} [{s2}, {u2})"));
+                        }
+                    }
+                }
+            }
+        }
+        overlaps
+    }
+
+    /// Each node's forwarding intervals, from its runtime's log.
+    pub fn forwarding_intervals(&self) -> Vec<Vec<(u64, u64)>> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let log = std::fs::read_to_string(&n.log).unwrap_or_default();
+                forwarding_intervals(&log, &n.lost_at_ns)
+            })
+            .collect()
     }
 
     /// Devices currently registered in the fake tailnet.

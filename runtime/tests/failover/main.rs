@@ -40,6 +40,21 @@ async fn started(cluster: &mut Cluster) -> (usize, String) {
     (leader, ip)
 }
 
+#[test]
+fn the_overlap_oracle_reads_intervals_from_coloured_logs() {
+    let log = "\u{1b}[32m INFO\u{1b}[0m forwarding installed \u{1b}[3maddresses\u{1b}[0m\u{1b}[2m=\u{1b}[0m[] \u{1b}[3msince_ns\u{1b}[0m\u{1b}[2m=\u{1b}[0m100\n\
+               INFO forwarding removed until_ns=200\n\
+               INFO forwarding installed since_ns=300\n";
+    assert_eq!(
+        harness::forwarding_intervals(log, &[]),
+        vec![(100, 200), (300, u64::MAX)]
+    );
+    assert_eq!(
+        harness::forwarding_intervals(log, &[350]),
+        vec![(100, 200), (300, 350)]
+    );
+}
+
 /// Waits (up to 30 s) for `check` to give a value.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
@@ -72,6 +87,15 @@ fn assert_never_two_forwarders(cluster: &Cluster) {
         *cluster.overlaps.lock().unwrap(),
         Vec::<String>::new(),
         "two nodes forwarded at once"
+    );
+    assert!(
+        cluster.forwarding_intervals().iter().any(|i| !i.is_empty()),
+        "the runtimes' logs show their forwarding"
+    );
+    assert_eq!(
+        cluster.forwarding_overlaps(),
+        Vec::<String>::new(),
+        "the runtimes' own forwarding intervals overlap"
     );
     assert_eq!(
         cluster.tailnet_violations(),
