@@ -79,7 +79,8 @@ impl Candidate {
     }
 
     async fn refresh(&mut self) {
-        let read = tokio::time::timeout(self.timings.retry_period, self.api.get_opt(&self.name));
+        // After a conflict the leader's renew deadline still bounds it.
+        let read = tokio::time::timeout(self.write_budget(), self.api.get_opt(&self.name));
         match read.await {
             Ok(Ok(lease)) => self.observe(lease),
             Ok(Err(error)) => tracing::warn!(%error, lease = %self.name, "cannot read the lease"),

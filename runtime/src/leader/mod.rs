@@ -33,9 +33,13 @@ const POLL_STARTING_MAX: Duration = Duration::from_secs(1);
 const POLL_RUNNING: Duration = Duration::from_secs(5);
 /// Status polling while a login URL waits for someone to open it.
 const POLL_LOGIN: Duration = Duration::from_secs(1);
-/// tailscaled's time to exit on SIGTERM; within the stop budget of
-/// [`svc_lb_contract::LeaseTimings::STOP_BUDGET`].
+/// tailscaled's time to exit on SIGTERM, and the rules' time to go:
+/// together within the stop budget of
+/// [`svc_lb_contract::LeaseTimings::STOP_BUDGET`]. Rules still in place when
+/// tailscaled is gone forward nothing (no traffic reaches a missing
+/// `tailscale0`), and their removal still completes.
 const TAILSCALED_GRACE: Duration = Duration::from_millis(500);
+const UNFORWARD_BUDGET: Duration = Duration::from_millis(400);
 /// Retry backoff of a failing `tailscale up`.
 const UP_RETRY_FIRST: Duration = Duration::from_secs(5);
 const UP_RETRY_MAX: Duration = Duration::from_secs(60);
@@ -94,11 +98,19 @@ fn next_starting_poll(previous: Duration) -> Duration {
     (previous * 3 / 2).min(POLL_STARTING_MAX)
 }
 
+/// Firewall steps one at a time: a step whose caller gave up (the Lease was
+/// lost meanwhile) still runs to its end in the blocking pool, and the
+/// removal that follows must come after it, never before.
+static FIREWALL_STEPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs a blocking firewall step off the runtime's only thread.
 async fn firewall<T: Send + 'static>(step: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(step)
-        .await
-        .expect("firewall step panicked")
+    tokio::task::spawn_blocking(move || {
+        let _one_at_a_time = FIREWALL_STEPS.lock().unwrap_or_else(|p| p.into_inner());
+        step()
+    })
+    .await
+    .expect("firewall step panicked")
 }
 
 impl Leader<'_> {
@@ -260,7 +272,13 @@ impl Leader<'_> {
 
     /// Removes the rules, stops `up` and tailscaled.
     async fn stop(&self, mut device: Device) {
-        self.unforward(std::mem::take(&mut device.forwarded)).await;
+        let removal = self.unforward(std::mem::take(&mut device.forwarded));
+        if tokio::time::timeout(UNFORWARD_BUDGET, removal)
+            .await
+            .is_err()
+        {
+            tracing::error!("removing the forwarding is slow: stopping tailscaled meanwhile");
+        }
         if let Some(mut up) = device.up.take() {
             let _ = up.kill().await;
         }
@@ -366,7 +384,15 @@ impl Leader<'_> {
                         };
                         if let Some(status) = status {
                             let d = device.as_mut().expect("guarded");
-                            let next = self.step(d, status).await;
+                            // A step may wait on the API server or the CLI:
+                            // it must not delay the stop either.
+                            let next = tokio::select! {
+                                biased;
+                                () = shutdown.cancelled() => None,
+                                () = lost(leading) => None,
+                                next = self.step(d, status) => Some(next),
+                            };
+                            let Some(next) = next else { continue };
                             poll = if next == POLL_STARTING && poll < POLL_RUNNING {
                                 next_starting_poll(poll)
                             } else {
