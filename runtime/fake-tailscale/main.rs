@@ -61,6 +61,8 @@ struct Node {
     state: &'static str,
     auth_url: String,
     device: Option<Device>,
+    /// The state store could not be read: NoState for good.
+    store_failed: bool,
 }
 
 struct Daemon {
@@ -163,10 +165,18 @@ impl Daemon {
             .map_err(|e| e.to_string())
     }
 
-    async fn load(&self) -> Option<Device> {
-        let secret = self.secrets.get(&self.secret).await.ok()?;
-        let bytes = secret.data?.remove(STATE_KEY)?;
-        serde_json::from_slice(&bytes.0).ok()
+    /// The stored device; an error when the state Secret cannot be read
+    /// (then, as tailscaled ≥ 1.92 does, the daemon runs on in `NoState`).
+    async fn load(&self) -> Result<Option<Device>, String> {
+        let secret = self
+            .secrets
+            .get(&self.secret)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(secret
+            .data
+            .and_then(|mut d| d.remove(STATE_KEY))
+            .and_then(|bytes| serde_json::from_slice(&bytes.0).ok()))
     }
 
     /// The tags control grants for a request of `requested`: those of the
@@ -256,6 +266,10 @@ impl Daemon {
                 }
                 ok(status.to_string())
             }
+            Some("up") if self.node.lock().unwrap().store_failed => {
+                fail("backend error: NoState: the state store is unavailable".into())
+            }
+            Some("logout") if self.node.lock().unwrap().store_failed => ok(String::new()),
             Some("up") => {
                 let hostname = flag("hostname").unwrap_or_else(|| "fake".into());
                 let tags: Vec<String> = flag("advertise-tags")
@@ -413,8 +427,15 @@ async fn tailscaled(args: Vec<String>) -> i32 {
     {
         let mut node = daemon.node.lock().unwrap();
         match stored {
-            Some(device) => daemon.go_running(&mut node, device),
-            None => node.state = "NeedsLogin",
+            Ok(Some(device)) => daemon.go_running(&mut node, device),
+            Ok(None) => node.state = "NeedsLogin",
+            // The real daemon (≥ 1.92) does not exit when its store fails:
+            // it stays in NoState, refuses every login, and a logout
+            // "succeeds" on the empty store.
+            Err(error) => {
+                eprintln!("ipnstore: cannot read state: {error}");
+                node.store_failed = true;
+            }
         }
     }
     let mut term =

@@ -24,11 +24,27 @@ impl Leader<'_> {
         let ts = &self.settings.tailscale;
         self.unforward(std::mem::take(&mut device.forwarded)).await;
         // Wait (bounded) for tailscaled to load its state.
+        let mut loaded = false;
         for _ in 0..50 {
             match daemon::status(ts).await.map(|s| s.phase()) {
                 Ok(Phase::Starting(_)) | Err(_) => tokio::time::sleep(POLL_STARTING).await,
-                Ok(_) => break,
+                Ok(_) => {
+                    loaded = true;
+                    break;
+                }
             }
+        }
+        // Without its state tailscaled "logs out" of nothing and says it
+        // succeeded: the device would stay in the tailnet while the
+        // controller is told it left. Record nothing; the controller's
+        // deprovisioning then times out and says so.
+        if !loaded {
+            tracing::error!(
+                secret = %self.settings.state_secret,
+                "cannot log out: tailscaled did not load its state (check the proxy pods' Role and the API server)"
+            );
+            self.stop(device).await;
+            return;
         }
         let mut logged_out = false;
         for attempt in 1..=3 {

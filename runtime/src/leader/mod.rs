@@ -40,6 +40,10 @@ const POLL_LOGIN: Duration = Duration::from_secs(1);
 /// `tailscale0`), and their removal still completes.
 const TAILSCALED_GRACE: Duration = Duration::from_millis(500);
 const UNFORWARD_BUDGET: Duration = Duration::from_millis(400);
+/// How long tailscaled may stay without state (`NoState`: its state store
+/// failed; since 1.92 it then runs on without one, refusing every login)
+/// before it is restarted.
+const NO_STATE_LIMIT: Duration = Duration::from_secs(5);
 /// Retry backoff of a failing `tailscale up`.
 const UP_RETRY_FIRST: Duration = Duration::from_secs(5);
 const UP_RETRY_MAX: Duration = Duration::from_secs(60);
@@ -87,6 +91,8 @@ struct Device {
     /// What the device last logged in with (from the state Secret, then
     /// from each `tailscale up` that succeeded).
     recorded: Option<crate::tailscale::args::LoginRequest>,
+    /// Since when tailscaled has reported `NoState`.
+    no_state_since: Option<tokio::time::Instant>,
     /// What was last said in the log about a wait for a person (a login URL
     /// during re-authentication, device approval), so it is said once.
     announced: Option<String>,
@@ -182,6 +188,9 @@ impl Leader<'_> {
             }
         };
         tracing::trace!(?phase, "tailscaled status");
+        if !matches!(&phase, Phase::Starting(state) if state == "NoState") {
+            device.no_state_since = None;
+        }
         let phase = match phase {
             Phase::Reauthenticating(running, url) => {
                 if device.announced.as_ref() != Some(&url) {
@@ -189,6 +198,20 @@ impl Leader<'_> {
                     device.announced = Some(url);
                 }
                 Phase::Running(running)
+            }
+            Phase::Starting(state) if state == "NoState" => {
+                let since = *device
+                    .no_state_since
+                    .get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= NO_STATE_LIMIT {
+                    tracing::error!(
+                        secret = %self.settings.state_secret,
+                        "tailscaled has no state: it cannot use its state secret (check the proxy pods' Role and the API server); restarting it"
+                    );
+                    device.no_state_since = None;
+                    device.daemon.interrupt();
+                }
+                Phase::Starting(state)
             }
             Phase::NeedsApproval => {
                 let note = "approval".to_string();
@@ -310,6 +333,7 @@ impl Leader<'_> {
                     up_retry_at: None,
                     announced: None,
                     recorded: None,
+                    no_state_since: None,
                 })
             }
             Err(error) => {

@@ -74,6 +74,13 @@ impl Tailscaled {
         Ok(Self { child })
     }
 
+    /// Asks tailscaled to exit (SIGTERM); [`Tailscaled::exited`] follows.
+    pub fn interrupt(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = sys::terminate(pid);
+        }
+    }
+
     /// Resolves when tailscaled exits.
     pub async fn exited(&mut self) -> std::io::Result<ExitStatus> {
         self.child.wait().await

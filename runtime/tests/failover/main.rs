@@ -382,6 +382,42 @@ async fn granted_tags_other_than_the_requested_ones_cause_no_reauthentication_on
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tailscaled_whose_state_store_failed_is_restarted_until_it_has_its_state() {
+    let mut cluster = Cluster::new("n", 1, KEY).await;
+    let (leader, ip) = started(&mut cluster).await;
+    let device = cluster.state(state::DEVICE_ID).await.unwrap();
+    let first = cluster
+        .daemon_pid(&device)
+        .expect("tailscaled runs the device");
+    // The next read of the state Secret (the restarted tailscaled's) is
+    // refused, as the API server refuses a pod whose Role lacks it.
+    let path = format!("/secrets/{}", harness::OBJECT);
+    cluster
+        .sim
+        .faults()
+        .fail_next(Some(kube_sim::Method::GET), &path, 1, 403);
+    harness::must("kill", &["-KILL", &first.to_string()]);
+    eventually("the device serves again from its stored state", || async {
+        cluster
+            .daemon_pid(&device)
+            .filter(|pid| *pid != first)
+            .filter(|_| cluster.ask(&ip).is_some())
+    })
+    .await;
+    let log = std::fs::read_to_string(&cluster.nodes[leader].log).unwrap();
+    assert!(
+        log.contains("tailscaled has no state"),
+        "the failure is named"
+    );
+    assert_eq!(
+        cluster.tailnet_devices(),
+        1,
+        "the same device, not a new login"
+    );
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_tailscaled_is_restarted_by_the_same_leader() {
     let mut cluster = Cluster::new("f", 2, KEY).await;
     let (leader, ip) = started(&mut cluster).await;
