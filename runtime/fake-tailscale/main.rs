@@ -3,8 +3,11 @@
 //! runtime uses of the real ones:
 //!
 //! - `tailscaled --state=kube:<secret> --socket=<path> --tun=<if>`: keeps the
-//!   device's identity in the state Secret (key `_fake_node`; the real one
-//!   writes `_machinekey`, `_current-profile`, …), so a standby started on
+//!   device's identity in the state Secret under the real daemon's keys
+//!   (`_machinekey` at login; `_profiles`, `_current-profile` and the
+//!   `profile-<id>` it names a moment later, as the real one completes its
+//!   state after a first login; a daemon stopped in between leaves an
+//!   incomplete state, and the next one logs in anew), so a standby started on
 //!   the same Secret comes up as the same device without logging in; while
 //!   logged in and running it puts the Tailscale addresses on `<if>` and
 //!   routes the tailnet ranges through it, as the real daemon does on its
@@ -35,7 +38,16 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-const STATE_KEY: &str = "_fake_node";
+/// The real daemon's state keys (`ipn/store/kubestore`, `ipn` state keys).
+const MACHINE_KEY: &str = "_machinekey";
+const PROFILES: &str = "_profiles";
+const CURRENT_PROFILE: &str = "_current-profile";
+/// How long after a login the profile keys are written.
+const STATE_COMPLETION: Duration = Duration::from_millis(300);
+
+fn encoded(text: &str) -> ByteString {
+    ByteString(text.as_bytes().to_vec())
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Device {
@@ -156,8 +168,32 @@ impl Daemon {
     }
 
     async fn save(&self, device: Option<&Device>) -> Result<(), String> {
-        let value = device.map(|d| ByteString(serde_json::to_vec(d).unwrap()));
-        let patch = json!({ "data": { STATE_KEY: value } });
+        let Some(device) = device else {
+            // Logout: the profile goes; the machine key stays.
+            let patch = json!({"data": {PROFILES: null, CURRENT_PROFILE: null}});
+            return self.patch(patch).await;
+        };
+        let profile = format!("profile-{:04x}", device.n);
+        self.patch(json!({"data": {MACHINE_KEY: encoded(&format!("mkey:{}", device.n))}}))
+            .await?;
+        let value = ByteString(serde_json::to_vec(device).unwrap());
+        let rest = json!({"data": {
+            PROFILES: encoded(&json!({&profile: {"ID": &profile}}).to_string()),
+            CURRENT_PROFILE: encoded(&profile),
+            profile: value,
+        }});
+        let secrets = self.secrets.clone();
+        let name = self.secret.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(STATE_COMPLETION).await;
+            let _ = secrets
+                .patch(&name, &PatchParams::default(), &Patch::Merge(rest))
+                .await;
+        });
+        Ok(())
+    }
+
+    async fn patch(&self, patch: serde_json::Value) -> Result<(), String> {
         self.secrets
             .patch(&self.secret, &PatchParams::default(), &Patch::Merge(patch))
             .await
@@ -173,9 +209,14 @@ impl Daemon {
             .get(&self.secret)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(secret
-            .data
-            .and_then(|mut d| d.remove(STATE_KEY))
+        let Some(mut data) = secret.data else {
+            return Ok(None);
+        };
+        let current = data
+            .remove(CURRENT_PROFILE)
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned());
+        Ok(current
+            .and_then(|key| data.remove(&key))
             .and_then(|bytes| serde_json::from_slice(&bytes.0).ok()))
     }
 

@@ -59,6 +59,22 @@ impl StateSecret {
             .map(drop)
     }
 
+    /// Whether tailscaled's state in the Secret is complete: the machine key,
+    /// the profiles, the current profile and the profile it names (what
+    /// Tailscale's containerboot waits for after a first login: a daemon
+    /// stopped before then leaves a state the next one cannot use).
+    pub async fn tailscale_state_complete(&self) -> kube::Result<bool> {
+        let secret = self.api.get_opt(&self.name).await?;
+        let Some(data) = secret.and_then(|s| s.data) else {
+            return Ok(false);
+        };
+        let has = |key: &str| data.contains_key(key);
+        let current = data
+            .get("_current-profile")
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned());
+        Ok(has("_machinekey") && has("_profiles") && current.is_some_and(|key| has(&key)))
+    }
+
     /// What a pod that just became leader reads before starting tailscaled,
     /// now from the API server.
     pub async fn read_fresh(&self) -> kube::Result<FreshState> {

@@ -44,6 +44,9 @@ const UNFORWARD_BUDGET: Duration = Duration::from_millis(400);
 /// failed; since 1.92 it then runs on without one, refusing every login)
 /// before it is restarted.
 const NO_STATE_LIMIT: Duration = Duration::from_secs(5);
+/// How long a running device may wait for its state to be complete in the
+/// Secret before it serves anyway.
+const STATE_COMPLETION_LIMIT: Duration = Duration::from_secs(5);
 /// Retry backoff of a failing `tailscale up`.
 const UP_RETRY_FIRST: Duration = Duration::from_secs(5);
 const UP_RETRY_MAX: Duration = Duration::from_secs(60);
@@ -91,6 +94,11 @@ struct Device {
     /// What the device last logged in with (from the state Secret, then
     /// from each `tailscale up` that succeeded).
     recorded: Option<crate::tailscale::args::LoginRequest>,
+    /// Whether tailscaled's state in the Secret was seen complete (or given
+    /// up waiting for), since this daemon started.
+    state_complete: bool,
+    /// Since when the device runs without a complete state known.
+    incomplete_since: Option<tokio::time::Instant>,
     /// Since when tailscaled has reported `NoState`.
     no_state_since: Option<tokio::time::Instant>,
     /// What was last said in the log about a wait for a person (a login URL
@@ -255,6 +263,28 @@ impl Leader<'_> {
         // A login that finished since the last look changes what the device
         // is known to have logged in with.
         self.reap_up(device).await;
+        // Serve only once tailscaled's state is complete in the Secret (a
+        // stop right after a first login must not lose it), waiting at most
+        // a few seconds.
+        if !device.state_complete {
+            let since = *device
+                .incomplete_since
+                .get_or_insert_with(tokio::time::Instant::now);
+            let complete =
+                tokio::time::timeout(API_TIMEOUT, self.secret.tailscale_state_complete())
+                    .await
+                    .is_ok_and(|r| r.unwrap_or(false));
+            if complete || since.elapsed() >= STATE_COMPLETION_LIMIT {
+                if !complete {
+                    tracing::warn!(
+                        "tailscaled's state is still incomplete in the secret: serving anyway"
+                    );
+                }
+                device.state_complete = true;
+            } else {
+                return POLL_STARTING;
+            }
+        }
         match change_needed(ts, Some(&running), device.recorded.as_ref()) {
             Change::None => {}
             Change::SetHostname if !device.changed => {
@@ -334,6 +364,8 @@ impl Leader<'_> {
                     announced: None,
                     recorded: None,
                     no_state_since: None,
+                    state_complete: false,
+                    incomplete_since: None,
                 })
             }
             Err(error) => {

@@ -418,6 +418,35 @@ async fn a_tailscaled_whose_state_store_failed_is_restarted_until_it_has_its_sta
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_right_after_its_first_login_leaves_a_state_the_next_one_uses() {
+    let mut cluster = Cluster::new("l", 2, KEY).await;
+    for i in 0..2 {
+        cluster.start_runtime(i);
+    }
+    let device = cluster
+        .wait_state(state::DEVICE_ID, Duration::from_secs(20), |_| true)
+        .await
+        .expect("a first login");
+    // SIGTERM as soon as the leader reports: its tailscaled is stopped
+    // within half a second.
+    let leader = cluster.leader().await;
+    let status = cluster.terminate(leader);
+    assert!(status.success(), "{status}");
+    let standby = 1 - leader;
+    eventually("the standby forwards", || async {
+        (cluster.forwarding_nodes() == vec![standby]).then_some(())
+    })
+    .await;
+    assert_eq!(
+        cluster.state(state::DEVICE_ID).await.as_deref(),
+        Some(device.as_str()),
+        "the same device, from the stored state"
+    );
+    assert_eq!(cluster.tailnet_devices(), 1, "no second login");
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_tailscaled_is_restarted_by_the_same_leader() {
     let mut cluster = Cluster::new("f", 2, KEY).await;
     let (leader, ip) = started(&mut cluster).await;
