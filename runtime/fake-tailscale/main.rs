@@ -459,6 +459,10 @@ async fn tailscaled(args: Vec<String>) -> i32 {
             .to_string(),
         tailnet: PathBuf::from(std::env::var("FAKE_TAILNET_DIR").expect("FAKE_TAILNET_DIR")),
     });
+    // The real daemon runs helpers of its own (`ip`, `iptables`, …): one
+    // that outlives a SIGKILLed daemon is an orphan its parent's parent,
+    // PID 1 in a container, must reap.
+    let _helper = Command::new("sleep").arg("1").spawn();
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).expect("socket");
     daemon.go_down(&mut daemon.node.lock().unwrap());

@@ -20,6 +20,7 @@ mod firewall;
 mod forwarding;
 mod health;
 mod leader;
+mod reaper;
 mod report;
 mod run;
 mod settings;

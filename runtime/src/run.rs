@@ -50,6 +50,7 @@ fn cancel_on_termination() -> std::io::Result<CancellationToken> {
 /// Runs until SIGTERM.
 pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
     let shutdown = cancel_on_termination()?;
+    crate::reaper::start_if_pid_one();
     let backend = backend(settings.firewall_mode);
     tracing::info!(?backend, timings = ?settings.timings, "starting");
     // A runtime killed with SIGKILL leaves its rules; its tailscaled died

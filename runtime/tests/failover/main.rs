@@ -447,6 +447,31 @@ async fn a_leader_stopped_right_after_its_first_login_leaves_a_state_the_next_on
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_is_pid_1_reaps_the_orphans_of_a_killed_tailscaled() {
+    let mut cluster = Cluster::new("o", 1, KEY).await;
+    cluster.pid_one = true;
+    let (leader, ip) = started(&mut cluster).await;
+    let (runtime, _) = cluster.runtime_pids(leader);
+    let tailscaled = Cluster::children_named(runtime, "tailscaled");
+    assert_eq!(tailscaled.len(), 1, "one tailscaled under the runtime");
+    // Killed with its helper still running (or already a zombie): the
+    // helper is given to PID 1, the runtime.
+    harness::must("kill", &["-KILL", &tailscaled[0].to_string()]);
+    eventually("the device serves again", || async {
+        cluster.ask(&ip).map(|_| ())
+    })
+    .await;
+    // The helpers live a second; give them time to end and be reaped.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        Cluster::zombies_of(runtime),
+        Vec::<u32>::new(),
+        "no zombie left under PID 1"
+    );
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_tailscaled_is_restarted_by_the_same_leader() {
     let mut cluster = Cluster::new("f", 2, KEY).await;
     let (leader, ip) = started(&mut cluster).await;
