@@ -5,21 +5,16 @@
 //!
 //! tokio collects the status of the runtime's own children (tailscaled, the
 //! CLI) and `std::process` that of the firewall commands; taking theirs
-//! would break them. So tailscaled runs in a process group of its own, and
-//! the reaper collects only zombies given to us from *another* process
-//! group than ours, other than tailscaled itself. (A general-purpose init
-//! such as tini reaps everything because it runs nothing else.)
-
-use std::sync::atomic::{AtomicU32, Ordering};
-
-/// The running tailscaled's pid (0: none), never reaped here.
-pub static TAILSCALED: AtomicU32 = AtomicU32::new(0);
+//! would break them. So tailscaled runs in a process group of its own (it
+//! leads it), and the reaper collects only zombies given to us from
+//! *another* process group than ours that do not lead their group: that is
+//! tailscaled's children, never tailscaled or our own. (A general-purpose
+//! init such as tini reaps everything because it runs nothing else.)
 
 /// One pass over `/proc`: reaps the orphaned zombies whose parent is us.
 pub fn reap_orphans() {
     let me = std::process::id();
     let my_group = crate::sys::process_group();
-    let tailscaled = TAILSCALED.load(Ordering::Relaxed);
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
@@ -27,9 +22,6 @@ pub fn reap_orphans() {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
     {
-        if pid == tailscaled {
-            continue;
-        }
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
@@ -37,6 +29,7 @@ pub fn reap_orphans() {
             && state == 'Z'
             && parent == me
             && group != my_group
+            && group != pid
         {
             tracing::debug!(pid, "reaping an orphan");
             crate::sys::reap(pid);

@@ -50,8 +50,14 @@ fn first_ipv4(ips: &[IpAddr]) -> Option<&IpAddr> {
 
 /// The keys of `report`, each either a value or `None` (removed).
 pub fn report_values(report: &Report) -> BTreeMap<&'static str, Option<String>> {
-    let mut values: BTreeMap<&'static str, Option<String>> =
-        state::RUNTIME_KEYS.iter().map(|key| (*key, None)).collect();
+    // Every key that no longer applies is removed, except the login
+    // request: it stays true while the device waits (for a login, for
+    // approval) and goes only with the device's logout.
+    let mut values: BTreeMap<&'static str, Option<String>> = state::RUNTIME_KEYS
+        .iter()
+        .filter(|key| **key != state::LOGIN_REQUEST || matches!(report, Report::LoggedOut(_)))
+        .map(|key| (*key, None))
+        .collect();
     let mut set = |key, value: String| {
         values.insert(key, Some(value));
     };
@@ -117,6 +123,18 @@ mod tests {
             hostname: "default-web".into(),
             tags: vec![],
         }
+    }
+
+    #[test]
+    fn the_login_request_outlives_a_wait_and_goes_with_the_logout() {
+        let waiting = Report::WaitingForLogin {
+            url: "https://login.example/a/1".into(),
+            pod: "p".into(),
+            node: "n".into(),
+        };
+        assert!(!report_values(&waiting).contains_key(state::LOGIN_REQUEST));
+        let logged_out = report_values(&Report::LoggedOut("2026-01-01T00:00:00Z".into()));
+        assert_eq!(logged_out.get(state::LOGIN_REQUEST), Some(&None));
     }
 
     #[test]

@@ -122,10 +122,14 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
             // controller re-created the state Secret without the request.
             // Start over as a fresh pod would (a deleted Secret does not
             // count: the request stays until one exists without it).
-            true = async { served_again.wait_for(|d| !*d).await.is_ok() }, if deprovisioned => {
-                tracing::info!("the state secret was re-created: serving again");
-                deprovisioned = false;
-                role.send_replace(Role::Standby);
+            changed = served_again.changed(), if deprovisioned => {
+                // Only a change seen after the deprovisioning counts (a
+                // lagging watch still saying "no request" must not).
+                if changed.is_ok() && !*served_again.borrow_and_update() {
+                    tracing::info!("the state secret was re-created: serving again");
+                    deprovisioned = false;
+                    role.send_replace(Role::Standby);
+                }
             }
             true = async { election.leading.wait_for(|l| *l).await.is_ok() }, if !deprovisioned => {
                 tracing::info!("leading");
@@ -139,6 +143,7 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
                         // Keep the Lease: no standby takes over a device
                         // that left the tailnet.
                         deprovisioned = true;
+                        served_again.mark_unchanged();
                         role.send_replace(Role::Deprovisioned);
                     }
                 }

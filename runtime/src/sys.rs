@@ -69,10 +69,10 @@ pub fn make_char_device(
     Ok(())
 }
 
-/// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process on the
-/// machine (namespaces do not change it), so the times at which pods on
-/// different nodes forwarded can be compared (`std::time::Instant` hides
-/// its value).
+/// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process on one
+/// machine (network and PID namespaces do not change it), so the times at
+/// which pods of a test's nodes, all on one machine, forwarded can be
+/// compared (`std::time::Instant` hides its value).
 pub fn monotonic_ns() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,

@@ -41,12 +41,16 @@ pub fn restore_input(plan: &ForwardingPlan, ipv4: bool) -> String {
         "*mangle".to_string(),
         ":SVCLB-FILTER - [0:0]".to_string(),
         ":SVCLB-MSS - [0:0]".to_string(),
-        // TCP between the tailnet and the Service passes two paths of
-        // different MTUs: clamp the MSS of forwarded SYNs to the route's,
-        // as containerboot does, so no path depends on ICMP "fragmentation
-        // needed" reaching the sender.
-        "-A SVCLB-MSS -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu".to_string(),
     ];
+    // TCP between the tailnet and the Service passes two paths of different
+    // MTUs: clamp the MSS of forwarded SYNs to the route's, as containerboot
+    // does, so no path depends on ICMP "fragmentation needed" reaching the
+    // sender. Only where this family forwards TCP at all.
+    if !pairs.is_empty() && plan.ports.iter().any(|p| p.protocol == Protocol::Tcp) {
+        mangle.push(
+            "-A SVCLB-MSS -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu".to_string(),
+        );
+    }
     let mut nat = vec![
         "*nat".to_string(),
         ":SVCLB-DNAT - [0:0]".to_string(),

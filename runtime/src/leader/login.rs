@@ -75,6 +75,11 @@ impl Leader<'_> {
         if self.reap_up(device).await {
             return;
         }
+        // A login that just finished with these settings needs no other:
+        // the decision to re-authenticate was made before it was seen.
+        if reauth && device.recorded.as_ref() == Some(&LoginRequest::of(&self.settings.tailscale)) {
+            return;
+        }
         let waiting = device
             .up_retry_at
             .is_some_and(|at| tokio::time::Instant::now() < at);

@@ -112,16 +112,42 @@ fn next_starting_poll(previous: Duration) -> Duration {
     (previous * 3 / 2).min(POLL_STARTING_MAX)
 }
 
-/// Firewall steps one at a time: a step whose caller gave up (the Lease was
-/// lost meanwhile) still runs to its end in the blocking pool, and the
-/// removal that follows must come after it, never before.
-static FIREWALL_STEPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Firewall steps one at a time, in the order they were asked for: a step
+/// whose caller gave up (the Lease was lost meanwhile) still runs to its end
+/// in the blocking pool, and the removal asked for after it must run after
+/// it. Each call takes a ticket at once (on the runtime's thread, in call
+/// order); a step runs when its ticket is served.
+struct Turns {
+    next: u64,
+    serving: u64,
+}
+static FIREWALL_TURNS: std::sync::Mutex<Turns> = std::sync::Mutex::new(Turns {
+    next: 0,
+    serving: 0,
+});
+static FIREWALL_TURN: std::sync::Condvar = std::sync::Condvar::new();
 
-/// Runs a blocking firewall step off the runtime's only thread.
+/// Runs a blocking firewall step off the runtime's only thread, after every
+/// step asked for before it.
 async fn firewall<T: Send + 'static>(step: impl FnOnce() -> T + Send + 'static) -> T {
+    let ticket = {
+        let mut turns = FIREWALL_TURNS.lock().unwrap_or_else(|p| p.into_inner());
+        turns.next += 1;
+        turns.next - 1
+    };
     tokio::task::spawn_blocking(move || {
-        let _one_at_a_time = FIREWALL_STEPS.lock().unwrap_or_else(|p| p.into_inner());
-        step()
+        let mut turns = FIREWALL_TURNS.lock().unwrap_or_else(|p| p.into_inner());
+        while turns.serving != ticket {
+            turns = FIREWALL_TURN.wait(turns).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(turns);
+        let result = step();
+        FIREWALL_TURNS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .serving += 1;
+        FIREWALL_TURN.notify_all();
+        result
     })
     .await
     .expect("firewall step panicked")
@@ -163,10 +189,17 @@ impl Leader<'_> {
 
     async fn unforward(&self, ips: Vec<IpAddr>) {
         let backend = self.backend;
-        match firewall(move || crate::firewall::apply::remove(&ips, backend)).await {
-            Ok(()) => tracing::info!(until_ns = crate::sys::monotonic_ns(), "forwarding removed"),
-            Err(error) => tracing::error!(%error, "cannot remove the forwarding"),
-        }
+        // Logged where the removal happens: a stop that stops waiting for it
+        // must not leave the interval open in the log.
+        firewall(
+            move || match crate::firewall::apply::remove(&ips, backend) {
+                Ok(()) => {
+                    tracing::info!(until_ns = crate::sys::monotonic_ns(), "forwarding removed")
+                }
+                Err(error) => tracing::error!(%error, "cannot remove the forwarding"),
+            },
+        )
+        .await;
     }
 
     async fn report(&self, device: &mut Device, report: Report) {

@@ -70,14 +70,10 @@ impl Tailscaled {
             .stdin(Stdio::null())
             .kill_on_drop(true);
         sys::kill_with_parent(&mut command);
-        // A process group of its own: its orphans are told from ours
-        // (see `reaper`).
+        // A process group of its own, which it leads: its orphans are told
+        // from ours and from it (see `reaper`).
         command.process_group(0);
         let child = command.spawn().map_err(spawn_error)?;
-        crate::reaper::TAILSCALED.store(
-            child.id().unwrap_or(0),
-            std::sync::atomic::Ordering::Relaxed,
-        );
         Ok(Self { child })
     }
 
