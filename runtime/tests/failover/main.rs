@@ -55,6 +55,27 @@ fn the_overlap_oracle_reads_intervals_from_coloured_logs() {
     );
 }
 
+/// What the controller does when the Service goes away: asks the leader,
+/// through the state Secret, to log out; waits until it recorded that.
+async fn deprovision(cluster: &Cluster) {
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        svc_lb_contract::keys::DEPROVISION_ANNOTATION: "true"
+    }}});
+    cluster
+        .secrets()
+        .patch(
+            harness::OBJECT,
+            &Default::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    cluster
+        .wait_state(state::LOGGED_OUT, Duration::from_secs(15), |_| true)
+        .await
+        .expect("the leader records its logout");
+}
+
 /// Waits (up to 30 s) for `check` to give a value.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
@@ -190,23 +211,7 @@ async fn deprovisioning_logs_the_device_out_and_no_standby_takes_over() {
     let (leader, ip) = started(&mut cluster).await;
     assert_eq!(cluster.tailnet_devices(), 1);
 
-    // What the controller does when the Service goes away.
-    let patch = serde_json::json!({"metadata": {"annotations": {
-        svc_lb_contract::keys::DEPROVISION_ANNOTATION: "true"
-    }}});
-    cluster
-        .secrets()
-        .patch(
-            harness::OBJECT,
-            &Default::default(),
-            &kube::api::Patch::Merge(patch),
-        )
-        .await
-        .unwrap();
-    cluster
-        .wait_state(state::LOGGED_OUT, Duration::from_secs(15), |_| true)
-        .await
-        .expect("the leader records its logout");
+    deprovision(&cluster).await;
     assert_eq!(cluster.tailnet_devices(), 0, "the device left the tailnet");
     assert_eq!(
         cluster.forwarding_nodes(),
@@ -322,22 +327,8 @@ async fn the_health_port_answers_on_the_pod_ip_and_not_on_the_tailscale_address(
 async fn a_service_served_again_during_teardown_gets_a_new_device() {
     let mut cluster = Cluster::new("r", 2, KEY).await;
     let (_, first_ip) = started(&mut cluster).await;
-    let patch = serde_json::json!({"metadata": {"annotations": {
-        svc_lb_contract::keys::DEPROVISION_ANNOTATION: "true"
-    }}});
+    deprovision(&cluster).await;
     let secrets = cluster.secrets();
-    secrets
-        .patch(
-            harness::OBJECT,
-            &Default::default(),
-            &kube::api::Patch::Merge(patch),
-        )
-        .await
-        .unwrap();
-    cluster
-        .wait_state(state::LOGGED_OUT, Duration::from_secs(15), |_| true)
-        .await
-        .expect("the leader records its logout");
     // What the controller does when the Service is served again before its
     // teardown finished: a fresh state Secret, metadata only.
     secrets
