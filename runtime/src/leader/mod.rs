@@ -13,17 +13,16 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::firewall::apply::Backend;
-use crate::firewall::plan::ForwardingPlan;
 use crate::health::Role;
 use crate::report::Report;
 use crate::settings::RuntimeSettings;
 use crate::state_secret::StateSecret;
-use crate::tailscale::args::{Change, change_needed, set_hostname_args};
 use crate::tailscale::daemon::{self, Tailscaled};
-use crate::tailscale::status::Phase;
 
 mod deprovision;
+mod forwarding;
 mod login;
+mod step;
 
 /// Status polling while tailscaled comes up (growing by half each look up
 /// to the cap, so a daemon that stays down is not asked ten times a
@@ -112,96 +111,7 @@ fn next_starting_poll(previous: Duration) -> Duration {
     (previous * 3 / 2).min(POLL_STARTING_MAX)
 }
 
-/// Firewall steps one at a time, in the order they were asked for: a step
-/// whose caller gave up (the Lease was lost meanwhile) still runs to its end
-/// in the blocking pool, and the removal asked for after it must run after
-/// it. Each call takes a ticket at once (on the runtime's thread, in call
-/// order); a step runs when its ticket is served.
-struct Turns {
-    next: u64,
-    serving: u64,
-}
-static FIREWALL_TURNS: std::sync::Mutex<Turns> = std::sync::Mutex::new(Turns {
-    next: 0,
-    serving: 0,
-});
-static FIREWALL_TURN: std::sync::Condvar = std::sync::Condvar::new();
-
-/// Runs a blocking firewall step off the runtime's only thread, after every
-/// step asked for before it.
-async fn firewall<T: Send + 'static>(step: impl FnOnce() -> T + Send + 'static) -> T {
-    let ticket = {
-        let mut turns = FIREWALL_TURNS.lock().unwrap_or_else(|p| p.into_inner());
-        turns.next += 1;
-        turns.next - 1
-    };
-    tokio::task::spawn_blocking(move || {
-        let mut turns = FIREWALL_TURNS.lock().unwrap_or_else(|p| p.into_inner());
-        while turns.serving != ticket {
-            turns = FIREWALL_TURN.wait(turns).unwrap_or_else(|p| p.into_inner());
-        }
-        drop(turns);
-        let result = step();
-        FIREWALL_TURNS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .serving += 1;
-        FIREWALL_TURN.notify_all();
-        result
-    })
-    .await
-    .expect("firewall step panicked")
-}
-
 impl Leader<'_> {
-    async fn forward(&self, ips: &[IpAddr]) -> bool {
-        let service = &self.settings.service;
-        let plan = ForwardingPlan::new(
-            ips,
-            &service.cluster_ips,
-            service.ports.clone(),
-            service.source_ranges.clone(),
-        );
-        let ipv4 = plan.pairs.iter().any(|(ts, _)| ts.is_ipv4());
-        let ipv6 = plan.pairs.iter().any(|(ts, _)| ts.is_ipv6());
-        let proc_sys = std::path::Path::new("/proc/sys");
-        if let Err(error) = crate::forwarding::check_forwarding(proc_sys, ipv4, ipv6) {
-            tracing::error!(%error, "cannot forward");
-            return false;
-        }
-        let backend = self.backend;
-        // The interval this pod forwards is logged on the machine-wide
-        // monotonic clock, from before the rules exist (`since_ns`) to after
-        // they are gone (`until_ns`): intervals of different pods must
-        // never overlap.
-        let since_ns = crate::sys::monotonic_ns();
-        match firewall(move || crate::firewall::apply::install(&plan, backend)).await {
-            Ok(()) => {
-                tracing::info!(addresses = ?ips, since_ns, "forwarding installed");
-                true
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot install the forwarding");
-                false
-            }
-        }
-    }
-
-    async fn unforward(&self, ips: Vec<IpAddr>) {
-        let backend = self.backend;
-        // Logged where the removal happens: a stop that stops waiting for it
-        // must not leave the interval open in the log.
-        firewall(
-            move || match crate::firewall::apply::remove(&ips, backend) {
-                Ok(()) => {
-                    tracing::info!(until_ns = crate::sys::monotonic_ns(), "forwarding removed")
-                }
-                Err(error) => tracing::error!(%error, "cannot remove the forwarding"),
-            },
-        )
-        .await;
-    }
-
     async fn report(&self, device: &mut Device, report: Report) {
         if device.reported.as_ref() == Some(&report) {
             return;
@@ -211,149 +121,6 @@ impl Leader<'_> {
             Ok(Err(error)) => tracing::warn!(%error, "cannot report into the state secret"),
             Err(_) => tracing::warn!("reporting into the state secret timed out"),
         }
-    }
-
-    /// One look at tailscaled, and what follows from it. Returns when to
-    /// look again.
-    async fn step(
-        &self,
-        device: &mut Device,
-        status: Result<crate::tailscale::status::Status, daemon::CliError>,
-    ) -> Duration {
-        let ts = &self.settings.tailscale;
-        let phase = match status {
-            Ok(status) => status.phase(),
-            Err(error) => {
-                tracing::debug!(%error, "no status yet");
-                return POLL_STARTING;
-            }
-        };
-        tracing::trace!(?phase, "tailscaled status");
-        if !matches!(&phase, Phase::Starting(state) if state == "NoState") {
-            device.no_state_since = None;
-        }
-        let phase = match phase {
-            Phase::Reauthenticating(running, url) => {
-                if device.announced.as_ref() != Some(&url) {
-                    tracing::warn!(login_url = %url, "tailscaled waits for a re-authentication: open the URL (the device keeps serving meanwhile)");
-                    device.announced = Some(url);
-                }
-                Phase::Running(running)
-            }
-            Phase::Starting(state) if state == "NoState" => {
-                let since = *device
-                    .no_state_since
-                    .get_or_insert_with(tokio::time::Instant::now);
-                if since.elapsed() >= NO_STATE_LIMIT {
-                    tracing::error!(
-                        secret = %self.settings.state_secret,
-                        "tailscaled has no state: it cannot use its state secret (check the proxy pods' Role and the API server); restarting it"
-                    );
-                    device.no_state_since = None;
-                    device.daemon.interrupt();
-                }
-                Phase::Starting(state)
-            }
-            Phase::NeedsApproval => {
-                let note = "approval".to_string();
-                if device.announced.as_ref() != Some(&note) {
-                    tracing::warn!(
-                        "the device waits for approval by a tailnet admin (device approval is on)"
-                    );
-                    device.announced = Some(note);
-                }
-                Phase::NeedsApproval
-            }
-            other => other,
-        };
-        let (pod, node) = (
-            self.settings.pod.name.clone(),
-            self.settings.pod.node.clone(),
-        );
-        let Phase::Running(running) = phase else {
-            if !device.forwarded.is_empty() {
-                self.unforward(std::mem::take(&mut device.forwarded)).await;
-                self.role.send_replace(Role::Leading { forwarding: false });
-            }
-            return match phase {
-                Phase::NeedsUp => {
-                    self.start_up(device, false).await;
-                    POLL_STARTING
-                }
-                Phase::NeedsApproval => POLL_LOGIN,
-                Phase::WaitingForLogin(url) => {
-                    if !matches!(&device.reported, Some(Report::WaitingForLogin { url: u, .. }) if *u == url)
-                    {
-                        tracing::warn!(login_url = %url, "tailscaled waits for a login: open the URL (or set an auth key)");
-                    }
-                    self.report(device, Report::WaitingForLogin { url, pod, node })
-                        .await;
-                    POLL_LOGIN
-                }
-                _ => POLL_STARTING,
-            };
-        };
-        // A login that finished since the last look changes what the device
-        // is known to have logged in with.
-        self.reap_up(device).await;
-        // Serve only once tailscaled's state is complete in the Secret (a
-        // stop right after a first login must not lose it), waiting at most
-        // a few seconds.
-        if !device.state_complete {
-            let since = *device
-                .incomplete_since
-                .get_or_insert_with(tokio::time::Instant::now);
-            let complete =
-                tokio::time::timeout(API_TIMEOUT, self.secret.tailscale_state_complete())
-                    .await
-                    .is_ok_and(|r| r.unwrap_or(false));
-            if complete || since.elapsed() >= STATE_COMPLETION_LIMIT {
-                if !complete {
-                    tracing::warn!(
-                        "tailscaled's state is still incomplete in the secret: serving anyway"
-                    );
-                }
-                device.state_complete = true;
-            } else {
-                return POLL_STARTING;
-            }
-        }
-        match change_needed(ts, Some(&running), device.recorded.as_ref()) {
-            Change::None => {}
-            Change::SetHostname if !device.changed => {
-                device.changed = true;
-                tracing::info!(hostname = %ts.hostname, "tailscale set --hostname");
-                if let Err(error) = daemon::run_cli(ts, &set_hostname_args(ts)).await {
-                    tracing::error!(%error, "cannot change the hostname");
-                }
-            }
-            Change::SetHostname => {}
-            Change::Up { reauth } => self.start_up(device, reauth).await,
-        }
-        if device.forwarded != running.ips {
-            if !device.forwarded.is_empty() {
-                self.unforward(std::mem::take(&mut device.forwarded)).await;
-            }
-            if self.forward(&running.ips).await {
-                device.forwarded = running.ips.clone();
-                self.role.send_replace(Role::Leading { forwarding: true });
-            }
-        }
-        if device.forwarded != running.ips {
-            // Not serving yet: nothing to publish.
-            return POLL_STARTING;
-        }
-        self.report(
-            device,
-            Report::Serving {
-                device: running,
-                pod,
-                node,
-                login_request: device.recorded.clone(),
-            },
-        )
-        .await;
-        POLL_RUNNING
     }
 
     /// Removes the rules, stops `up` and tailscaled.
