@@ -22,6 +22,7 @@ pub mod error;
 mod faults;
 mod fields;
 mod gc;
+mod handler;
 mod openapi;
 mod openapi_v2;
 mod ownership;

@@ -112,7 +112,7 @@ impl KubeSim {
         let listener = tokio::net::TcpListener::bind(options.listen).await?;
         let addr = listener.local_addr()?;
         let app = Router::new()
-            .fallback(crate::api::handle)
+            .fallback(crate::handler::handle)
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         crate::tls::serve(listener, &shared.certificates, app, stopped);
