@@ -245,14 +245,11 @@ pub fn config_for(url: &str, ca_pem: &str, token: &str) -> kube::Config {
 
 /// The DER certificates of a PEM bundle.
 fn pem_certificates(pem: &str) -> Vec<Vec<u8>> {
-    use base64::Engine as _;
-    pem.split("-----BEGIN CERTIFICATE-----")
-        .skip(1)
-        .filter_map(|block| block.split("-----END CERTIFICATE-----").next())
-        .filter_map(|body| {
-            let body: String = body.split_whitespace().collect();
-            base64::engine::general_purpose::STANDARD.decode(body).ok()
-        })
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .filter_map(Result::ok)
+        .map(|der| der.to_vec())
         .collect()
 }
 
