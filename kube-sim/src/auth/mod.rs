@@ -106,25 +106,20 @@ pub(crate) fn authenticate(
     match tokens.lookup(token) {
         Presented::User(user) => Ok(user),
         Presented::ServiceAccount(sa) => {
-            let sa_uid = store
-                .get(
-                    crate::registry::served("", "serviceaccounts"),
-                    &sa.namespace,
-                    &sa.name,
-                )
-                .ok()
-                .and_then(|o| o["metadata"]["uid"].as_str().map(str::to_string));
-            if sa_uid.as_deref() != Some(sa.uid.as_str()) {
+            // Looked up in place, on every request of the account: no copy.
+            let uid_is = |view: &crate::store::View<'_>, plural, name: &str, uid: &str| {
+                view.get(crate::registry::served("", plural), &sa.namespace, name)
+                    .is_some_and(|o| o["metadata"]["uid"] == uid)
+            };
+            let valid = store.read(|view| {
+                uid_is(view, "serviceaccounts", &sa.name, &sa.uid)
+                    && sa
+                        .pod
+                        .as_ref()
+                        .is_none_or(|(pod, pod_uid)| uid_is(view, "pods", pod, pod_uid))
+            });
+            if !valid {
                 return Err(ApiError::unauthorized());
-            }
-            if let Some((pod, pod_uid)) = &sa.pod {
-                let current = store
-                    .get(crate::registry::served("", "pods"), &sa.namespace, pod)
-                    .ok()
-                    .and_then(|o| o["metadata"]["uid"].as_str().map(str::to_string));
-                if current.as_deref() != Some(pod_uid.as_str()) {
-                    return Err(ApiError::unauthorized());
-                }
             }
             Ok(sa.user())
         }
