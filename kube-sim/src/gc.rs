@@ -48,6 +48,8 @@ impl Propagation {
 pub(crate) struct Preconditions<'a> {
     pub uid: Option<&'a str>,
     pub resource_version: Option<&'a str>,
+    /// `DeleteOptions.gracePeriodSeconds` (pods only).
+    pub grace_period: Option<i64>,
 }
 
 /// Deletes one object as a DELETE request asks, then settles everything the
@@ -73,6 +75,12 @@ pub(crate) fn delete(
                 "Precondition failed: {field} in precondition: {wanted}, \
                  {field} in object meta: {actual}"
             )));
+        }
+    }
+    if rt.kind == "Pod" {
+        let grace = crate::pod_deletion::grace_period(&object, preconditions.grace_period);
+        if grace > 0 {
+            return store.delete_gracefully(rt, namespace, name, grace);
         }
     }
     let dependents = dependents_of(store, &object);

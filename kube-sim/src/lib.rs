@@ -28,6 +28,7 @@ mod openapi_v2;
 mod ownership;
 mod partial;
 mod patch;
+mod pod_deletion;
 mod process;
 mod protobuf;
 pub mod registry;

@@ -100,8 +100,9 @@ impl LabelSelector {
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
-    /// Parses `metadata.name=x,metadata.namespace!=y`.
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    /// Parses `metadata.name=x,metadata.namespace!=y` for objects of
+    /// `kind`; pods also select by `spec.nodeName` (as kubelets do).
+    pub fn parse(s: &str, kind: &str) -> Result<Self, ApiError> {
         let mut terms = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
@@ -113,7 +114,8 @@ impl FieldSelector {
                     "invalid field selector {part:?}"
                 )));
             };
-            if !matches!(field, "metadata.name" | "metadata.namespace") {
+            let pod_field = kind == "Pod" && field == "spec.nodeName";
+            if !matches!(field, "metadata.name" | "metadata.namespace") && !pod_field {
                 return Err(ApiError::bad_request(format!(
                     "field label not supported: {field}"
                 )));
@@ -128,6 +130,7 @@ impl FieldSelector {
         self.0.iter().all(|(field, equal, value)| {
             let actual = match field.as_str() {
                 "metadata.name" => object["metadata"]["name"].as_str(),
+                "spec.nodeName" => object["spec"]["nodeName"].as_str(),
                 _ => object["metadata"]["namespace"].as_str(),
             }
             .unwrap_or_default();
@@ -167,15 +170,20 @@ mod tests {
     fn field_selectors_on_name_and_namespace() {
         let object = json!({"metadata": {"name": "a", "namespace": "ns"}});
         assert!(
-            FieldSelector::parse("metadata.name=a")
+            FieldSelector::parse("metadata.name=a", "Secret")
                 .unwrap()
                 .matches(&object)
         );
         assert!(
-            !FieldSelector::parse("metadata.namespace!=ns")
+            !FieldSelector::parse("metadata.namespace!=ns", "Secret")
                 .unwrap()
                 .matches(&object)
         );
-        assert!(FieldSelector::parse("spec.x=y").is_err());
+        assert!(FieldSelector::parse("spec.x=y", "Secret").is_err());
+        assert!(FieldSelector::parse("spec.nodeName=n1", "Secret").is_err());
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}});
+        let on_n1 = FieldSelector::parse("spec.nodeName=n1", "Pod").unwrap();
+        assert!(on_n1.matches(&pod));
+        assert!(!on_n1.matches(&json!({"spec": {"nodeName": "n2"}})));
     }
 }

@@ -441,6 +441,36 @@ impl Store {
         Ok(next)
     }
 
+    /// Starts a graceful deletion (pods): the object stays, with a deletion
+    /// timestamp `grace` seconds ahead and `deletionGracePeriodSeconds`,
+    /// until a deletion with grace 0 removes it. A second graceful deletion
+    /// may only shorten the period.
+    pub fn delete_gracefully(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        grace: i64,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        let k = key(rt, namespace, name);
+        let mut object = inner
+            .objects
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(describe(rt, name)))?;
+        let current = object["metadata"]["deletionGracePeriodSeconds"].as_i64();
+        if current.is_some_and(|c| c <= grace) {
+            return Ok(object);
+        }
+        object["metadata"]["deletionTimestamp"] = json!(crate::time::rfc3339_in(grace));
+        object["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+        Self::bump(&mut inner, &mut object);
+        inner.objects.insert(k, object.clone());
+        self.record(&mut inner, rt, "MODIFIED", object.clone());
+        Ok(object)
+    }
+
     /// Deletes the object. With finalizers (plus `hold`, a finalizer the
     /// request adds, such as `foregroundDeletion`) it only gets a deletion
     /// timestamp; a namespace with content becomes `Terminating` and goes

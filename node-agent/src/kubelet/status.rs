@@ -1,0 +1,153 @@
+//! A pod's status as the kubelet reports it (`pkg/kubelet/status`,
+//! `generateAPIPodStatus`), computed from what the agent knows of its
+//! containers: phase, the `PodScheduled`, `Initialized`, `ContainersReady`
+//! and `Ready` conditions, and one status per container.
+
+use serde_json::{Value, json};
+
+/// What the agent knows of one container.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerView {
+    pub name: String,
+    pub image: String,
+    /// Running now.
+    pub running: bool,
+    /// Readiness (a container without a readiness probe is ready while it
+    /// runs).
+    pub ready: bool,
+    pub restart_count: i32,
+    /// Why it is not running: (reason, message).
+    pub waiting: Option<(String, String)>,
+    /// Exit code of a finished (init) container.
+    pub exit_code: Option<i32>,
+    /// When it last started (RFC 3339).
+    pub started_at: Option<String>,
+}
+
+/// What the agent knows of one pod.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodView {
+    pub pod_ip: Option<String>,
+    pub host_ip: String,
+    pub start_time: String,
+    pub init: Vec<ContainerView>,
+    pub containers: Vec<ContainerView>,
+}
+
+fn container_status(c: &ContainerView) -> Value {
+    let state = if c.running {
+        json!({"running": {"startedAt": c.started_at}})
+    } else if let Some(code) = c.exit_code {
+        json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}})
+    } else {
+        let (reason, message) = c.waiting.clone().unwrap_or(("ContainerCreating".into(), String::new()));
+        json!({"waiting": {"reason": reason, "message": message}})
+    };
+    json!({
+        "name": c.name,
+        "image": c.image,
+        "imageID": "",
+        "ready": c.ready,
+        "started": c.running,
+        "restartCount": c.restart_count,
+        "state": state,
+    })
+}
+
+fn condition(kind: &str, holds: bool, now: &str) -> Value {
+    json!({
+        "type": kind,
+        "status": if holds { "True" } else { "False" },
+        "lastTransitionTime": now,
+    })
+}
+
+/// The `status` of the pod (restart policy `Always`: it never completes).
+pub fn pod_status(view: &PodView, now: &str) -> Value {
+    let initialized = view.init.iter().all(|c| c.exit_code == Some(0));
+    let ready = initialized && !view.containers.is_empty() && view.containers.iter().all(|c| c.ready);
+    let phase = if initialized && view.containers.iter().any(|c| c.running || c.restart_count > 0) {
+        "Running"
+    } else {
+        "Pending"
+    };
+    let mut status = json!({
+        "phase": phase,
+        "hostIP": view.host_ip,
+        "hostIPs": [{"ip": view.host_ip}],
+        "startTime": view.start_time,
+        "conditions": [
+            condition("PodScheduled", true, now),
+            condition("Initialized", initialized, now),
+            condition("ContainersReady", ready, now),
+            condition("Ready", ready, now),
+        ],
+        "initContainerStatuses": view.init.iter().map(container_status).collect::<Vec<_>>(),
+        "containerStatuses": view.containers.iter().map(container_status).collect::<Vec<_>>(),
+    });
+    if let Some(ip) = &view.pod_ip {
+        status["podIP"] = json!(ip);
+        status["podIPs"] = json!([{"ip": ip}]);
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(ready: bool) -> ContainerView {
+        ContainerView {
+            name: "proxy".into(),
+            running: true,
+            ready,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_pod_is_ready_when_initialised_and_every_container_is_ready() {
+        let mut view = PodView {
+            pod_ip: Some("10.200.0.2".into()),
+            host_ip: "10.201.0.1".into(),
+            init: vec![ContainerView {
+                name: "enable-forwarding".into(),
+                exit_code: Some(0),
+                ..Default::default()
+            }],
+            containers: vec![running(false)],
+            ..Default::default()
+        };
+        let status = pod_status(&view, "t");
+        assert_eq!(status["phase"], "Running");
+        assert_eq!(status["podIP"], "10.200.0.2");
+        assert_eq!(status["conditions"][3]["type"], "Ready");
+        assert_eq!(status["conditions"][3]["status"], "False");
+        view.containers[0].ready = true;
+        assert_eq!(pod_status(&view, "t")["conditions"][3]["status"], "True");
+    }
+
+    #[test]
+    fn a_pod_whose_init_container_failed_stays_pending_and_says_why() {
+        let view = PodView {
+            init: vec![ContainerView {
+                name: "init".into(),
+                exit_code: Some(1),
+                restart_count: 2,
+                ..Default::default()
+            }],
+            containers: vec![ContainerView {
+                name: "proxy".into(),
+                waiting: Some(("PodInitializing".into(), String::new())),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let status = pod_status(&view, "t");
+        assert_eq!(status["phase"], "Pending");
+        assert_eq!(status["conditions"][1]["status"], "False");
+        assert_eq!(status["initContainerStatuses"][0]["state"]["terminated"]["exitCode"], 1);
+        assert_eq!(status["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing");
+        assert!(status.get("podIP").is_none());
+    }
+}
