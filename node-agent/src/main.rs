@@ -111,7 +111,6 @@ async fn kubelet(client: kube::Client, args: KubeletArgs) -> anyhow::Result<()> 
         Some(path) => serde_json::from_slice(&std::fs::read(path)?)?,
         None => Default::default(),
     };
-    let cap_last_cap: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")?.trim().parse()?;
     let context = NodeContext {
         client,
         runc: Runc::new(args.dir.join("runc")),
@@ -124,7 +123,7 @@ async fn kubelet(client: kube::Client, args: KubeletArgs) -> anyhow::Result<()> 
         host_ip: args.host_ip,
         images,
         settings: NodeSettings {
-            all_capabilities: capabilities::known(cap_last_cap),
+            all_capabilities: capabilities::current()?,
             seccomp_profile: std::fs::read_to_string(seccomp::CONTAINERS_COMMON_PROFILE).ok(),
             overlay,
             cgroup_parent: args.prefix.trim_end_matches('-').to_string(),

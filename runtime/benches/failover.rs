@@ -15,6 +15,8 @@
 
 #[path = "../tests/failover/harness.rs"]
 mod harness;
+#[path = "../tests/support/oracle.rs"]
+mod oracle;
 
 use std::time::{Duration, Instant};
 

@@ -16,11 +16,18 @@
 //! - `tailscale --socket=<path> up|status --json|set --hostname|logout`,
 //!   with the real flags and `status --json` field names.
 //!
+//! The daemon first creates a TUN device from `/dev/net/tun` and exits,
+//! with the real daemon's message, when it cannot (no node, or the device
+//! rules of crun deny it). The tailnet's data path is the tests' veth
+//! named after `--tun`; the TUN device is `<tun>t` beside it.
+//!
 //! The "control server" is a directory (`FAKE_TAILNET_DIR`): a file per
 //! device in the tailnet (`devices/<n>`, removed by logout) and, per device,
-//! the pid of the daemon currently running it (`active-<id>`). A second
-//! daemon running the same device while the first still runs is recorded
-//! in `violations`: the runtime must make that impossible.
+//! the pid of the daemon currently running it (`active-<id>`) and a lock it
+//! holds meanwhile (`active-<id>.lock`, released by the kernel when it
+//! dies, in whichever pod). A second daemon running the same device while
+//! the first still runs is recorded in `violations`: the runtime must make
+//! that impossible.
 //! Kubernetes access: `KUBECONFIG`, namespace `SVCLB_POD_NAMESPACE`.
 
 use std::collections::BTreeMap;
@@ -83,6 +90,8 @@ struct Daemon {
     secret: String,
     tun: String,
     tailnet: PathBuf,
+    /// The lock of the device this daemon runs.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -96,13 +105,6 @@ fn ip(args: &[&str]) {
     let _ = Command::new("ip").args(args).output();
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-}
-
 impl Daemon {
     fn marker(&self, device: &Device) -> PathBuf {
         self.tailnet.join(format!("active-{}", device.id()))
@@ -112,18 +114,27 @@ impl Daemon {
     fn go_running(&self, node: &mut Node, device: Device) {
         let marker = self.marker(&device);
         let me = std::process::id();
-        if let Ok(other) = std::fs::read_to_string(&marker)
-            && let Ok(pid) = other.trim().parse::<u32>()
-            && pid != me
-            && pid_alive(pid)
-        {
+        // The device's lock is held while a daemon runs it; the kernel
+        // drops it when that daemon dies, whatever PID namespace (pod) it
+        // ran in, so a lock held by another is a daemon still running.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(marker.with_extension("lock"))
+            .unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let other = std::fs::read_to_string(&marker).unwrap_or_default();
             let mut violations = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(self.tailnet.join("violations"))
                 .unwrap();
-            writeln!(violations, "{} run by {pid} and {me}", device.id()).unwrap();
+            writeln!(violations, "{} run by {} and {me}", device.id(), other.trim()).unwrap();
         }
+        *self.lock.lock().unwrap() = Some(lock);
         std::fs::write(&marker, me.to_string()).unwrap();
         let tun = self.tun.as_str();
         // Unsolicited neighbour advertisements when the link comes up.
@@ -163,6 +174,7 @@ impl Daemon {
         if let Some(device) = &node.device {
             let _ = std::fs::remove_file(self.marker(device));
         }
+        self.lock.lock().unwrap().take();
         ip(&["link", "set", &self.tun, "down"]);
         ip(&["addr", "flush", "dev", &self.tun]);
     }
@@ -433,6 +445,44 @@ async fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
     }
 }
 
+/// Creates a TUN device named `name` from `/dev/net/tun`, as tailscaled's
+/// `tun.CreateTUN` does (`TUNSETIFF`, `IFF_TUN | IFF_NO_PI`). The name
+/// differs from `--tun` by a trailing `t`: the tests' tailnet data path is
+/// a veth carrying the `--tun` name, and both must exist side by side.
+fn open_tun(name: &str) -> std::io::Result<std::fs::File> {
+    const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+    const IFF_TUN: libc::c_short = 0x0001;
+    const IFF_NO_PI: libc::c_short = 0x1000;
+    #[repr(C)]
+    struct IfReq {
+        name: [u8; 16],
+        flags: libc::c_short,
+        _pad: [u8; 22],
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => std::io::Error::other("/dev/net/tun does not exist"),
+            _ => e,
+        })?;
+    let mut request = IfReq {
+        name: [0; 16],
+        flags: IFF_TUN | IFF_NO_PI,
+        _pad: [0; 22],
+    };
+    let bytes = name.as_bytes();
+    request.name[..bytes.len().min(15)].copy_from_slice(&bytes[..bytes.len().min(15)]);
+    use std::os::fd::AsRawFd;
+    // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which
+    // `request` is laid out as.
+    if unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &mut request) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
 async fn tailscaled(args: Vec<String>) -> i32 {
     let flags: BTreeMap<&str, &str> = args
         .iter()
@@ -458,7 +508,21 @@ async fn tailscaled(args: Vec<String>) -> i32 {
             .unwrap_or("tailscale0")
             .to_string(),
         tailnet: PathBuf::from(std::env::var("FAKE_TAILNET_DIR").expect("FAKE_TAILNET_DIR")),
+        lock: Mutex::new(None),
     });
+    // The real daemon opens its TUN device first and exits when it cannot
+    // (`tstun.New` → `CreateTUN`); the device lives as long as the daemon.
+    let tun_name = daemon.tun.clone();
+    let _tun_device = match open_tun(&format!("{tun_name}t")) {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!(
+                "wgengine.NewUserspaceEngine(tun {tun_name:?}) error: tstun.New({tun_name:?}): \
+                 CreateTUN({tun_name:?}) failed; {error}"
+            );
+            return 1;
+        }
+    };
     // The real daemon runs helpers of its own (`ip`, `iptables`, …): one
     // that outlives a SIGKILLed daemon is an orphan its parent's parent,
     // PID 1 in a container, must reap.

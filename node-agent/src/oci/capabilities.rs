@@ -70,14 +70,28 @@ const BY_NUMBER: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// Every capability the kernel knows, given its `cap_last_cap`
-/// (containerd's `cap.Current()`).
-pub fn known(cap_last_cap: usize) -> Vec<String> {
+/// The capabilities whose bits `mask` has (a `CapBnd` line of
+/// `/proc/<pid>/status`, in hex).
+pub fn from_mask(mask: u64) -> Vec<String> {
     BY_NUMBER
         .iter()
-        .take(cap_last_cap + 1)
-        .map(|c| c.to_string())
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, c)| c.to_string())
         .collect()
+}
+
+/// "Every capability", as containerd's CRI plugin means it for a
+/// privileged container (`cap.Current()`): those of its own bounding set,
+/// which may lack some the kernel knows (a container cannot be given more).
+pub fn current() -> std::io::Result<Vec<String>> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .ok_or_else(|| std::io::Error::other("no CapBnd line in /proc/self/status"))?;
+    Ok(from_mask(mask))
 }
 
 /// The capabilities of a container with `security` (bounding, effective and
@@ -125,6 +139,19 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    fn known(last: u32) -> Vec<String> {
+        from_mask((1u64 << (last + 1)) - 1)
+    }
+
+    #[test]
+    fn a_bounding_set_without_a_capability_leaves_it_out() {
+        // 0x1fffeffffff: every capability up to 40 but CAP_SYS_RESOURCE (24).
+        let caps = from_mask(0x1ff_feff_ffff);
+        assert_eq!(caps.len(), 40);
+        assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_string()));
+        assert!(current().unwrap().contains(&"CAP_CHOWN".to_string()));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 #[path = "../../../host/tests/support/controller_rbac.rs"]
 mod controller_rbac;
 mod harness;
+#[path = "../support/oracle.rs"]
+mod oracle;
 mod with_controller;
 
 use std::time::Duration;

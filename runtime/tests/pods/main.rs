@@ -1,0 +1,194 @@
+//! The proxy as it really deploys: the controller renders a Service's
+//! DaemonSet, the node agent's DaemonSet controller makes its pods, and each
+//! node's kubelet runs them in runc containers (root, `runc`, `ip`, `nft`,
+//! `socat`, containers-common's seccomp profile; CI installs them). The
+//! runtime is PID 1 of its container, makes `/dev/net/tun` itself, and
+//! reaches the API server with its pod's own ServiceAccount token under the
+//! rendered Role. Every test checks the runtimes' own forwarding intervals
+//! for an overlap, and the fake tailnet for two daemons on one device.
+
+mod cluster;
+#[path = "../../../host/tests/support/controller_rbac.rs"]
+mod controller_rbac;
+mod node;
+#[path = "../support/oracle.rs"]
+mod oracle;
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::time::Duration;
+
+use cluster::{NAMESPACE, Options, PodCluster};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::rbac::v1::Role;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use node_agent::oci::devices::DeviceRules;
+use serde_json::json;
+use svc_lb_contract::ProxyNames;
+use svc_lb_host::config::ProxyPrivileges;
+
+/// Waits up to `limit` for `check` to give a value.
+pub async fn within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn create_service(cluster: &PodCluster, ports: serde_json::Value) -> Api<Service> {
+    let services: Api<Service> = Api::namespaced(cluster.sim.client(), "default");
+    let service: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"type": "LoadBalancer",
+                 "loadBalancerClass": svc_lb_contract::DEFAULT_LOAD_BALANCER_CLASS,
+                 "clusterIP": "10.96.0.10",
+                 "ports": ports}
+    }))
+    .unwrap();
+    services.create(&PostParams::default(), &service).await.unwrap();
+    services
+}
+
+fn http_port() -> serde_json::Value {
+    json!([{"name": "http", "port": 80, "protocol": "TCP"}])
+}
+
+/// The Service's published ingress IP, once there.
+async fn ingress(services: &Api<Service>, limit: Duration) -> String {
+    within(limit, "the Service's ingress", || async {
+        let status = services.get("web").await.ok()?.status?;
+        status.load_balancer?.ingress?.first()?.ip.clone()
+    })
+    .await
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+fn assert_never_two_forwarders(cluster: &PodCluster) {
+    assert_eq!(cluster.forwarding_overlaps(), Vec::<String>::new());
+    assert_eq!(cluster.tailnet_violations(), "");
+}
+
+/// `(group, resource, verb)` granted by a Role.
+fn granted(role: &Role) -> Vec<(String, String, String)> {
+    let mut all = Vec::new();
+    for rule in role.rules.iter().flatten() {
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    all.push((group.clone(), resource.clone(), verb.clone()));
+                }
+            }
+        }
+    }
+    all
+}
+
+/// The running proxy container of each node: `(node index, host pid)`.
+fn proxies(cluster: &PodCluster) -> Vec<(usize, u32)> {
+    let mut found = Vec::new();
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        for id in node.kubelet.containers().iter().filter(|c| c.ends_with("-proxy")) {
+            if let Some(pid) = node.kubelet.container_pid(id) {
+                found.push((i, pid));
+            }
+        }
+    }
+    found
+}
+
+/// The runtime runs as PID 1 of its container, and `/dev/net/tun` in the
+/// container is the TUN device.
+fn assert_runtime_is_pid_one_with_a_tun_device(pid: u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let ns_pid = status.lines().find_map(|l| l.strip_prefix("NSpid:")).unwrap();
+    assert_eq!(ns_pid.split_whitespace().last(), Some("1"), "PID 1 in its namespace: {ns_pid}");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.starts_with(b"tailscale-svc-lb-runtime\0"), "{cmdline:?}");
+    let tun = std::fs::metadata(format!("/proc/{pid}/root/dev/net/tun")).expect("/dev/net/tun");
+    assert!(tun.file_type().is_char_device());
+    assert_eq!(tun.rdev(), libc::makedev(10, 200));
+}
+
+/// Every request of the runtime and its tailscaled came with the pod's own
+/// ServiceAccount token and was granted by the rendered Role.
+async fn assert_pods_used_only_their_own_account(cluster: &PodCluster, names: &ProxyNames) {
+    let account = format!("system:serviceaccount:{NAMESPACE}:{}", names.service_account);
+    let runtime_calls = cluster
+        .sim
+        .requests()
+        .calls_by(&format!("{}/", svc_lb_contract::RUNTIME_BINARY));
+    assert!(!runtime_calls.is_empty(), "the runtime's requests are recorded");
+    for call in &runtime_calls {
+        assert_eq!(call.user, account, "{call:?}");
+    }
+    let role = Api::<Role>::namespaced(cluster.sim.client(), NAMESPACE)
+        .get(&names.role)
+        .await
+        .unwrap();
+    let grants = granted(&role);
+    let pod_calls = cluster.sim.requests().calls_by("");
+    let by_account: Vec<_> = pod_calls.iter().filter(|c| c.user == account).collect();
+    assert!(by_account.len() > runtime_calls.len(), "tailscaled's requests too");
+    for call in by_account {
+        let wanted = (call.group.clone(), call.resource.clone(), call.verb.clone());
+        // SelfSubjectAccessReviews are granted to every user by the
+        // bootstrap role system:basic-user.
+        if call.resource != "selfsubjectaccessreviews" {
+            assert!(grants.contains(&wanted), "{call:?} is not granted by {grants:?}");
+        }
+    }
+    assert_eq!(cluster.sim.requests().denials_of(&account), Vec::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_their_own_token() {
+    let cluster = PodCluster::new("a", Options::default()).await;
+    let services = create_service(&cluster, http_port()).await;
+    let ip = ingress(&services, Duration::from_secs(60)).await;
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)), "traffic reaches the backend");
+    let names = ProxyNames::for_service("default", "web");
+
+    let running = proxies(&cluster);
+    assert_eq!(running.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1], "a proxy per node");
+    for (_, pid) in running {
+        assert_runtime_is_pid_one_with_a_tun_device(pid);
+    }
+    assert_pods_used_only_their_own_account(&cluster, &names).await;
+
+    // Deleting the Service logs the device out and removes everything:
+    // the DaemonSet's pods terminate and their kubelets remove them.
+    services.delete("web", &DeleteParams::default()).await.unwrap();
+    within(Duration::from_secs(60), "the Service to go", || async {
+        services.get_opt("web").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert_eq!(cluster.tailnet_devices(), 0, "the device left the tailnet");
+    let daemonsets: Api<DaemonSet> = Api::namespaced(cluster.sim.client(), NAMESPACE);
+    assert!(daemonsets.get_opt(&names.daemonset).await.unwrap().is_none());
+    within(Duration::from_secs(60), "the pods to go", || async {
+        cluster.pods().await.is_empty().then_some(())
+    })
+    .await;
+    within(Duration::from_secs(10), "the containers to go", || async {
+        proxies(&cluster).is_empty().then_some(())
+    })
+    .await;
+    assert_never_two_forwarders(&cluster);
+}
