@@ -229,8 +229,10 @@ pub(crate) async fn dispatch(
         (Method::GET, None) => {
             let labels =
                 LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
-            let fields =
-                FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str), rt.kind)?;
+            let fields = FieldSelector::parse(
+                query.get("fieldSelector").map_or("", String::as_str),
+                rt.kind,
+            )?;
             let metadata_only = partial::wants_metadata(accept(headers));
             if watching {
                 return watch::respond(
@@ -341,9 +343,9 @@ pub(crate) async fn dispatch(
             let preconditions = Preconditions {
                 uid: options["preconditions"]["uid"].as_str(),
                 resource_version: options["preconditions"]["resourceVersion"].as_str(),
-                grace_period: options["gracePeriodSeconds"].as_i64().or_else(|| {
-                    query.get("gracePeriodSeconds").and_then(|g| g.parse().ok())
-                }),
+                grace_period: options["gracePeriodSeconds"]
+                    .as_i64()
+                    .or_else(|| query.get("gracePeriodSeconds").and_then(|g| g.parse().ok())),
             };
             let object = gc::delete(store, rt, &namespace, name, propagation, &preconditions)?;
             Ok(json_response(StatusCode::OK, object))

@@ -13,8 +13,13 @@ const DEFAULT_GRACE_SECONDS: i64 = 30;
 
 /// The grace period a deletion of `pod` gets; 0 deletes it at once.
 pub fn grace_period(pod: &Value, requested: Option<i64>) -> i64 {
-    let bound = pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
-    let finished = matches!(pod["status"]["phase"].as_str(), Some("Failed" | "Succeeded"));
+    let bound = pod["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Failed" | "Succeeded")
+    );
     if !bound || finished {
         return 0;
     }

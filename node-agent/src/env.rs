@@ -114,9 +114,9 @@ fn field(pod: &Pod, path: &str) -> Result<String, EnvError> {
         "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()),
         "status.hostIP" => status.and_then(|s| s.host_ip.clone()),
         "status.podIP" => status.and_then(|s| s.pod_ip.clone()),
-        "status.podIPs" => status.and_then(|s| {
+        "status.podIPs" => status.map(|s| {
             let ips: Vec<String> = s.pod_ips.iter().flatten().map(|p| p.ip.clone()).collect();
-            Some(ips.join(","))
+            ips.join(",")
         }),
         _ => keyed("metadata.labels['", &meta.labels)
             .or_else(|| keyed("metadata.annotations['", &meta.annotations))
@@ -282,7 +282,13 @@ mod tests {
             env: Some(env),
             ..Default::default()
         };
-        container_env(&pod(), &container, &[("PATH".into(), "/bin".into())], sources, &api())
+        container_env(
+            &pod(),
+            &container,
+            &[("PATH".into(), "/bin".into())],
+            sources,
+            &api(),
+        )
     }
 
     fn get<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -309,7 +315,11 @@ mod tests {
         assert_eq!(get(&env, "NODE"), Some("node-0"));
         assert_eq!(get(&env, "IP"), Some("10.200.0.5"));
         assert_eq!(get(&env, "TEAM"), Some("a"));
-        assert_eq!(env.last().unwrap().0, "TEAM", "the container's order is kept");
+        assert_eq!(
+            env.last().unwrap().0,
+            "TEAM",
+            "the container's order is kept"
+        );
     }
 
     #[test]
@@ -360,7 +370,10 @@ mod tests {
 
     #[test]
     fn an_unknown_field_path_fails_the_container() {
-        let error = build(vec![from("X", field_ref("spec.nope"))], &EnvSources::default());
+        let error = build(
+            vec![from("X", field_ref("spec.nope"))],
+            &EnvSources::default(),
+        );
         assert_eq!(error, Err(EnvError::FieldPath("spec.nope".into())));
     }
 }

@@ -169,12 +169,18 @@ mod tests {
     fn the_runtime_image_list_resolves_on_a_debian_host() {
         let list = include_str!("../../runtime/image.files");
         let root = tempfile::tempdir().unwrap();
-        let builds: BTreeMap<String, PathBuf> = ["tailscale-svc-lb-runtime", "tailscaled", "tailscale"]
-            .into_iter()
-            .map(|n| (n.to_string(), PathBuf::from("/usr/bin/env")))
-            .collect();
+        let builds: BTreeMap<String, PathBuf> =
+            ["tailscale-svc-lb-runtime", "tailscaled", "tailscale"]
+                .into_iter()
+                .map(|n| (n.to_string(), PathBuf::from("/usr/bin/env")))
+                .collect();
         let image = Image::prepare(list, &builds, root.path()).unwrap();
-        assert!(image.mounts.iter().any(|m| m.destination == "/usr/sbin/nft"));
+        assert!(
+            image
+                .mounts
+                .iter()
+                .any(|m| m.destination == "/usr/sbin/nft")
+        );
         assert!(root.path().join("usr/local/bin/tailscaled").is_file());
         assert_eq!(
             std::fs::read_link(root.path().join("bin")).unwrap(),

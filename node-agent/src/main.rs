@@ -11,7 +11,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use node_agent::env::ApiService;
 use node_agent::image::Image;
-use node_agent::kubelet::{self, NodeContext, container::NodeSettings, network::PodNetwork, runc::Runc};
+use node_agent::kubelet::{
+    self, NodeContext, container::NodeSettings, network::PodNetwork, runc::Runc,
+};
 use node_agent::oci::{capabilities, devices::DeviceRules, seccomp};
 
 #[derive(Parser)]
@@ -26,7 +28,7 @@ enum Command {
     /// Runs the DaemonSet controller.
     Daemonsets,
     /// Runs a node's kubelet.
-    Kubelet(KubeletArgs),
+    Kubelet(Box<KubeletArgs>),
 }
 
 #[derive(clap::Args)]
@@ -85,7 +87,10 @@ async fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             return;
         };
         tokio::select! {
@@ -98,8 +103,14 @@ async fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
 }
 
 async fn kubelet(client: kube::Client, args: KubeletArgs) -> anyhow::Result<()> {
-    let octets: Vec<u8> = args.pod_range.split('.').filter_map(|o| o.parse().ok()).collect();
-    let prefix: [u8; 3] = octets.try_into().map_err(|_| anyhow::anyhow!("--pod-range: three octets"))?;
+    let octets: Vec<u8> = args
+        .pod_range
+        .split('.')
+        .filter_map(|o| o.parse().ok())
+        .collect();
+    let prefix: [u8; 3] = octets
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--pod-range: three octets"))?;
     let builds: BTreeMap<String, PathBuf> = args.builds.into_iter().collect();
     let mut images = Vec::new();
     for (i, (repository, list)) in args.images.iter().enumerate() {
@@ -146,13 +157,17 @@ async fn kubelet(client: kube::Client, args: KubeletArgs) -> anyhow::Result<()> 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
-    let client = kube::Client::try_default().await.context("no cluster configuration")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("no cluster configuration")?;
     match cli.command {
         Command::Daemonsets => node_agent::daemonset::run(client, shutdown_signal().await).await,
-        Command::Kubelet(args) => kubelet(client, args).await?,
+        Command::Kubelet(args) => kubelet(client, *args).await?,
     }
     Ok(())
 }

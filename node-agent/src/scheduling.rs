@@ -43,7 +43,11 @@ pub fn daemon_tolerations() -> Vec<Toleration> {
 
 /// `Toleration.ToleratesTaint` of `k8s.io/api/core/v1`.
 fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    if toleration.effect.as_deref().is_some_and(|e| !e.is_empty() && e != taint.effect) {
+    if toleration
+        .effect
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && e != taint.effect)
+    {
         return false;
     }
     let key = toleration.key.as_deref().unwrap_or_default();
@@ -98,7 +102,7 @@ fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
         .all(|r| requirement_holds(r, labels.get(&r.key).map(String::as_str)))
         && fields.iter().all(|r| {
             let value = (r.key == "metadata.name")
-                .then(|| node.metadata.name.as_deref())
+                .then_some(node.metadata.name.as_deref())
                 .flatten();
             requirement_holds(r, value)
         })
@@ -116,7 +120,10 @@ fn selected(spec: &PodSpec, node: &Node) -> bool {
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref());
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
     selector_matches
         && required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, node)))
 }
@@ -157,7 +164,12 @@ mod tests {
         Node {
             metadata: kube::api::ObjectMeta {
                 name: Some("node-1".into()),
-                labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
                 ..Default::default()
             },
             spec: Some(NodeSpec {

@@ -132,7 +132,13 @@ impl Daemon {
                 .append(true)
                 .open(self.tailnet.join("violations"))
                 .unwrap();
-            writeln!(violations, "{} run by {} and {me}", device.id(), other.trim()).unwrap();
+            writeln!(
+                violations,
+                "{} run by {} and {me}",
+                device.id(),
+                other.trim()
+            )
+            .unwrap();
         }
         *self.lock.lock().unwrap() = Some(lock);
         std::fs::write(&marker, me.to_string()).unwrap();

@@ -78,14 +78,25 @@ fn daemon_pod(pod: &Pod) -> DaemonPod {
     let meta = &pod.metadata;
     DaemonPod {
         name: meta.name.clone().unwrap_or_default(),
-        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(),
-        hash: meta.labels.as_ref().and_then(|l| l.get(REVISION_HASH).cloned()).unwrap_or_default(),
+        node: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default(),
+        hash: meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(REVISION_HASH).cloned())
+            .unwrap_or_default(),
         ready: is_ready(pod),
         failed: pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"),
         terminating: meta.deletion_timestamp.is_some(),
         created: format!(
             "{}/{}",
-            meta.creation_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
+            meta.creation_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default(),
             meta.name.clone().unwrap_or_default()
         ),
     }
@@ -95,7 +106,11 @@ fn daemon_pod(pod: &Pod) -> DaemonPod {
 fn new_pod(ds: &DaemonSet, node: &str, hash: &str) -> Pod {
     let spec = ds.spec.clone().unwrap_or_default();
     let template = spec.template;
-    let mut labels = template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+    let mut labels = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
     labels.insert(REVISION_HASH.into(), hash.into());
     let mut pod_spec = template.spec.unwrap_or_default();
     pod_spec.node_name = Some(node.into());
@@ -127,19 +142,37 @@ fn new_pod(ds: &DaemonSet, node: &str, hash: &str) -> Pod {
 }
 
 /// One pass over one DaemonSet.
-async fn sync(client: &kube::Client, ds: &DaemonSet, nodes: &[Node], pods: &[Pod]) -> Result<(), kube::Error> {
+async fn sync(
+    client: &kube::Client,
+    ds: &DaemonSet,
+    nodes: &[Node],
+    pods: &[Pod],
+) -> Result<(), kube::Error> {
     let namespace = ds.metadata.namespace.clone().unwrap_or_default();
     let uid = ds.metadata.uid.clone().unwrap_or_default();
     let owned: Vec<&Pod> = pods
         .iter()
         .filter(|p| {
-            p.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == uid)
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.controller == Some(true) && o.uid == uid)
         })
         .collect();
-    let template = ds.spec.as_ref().and_then(|s| s.template.spec.clone()).unwrap_or_default();
+    let template = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.clone())
+        .unwrap_or_default();
     let placements: BTreeMap<String, _> = nodes
         .iter()
-        .map(|n| (n.metadata.name.clone().unwrap_or_default(), placement(&template, n)))
+        .map(|n| {
+            (
+                n.metadata.name.clone().unwrap_or_default(),
+                placement(&template, n),
+            )
+        })
         .collect();
     let hash = template_hash(ds);
     let views: Vec<DaemonPod> = owned.iter().map(|p| daemon_pod(p)).collect();
@@ -150,7 +183,8 @@ async fn sync(client: &kube::Client, ds: &DaemonSet, nodes: &[Node], pods: &[Pod
         tracing::info!(daemonset = ?ds.metadata.name, ?action, "daemonset step");
         match action {
             Action::Create { node } => {
-                api.create(&PostParams::default(), &new_pod(ds, &node, &hash)).await?;
+                api.create(&PostParams::default(), &new_pod(ds, &node, &hash))
+                    .await?;
             }
             Action::Delete { pod } => match api.delete(&pod, &DeleteParams::default()).await {
                 Ok(_) => {}
@@ -209,7 +243,9 @@ pub async fn run(client: kube::Client, mut shutdown: watch::Receiver<bool>) {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::apps::v1::{DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet};
+    use k8s_openapi::api::apps::v1::{
+        DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
+    };
 
     use super::*;
 
@@ -251,10 +287,19 @@ mod tests {
     fn a_new_pod_is_bound_owned_labelled_and_tolerates_what_daemon_pods_tolerate() {
         let ds = daemonset(IntOrString::Int(1));
         let pod = new_pod(&ds, "node-1", &template_hash(&ds));
-        assert_eq!(pod.spec.as_ref().unwrap().node_name.as_deref(), Some("node-1"));
-        assert_eq!(pod.metadata.generate_name.as_deref(), Some("ts-default-web-1a2b-"));
+        assert_eq!(
+            pod.spec.as_ref().unwrap().node_name.as_deref(),
+            Some("node-1")
+        );
+        assert_eq!(
+            pod.metadata.generate_name.as_deref(),
+            Some("ts-default-web-1a2b-")
+        );
         let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.uid.as_str(), owner.controller), ("ds-uid", Some(true)));
+        assert_eq!(
+            (owner.uid.as_str(), owner.controller),
+            ("ds-uid", Some(true))
+        );
         assert_eq!(
             pod.metadata.labels.as_ref().unwrap()[REVISION_HASH],
             template_hash(&ds)

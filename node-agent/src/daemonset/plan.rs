@@ -234,7 +234,9 @@ fn unavailable_update(
             Some((None, Some(old))) => candidates.push(old.name.clone()),
         }
     }
-    let remaining = max_unavailable.saturating_sub(unavailable).min(candidates.len());
+    let remaining = max_unavailable
+        .saturating_sub(unavailable)
+        .min(candidates.len());
     replace
         .into_iter()
         .chain(candidates.into_iter().take(remaining))
@@ -346,10 +348,11 @@ mod tests {
         let n = nodes(&[("a", RUN)]);
         let mut failed = pod("p1", "a", "h1", false);
         failed.failed = true;
-        let pods = [failed, pod("p2", "a", "h1", true), pod("p3", "a", "h1", true)];
-        assert_eq!(
-            plan(&n, &pods, "h1", SURGE),
-            [delete("p1"), delete("p3")]
-        );
+        let pods = [
+            failed,
+            pod("p2", "a", "h1", true),
+            pod("p3", "a", "h1", true),
+        ];
+        assert_eq!(plan(&n, &pods, "h1", SURGE), [delete("p1"), delete("p3")]);
     }
 }

@@ -75,7 +75,9 @@ pub enum ConfigError {
 
 /// Bytes of a memory quantity (`128Mi`, `1G`, `1000`); `None` if not one.
 pub fn memory_bytes(quantity: &str) -> Option<i64> {
-    let split = quantity.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(quantity.len());
+    let split = quantity
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(quantity.len());
     let (number, unit) = quantity.split_at(split);
     let factor: i64 = match unit {
         "" => 1,
@@ -131,9 +133,12 @@ pub fn container_config(
         _ if privileged => None,
         None | Some("Unconfined") => None,
         Some("RuntimeDefault") => {
-            let profile = node.seccomp_profile.as_deref().ok_or(ConfigError::NoSeccompProfile {
-                path: seccomp::CONTAINERS_COMMON_PROFILE,
-            })?;
+            let profile = node
+                .seccomp_profile
+                .as_deref()
+                .ok_or(ConfigError::NoSeccompProfile {
+                    path: seccomp::CONTAINERS_COMMON_PROFILE,
+                })?;
             Some(seccomp::runtime_default(profile, &caps)?)
         }
         Some(other) => return Err(ConfigError::SeccompType(other.to_string())),

@@ -11,9 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use k8s_openapi::api::authentication::v1::{
-    BoundObjectReference, TokenRequest, TokenRequestSpec,
-};
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::Api;
 use kube::api::PostParams;
@@ -71,7 +69,9 @@ pub async fn make_pod_files(
     write(&etc.join("hostname"), &format!("{name}\n"))?;
     write(
         &etc.join("resolv.conf"),
-        &format!("search {namespace}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"),
+        &format!(
+            "search {namespace}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
+        ),
     )?;
     let mut volumes = BTreeMap::new();
     for volume in spec.volumes.iter().flatten() {

@@ -31,8 +31,18 @@ const SYNC_PERIOD: Duration = Duration::from_millis(250);
 
 /// Removes every container, network namespace and cgroup of `prefix`:
 /// what a node's death leaves nothing of.
-pub async fn remove_everything(runc: &runc::Runc, network: &network::PodNetwork, cgroup_parent: &str, prefix: &str) {
-    for id in runc.list().await.into_iter().filter(|id| id.starts_with(prefix)) {
+pub async fn remove_everything(
+    runc: &runc::Runc,
+    network: &network::PodNetwork,
+    cgroup_parent: &str,
+    prefix: &str,
+) {
+    for id in runc
+        .list()
+        .await
+        .into_iter()
+        .filter(|id| id.starts_with(prefix))
+    {
         let _ = runc.kill(&id, "KILL").await;
         let _ = runc.delete(&id).await;
     }
@@ -76,14 +86,26 @@ fn grace_of(pod: &Pod) -> i64 {
 }
 
 /// Runs the kubelet until `shutdown` turns `true`.
-pub async fn run(node: Arc<NodeContext>, mut shutdown: watch::Receiver<bool>) -> Result<(), network::NetworkError> {
-    remove_everything(&node.runc, &node.network, &node.settings.cgroup_parent, &node.id_prefix).await;
+pub async fn run(
+    node: Arc<NodeContext>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), network::NetworkError> {
+    remove_everything(
+        &node.runc,
+        &node.network,
+        &node.settings.cgroup_parent,
+        &node.id_prefix,
+    )
+    .await;
     node.network.set_up_node().await?;
     register(&node.client, &node.name).await;
     let pods: Api<Pod> = Api::all(node.client.clone());
     let on_node = ListParams::default().fields(&format!("spec.nodeName={}", node.name));
     // Pod uid → (stop request, the pod as last seen, worker).
-    let mut workers: BTreeMap<String, (watch::Sender<pod::Stop>, Pod, tokio::task::JoinHandle<()>)> = BTreeMap::new();
+    let mut workers: BTreeMap<
+        String,
+        (watch::Sender<pod::Stop>, Pod, tokio::task::JoinHandle<()>),
+    > = BTreeMap::new();
     loop {
         match pods.list(&on_node).await {
             Ok(list) => {

@@ -61,8 +61,12 @@ pub type Stop = Option<i64>;
 pub fn pod_dir(dir: &Path, pod: &Pod) -> PathBuf {
     let m = &pod.metadata;
     let part = |v: &Option<String>| v.clone().unwrap_or_default();
-    dir.join("pods")
-        .join(format!("{}_{}_{}", part(&m.namespace), part(&m.name), part(&m.uid)))
+    dir.join("pods").join(format!(
+        "{}_{}_{}",
+        part(&m.namespace),
+        part(&m.name),
+        part(&m.uid)
+    ))
 }
 
 fn now() -> String {
@@ -129,7 +133,9 @@ impl NodeContext {
         let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
         let mut sources = EnvSources::default();
         for var in container.env.iter().flatten() {
-            let Some(from) = &var.value_from else { continue };
+            let Some(from) = &var.value_from else {
+                continue;
+            };
             if let Some(s) = &from.secret_key_ref
                 && let Ok(secret) = Api::<Secret>::namespaced(self.client.clone(), namespace)
                     .get(&s.name)
@@ -162,21 +168,33 @@ impl NodeContext {
         netns: &str,
         id: &str,
     ) -> Result<(PathBuf, String, bool), (String, String)> {
-        let image = self.image(container.image.as_deref().unwrap_or_default()).ok_or_else(|| {
-            (
-                "ErrImagePull".to_string(),
-                format!("no image {:?} on this node", container.image),
-            )
-        })?;
+        let image = self
+            .image(container.image.as_deref().unwrap_or_default())
+            .ok_or_else(|| {
+                (
+                    "ErrImagePull".to_string(),
+                    format!("no image {:?} on this node", container.image),
+                )
+            })?;
         let sources = self.env_sources(pod, container).await;
         let netns_path = PathBuf::from("/run/netns").join(netns);
-        let mut config =
-            container_config(pod, container, image, &self.settings, files, &sources, netns_path, id)
-                .map_err(|e| ("CreateContainerConfigError".to_string(), e.to_string()))?;
+        let mut config = container_config(
+            pod,
+            container,
+            image,
+            &self.settings,
+            files,
+            &sources,
+            netns_path,
+            id,
+        )
+        .map_err(|e| ("CreateContainerConfigError".to_string(), e.to_string()))?;
         if config.privileged {
             config.devices = host_devices(Path::new("/dev"));
         }
-        let bundle = pod_dir(&self.dir, pod).join("bundles").join(&container.name);
+        let bundle = pod_dir(&self.dir, pod)
+            .join("bundles")
+            .join(&container.name);
         let written = std::fs::create_dir_all(&bundle).and_then(|()| {
             std::fs::write(
                 bundle.join("config.json"),
@@ -188,9 +206,19 @@ impl NodeContext {
     }
 
     /// `runc create`, the node's device rules, `runc start`.
-    async fn start(&self, bundle: &Path, cgroup: &str, privileged: bool, id: &str, log: &Path) -> Result<(), String> {
+    async fn start(
+        &self,
+        bundle: &Path,
+        cgroup: &str,
+        privileged: bool,
+        id: &str,
+        log: &Path,
+    ) -> Result<(), String> {
         let _ = self.runc.delete(id).await;
-        self.runc.create(id, bundle, log).await.map_err(|e| e.to_string())?;
+        self.runc
+            .create(id, bundle, log)
+            .await
+            .map_err(|e| e.to_string())?;
         if let Some(rule) = self.device_rules.deny_rule(privileged) {
             let deny = format!("/sys/fs/cgroup/devices{cgroup}/devices.deny");
             if let Err(e) = std::fs::write(&deny, rule) {
@@ -205,7 +233,12 @@ impl NodeContext {
 /// Runs `pod` on this node until a stop request, then stops it.
 pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Receiver<Stop>) {
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let uid = pod.metadata.uid.clone().unwrap_or_default().replace('-', "");
+    let uid = pod
+        .metadata
+        .uid
+        .clone()
+        .unwrap_or_default()
+        .replace('-', "");
     let short = uid[..uid.len().min(12)].to_string();
     let dir = pod_dir(&node.dir, &pod);
     let spec = pod.spec.clone().unwrap_or_default();
@@ -218,8 +251,17 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
     let mut view = PodView {
         host_ip: node.host_ip.clone(),
         start_time: now(),
-        init: spec.init_containers.iter().flatten().map(|c| view_of(c, "PodInitializing")).collect(),
-        containers: spec.containers.iter().map(|c| view_of(c, "ContainerCreating")).collect(),
+        init: spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| view_of(c, "PodInitializing"))
+            .collect(),
+        containers: spec
+            .containers
+            .iter()
+            .map(|c| view_of(c, "ContainerCreating"))
+            .collect(),
         ..Default::default()
     };
     let address = {
@@ -247,7 +289,10 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
             let result = tokio::process::Command::new(hook)
                 .env("POD_NETNS", netns)
                 .env("POD_NAME", &name)
-                .env("POD_NAMESPACE", pod.metadata.namespace.as_deref().unwrap_or_default())
+                .env(
+                    "POD_NAMESPACE",
+                    pod.metadata.namespace.as_deref().unwrap_or_default(),
+                )
                 .env("POD_IP", address.to_string())
                 .status()
                 .await;
@@ -257,7 +302,8 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
         }
         node.report(&pod, &view).await;
         while files.is_none() {
-            match make_pod_files(&node.client, &pod, &address.to_string(), &node.ca_pem, &dir).await {
+            match make_pod_files(&node.client, &pod, &address.to_string(), &node.ca_pem, &dir).await
+            {
                 Ok(made) => files = Some(made),
                 Err(error) => {
                     let message = error.to_string();
@@ -266,7 +312,10 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
                         c.waiting = Some(("CreateContainerConfigError".into(), message.clone()));
                     }
                     node.report(&pod, &view).await;
-                    if stopped_within(&mut stop, Duration::from_secs(2)).await.is_some() {
+                    if stopped_within(&mut stop, Duration::from_secs(2))
+                        .await
+                        .is_some()
+                    {
                         break;
                     }
                 }
@@ -275,7 +324,10 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
     }
     let mut running: Vec<Running> = Vec::new();
     if let (Some((netns, _)), Some(files)) = (&sandbox, &files)
-        && run_init_containers(&node, &pod, &mut view, files, netns, &short, &dir, &mut stop).await
+        && run_init_containers(
+            &node, &pod, &mut view, files, netns, &short, &dir, &mut stop,
+        )
+        .await
     {
         let ip = view.pod_ip.clone().unwrap_or_default();
         let now_instant = Instant::now();
@@ -303,7 +355,10 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
                 view.containers = next;
                 node.report(&pod, &view).await;
             }
-            if stopped_within(&mut stop, Duration::from_millis(200)).await.is_some() {
+            if stopped_within(&mut stop, Duration::from_millis(200))
+                .await
+                .is_some()
+            {
                 break;
             }
         }
@@ -316,7 +371,10 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
         node.network.remove_pod(&short).await;
     }
     if let Some(address) = address {
-        node.addresses.lock().unwrap_or_else(|p| p.into_inner()).remove(&address);
+        node.addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&address);
     }
     finish_deletion(&node, &mut pod).await;
 }
@@ -334,7 +392,11 @@ async fn run_init_containers(
     dir: &Path,
     stop: &mut watch::Receiver<Stop>,
 ) -> bool {
-    let init = pod.spec.as_ref().and_then(|s| s.init_containers.clone()).unwrap_or_default();
+    let init = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.clone())
+        .unwrap_or_default();
     for (i, container) in init.iter().enumerate() {
         let id = format!("{}{short}-init-{}", node.id_prefix, container.name);
         let log = dir.join(format!("{}.log", container.name));
@@ -377,7 +439,15 @@ async fn run_init_containers(
 }
 
 /// One pass over a container: start it when due, notice its exit, probe.
-async fn tick(node: &NodeContext, pod: &Pod, r: &mut Running, files: &PodFiles, netns: &str, dir: &Path, ip: &str) {
+async fn tick(
+    node: &NodeContext,
+    pod: &Pod,
+    r: &mut Running,
+    files: &PodFiles,
+    netns: &str,
+    dir: &Path,
+    ip: &str,
+) {
     let now = Instant::now();
     if !r.started {
         if now < r.next_start {
@@ -400,7 +470,9 @@ async fn tick(node: &NodeContext, pod: &Pod, r: &mut Running, files: &PodFiles, 
                 r.view.ready = r.readiness.is_none();
                 r.readiness_failures = 0;
                 r.liveness_failures = 0;
-                let delay = |p: &Option<HttpProbe>| now + p.as_ref().map_or(Duration::ZERO, |p| p.initial_delay);
+                let delay = |p: &Option<HttpProbe>| {
+                    now + p.as_ref().map_or(Duration::ZERO, |p| p.initial_delay)
+                };
                 r.next_readiness = delay(&r.readiness);
                 r.next_liveness = delay(&r.liveness);
             }
@@ -412,14 +484,21 @@ async fn tick(node: &NodeContext, pod: &Pod, r: &mut Running, files: &PodFiles, 
         }
         return;
     }
-    let alive = node.runc.state(&r.id).await.is_some_and(|s| s.status == "running");
+    let alive = node
+        .runc
+        .state(&r.id)
+        .await
+        .is_some_and(|s| s.status == "running");
     if !alive {
         let _ = node.runc.delete(&r.id).await;
         r.started = false;
         r.view.running = false;
         r.view.ready = false;
         r.view.restart_count += 1;
-        r.view.waiting = Some(("CrashLoopBackOff".into(), format!("back-off restarting failed container {}", r.container.name)));
+        r.view.waiting = Some((
+            "CrashLoopBackOff".into(),
+            format!("back-off restarting failed container {}", r.container.name),
+        ));
         r.next_start = now + node.backoff(r.view.restart_count);
         return;
     }
@@ -458,17 +537,31 @@ async fn tick(node: &NodeContext, pod: &Pod, r: &mut Running, files: &PodFiles, 
 async fn terminate(node: &NodeContext, running: &[Running], grace: i64) {
     let deadline = Instant::now() + Duration::from_secs(grace.max(0) as u64);
     for r in running.iter().filter(|r| r.started) {
-        let hook = r.container.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref());
-        if let Some(command) = hook.and_then(|h| h.exec.as_ref()).and_then(|e| e.command.clone()) {
+        let hook = r
+            .container
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref());
+        if let Some(command) = hook
+            .and_then(|h| h.exec.as_ref())
+            .and_then(|e| e.command.clone())
+        {
             let mut exec = tokio::process::Command::new("runc");
-            exec.arg("--root").arg(node.runc.root()).args(["exec", &r.id]).args(command);
+            exec.arg("--root")
+                .arg(node.runc.root())
+                .args(["exec", &r.id])
+                .args(command);
             let _ = tokio::time::timeout_at(deadline.into(), exec.status()).await;
         }
         let _ = node.runc.kill(&r.id, "TERM").await;
     }
     for r in running.iter().filter(|r| r.started) {
         while Instant::now() < deadline
-            && node.runc.state(&r.id).await.is_some_and(|s| s.status == "running")
+            && node
+                .runc
+                .state(&r.id)
+                .await
+                .is_some_and(|s| s.status == "running")
         {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -483,7 +576,9 @@ async fn finish_deletion(node: &NodeContext, pod: &mut Pod) {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(node.client.clone(), &namespace);
-    let Ok(current) = api.get(&name).await else { return };
+    let Ok(current) = api.get(&name).await else {
+        return;
+    };
     if current.metadata.uid != pod.metadata.uid || current.metadata.deletion_timestamp.is_none() {
         return;
     }

@@ -37,7 +37,8 @@ pub fn resolve(probe: Option<&Probe>, container: &Container) -> Option<HttpProbe
             .find(|p| p.name.as_deref() == Some(name))
             .and_then(|p| u16::try_from(p.container_port).ok())?,
     };
-    let seconds = |v: Option<i32>, default: u64| Duration::from_secs(v.map_or(default, |s| s.max(1) as u64));
+    let seconds =
+        |v: Option<i32>, default: u64| Duration::from_secs(v.map_or(default, |s| s.max(1) as u64));
     Some(HttpProbe {
         port,
         path: get.path.clone().unwrap_or_else(|| "/".into()),
@@ -51,7 +52,9 @@ pub fn resolve(probe: Option<&Probe>, container: &Container) -> Option<HttpProbe
 /// Runs the probe once against `ip`; `true` for success.
 pub async fn check(probe: &HttpProbe, ip: &str) -> bool {
     let ask = async {
-        let mut stream = tokio::net::TcpStream::connect((ip, probe.port)).await.ok()?;
+        let mut stream = tokio::net::TcpStream::connect((ip, probe.port))
+            .await
+            .ok()?;
         let request = format!(
             "GET {} HTTP/1.0\r\nHost: {ip}:{}\r\nUser-Agent: kube-probe/1.33\r\n\r\n",
             probe.path, probe.port
@@ -62,7 +65,10 @@ pub async fn check(probe: &HttpProbe, ip: &str) -> bool {
         let line = String::from_utf8_lossy(&head[..n]).into_owned();
         line.split_whitespace().nth(1)?.parse::<u16>().ok()
     };
-    matches!(tokio::time::timeout(probe.timeout, ask).await, Ok(Some(200..=399)))
+    matches!(
+        tokio::time::timeout(probe.timeout, ask).await,
+        Ok(Some(200..=399))
+    )
 }
 
 #[cfg(test)]
@@ -127,6 +133,9 @@ mod tests {
         };
         assert!(check(&probe, "127.0.0.1").await);
         assert!(!check(&probe, "127.0.0.1").await);
-        assert!(!check(&probe, "127.0.0.1").await, "refused once the server is gone");
+        assert!(
+            !check(&probe, "127.0.0.1").await,
+            "refused once the server is gone"
+        );
     }
 }

@@ -49,14 +49,10 @@ impl Runc {
     }
 
     async fn checked(&self, args: &[&str]) -> Result<String, RuncError> {
-        let output = self
-            .command(args)
-            .output()
-            .await
-            .map_err(|e| RuncError {
-                command: args.join(" "),
-                message: e.to_string(),
-            })?;
+        let output = self.command(args).output().await.map_err(|e| RuncError {
+            command: args.join(" "),
+            message: e.to_string(),
+        })?;
         if !output.status.success() {
             return Err(RuncError {
                 command: args.join(" "),

@@ -40,7 +40,10 @@ fn container_status(c: &ContainerView) -> Value {
     } else if let Some(code) = c.exit_code {
         json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}})
     } else {
-        let (reason, message) = c.waiting.clone().unwrap_or(("ContainerCreating".into(), String::new()));
+        let (reason, message) = c
+            .waiting
+            .clone()
+            .unwrap_or(("ContainerCreating".into(), String::new()));
         json!({"waiting": {"reason": reason, "message": message}})
     };
     json!({
@@ -65,8 +68,14 @@ fn condition(kind: &str, holds: bool, now: &str) -> Value {
 /// The `status` of the pod (restart policy `Always`: it never completes).
 pub fn pod_status(view: &PodView, now: &str) -> Value {
     let initialized = view.init.iter().all(|c| c.exit_code == Some(0));
-    let ready = initialized && !view.containers.is_empty() && view.containers.iter().all(|c| c.ready);
-    let phase = if initialized && view.containers.iter().any(|c| c.running || c.restart_count > 0) {
+    let ready =
+        initialized && !view.containers.is_empty() && view.containers.iter().all(|c| c.ready);
+    let phase = if initialized
+        && view
+            .containers
+            .iter()
+            .any(|c| c.running || c.restart_count > 0)
+    {
         "Running"
     } else {
         "Pending"
@@ -146,8 +155,14 @@ mod tests {
         let status = pod_status(&view, "t");
         assert_eq!(status["phase"], "Pending");
         assert_eq!(status["conditions"][1]["status"], "False");
-        assert_eq!(status["initContainerStatuses"][0]["state"]["terminated"]["exitCode"], 1);
-        assert_eq!(status["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing");
+        assert_eq!(
+            status["initContainerStatuses"][0]["state"]["terminated"]["exitCode"],
+            1
+        );
+        assert_eq!(
+            status["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
         assert!(status.get("podIP").is_none());
     }
 }

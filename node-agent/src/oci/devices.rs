@@ -125,7 +125,10 @@ mod tests {
             .iter()
             .find(|d| d["path"] == "/dev/null")
             .expect("/dev/null");
-        assert_eq!((null["type"].as_str(), null["major"].as_u64()), (Some("c"), Some(1)));
+        assert_eq!(
+            (null["type"].as_str(), null["major"].as_u64()),
+            (Some("c"), Some(1))
+        );
         assert!(
             devices
                 .iter()

@@ -70,7 +70,6 @@ impl Default for Options {
 }
 
 pub struct NodeHandle {
-    pub name: String,
     pub ns: String,
     pub dir: PathBuf,
     pub kubelet: RunningKubelet,
@@ -122,7 +121,10 @@ fn overlay(dir: &std::path::Path, client_ns: &str) -> Overlay {
     Overlay {
         env: vec![
             ("FAKE_TAILNET_DIR".into(), "/tailnet".into()),
-            ("RUST_LOG".into(), "info,tailscale_svc_lb_runtime=debug".into()),
+            (
+                "RUST_LOG".into(),
+                "info,tailscale_svc_lb_runtime=debug".into(),
+            ),
         ],
         mounts: vec![(dir.join("tailnet"), "/tailnet".into())],
         network_hook: Some(hook),
@@ -143,7 +145,8 @@ impl PodCluster {
         .await
         .unwrap();
         let client = sim.client();
-        let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).unwrap();
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).unwrap();
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &namespace)
             .await
@@ -167,17 +170,30 @@ impl PodCluster {
             ip(ns, &["link", "set", "lo", "up"]);
         }
         ip(&client_ns, &["link", "add", "tnet", "type", "bridge"]);
-        ip(&client_ns, &["addr", "add", "100.64.255.1/10", "dev", "tnet"]);
+        ip(
+            &client_ns,
+            &["addr", "add", "100.64.255.1/10", "dev", "tnet"],
+        );
         ip(&client_ns, &["link", "set", "tnet", "up"]);
         // The tailnet follows a device to its new pod at once.
         must(
             "ip",
-            &["netns", "exec", &client_ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/neigh/tnet/locktime"],
+            &[
+                "netns",
+                "exec",
+                &client_ns,
+                "sh",
+                "-c",
+                "echo 0 > /proc/sys/net/ipv4/neigh/tnet/locktime",
+            ],
         );
         ip(&service_ns, &["addr", "add", "10.96.0.10/32", "dev", "lo"]);
         let backend = Command::new("ip")
             .args(["netns", "exec", &service_ns, "socat"])
-            .args(["TCP4-LISTEN:80,bind=10.96.0.10,reuseaddr,fork", "SYSTEM:echo backend"])
+            .args([
+                "TCP4-LISTEN:80,bind=10.96.0.10,reuseaddr,fork",
+                "SYSTEM:echo backend",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -220,16 +236,50 @@ impl PodCluster {
         let (q, b) = (format!("q{i}-{id}"), format!("b{i}-{id}"));
         must(
             "ip",
-            &["link", "add", &q, "netns", &ns, "type", "veth", "peer", "name", &b, "netns", &self.service_ns],
+            &[
+                "link",
+                "add",
+                &q,
+                "netns",
+                &ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &b,
+                "netns",
+                &self.service_ns,
+            ],
         );
-        ip(&ns, &["addr", "add", &format!("10.201.{i}.1/24"), "dev", &q]);
+        ip(
+            &ns,
+            &["addr", "add", &format!("10.201.{i}.1/24"), "dev", &q],
+        );
         ip(&ns, &["link", "set", &q, "up"]);
-        ip(&ns, &["route", "add", "10.96.0.10/32", "via", &format!("10.201.{i}.2")]);
-        ip(&self.service_ns, &["addr", "add", &format!("10.201.{i}.2/24"), "dev", &b]);
+        ip(
+            &ns,
+            &[
+                "route",
+                "add",
+                "10.96.0.10/32",
+                "via",
+                &format!("10.201.{i}.2"),
+            ],
+        );
+        ip(
+            &self.service_ns,
+            &["addr", "add", &format!("10.201.{i}.2/24"), "dev", &b],
+        );
         ip(&self.service_ns, &["link", "set", &b, "up"]);
         ip(
             &self.service_ns,
-            &["route", "add", &format!("10.200.{i}.0/24"), "via", &format!("10.201.{i}.1")],
+            &[
+                "route",
+                "add",
+                &format!("10.200.{i}.0/24"),
+                "via",
+                &format!("10.201.{i}.1"),
+            ],
         );
         let socket = self.dir.path().join(format!("api{i}.sock"));
         relay(socket.clone(), self.sim.addr()).await;
@@ -261,7 +311,6 @@ impl PodCluster {
         };
         let kubelet = RunningKubelet::start(&ns, setup);
         self.nodes.push(NodeHandle {
-            name,
             ns,
             dir,
             kubelet,
@@ -296,7 +345,8 @@ impl PodCluster {
             cluster_name: format!("{NAMESPACE}-controller"),
             policy_configmap: "policies".into(),
         };
-        let documents = crate::controller_rbac::adapt(&crate::controller_rbac::shipped_rbac_yaml(), &target);
+        let documents =
+            crate::controller_rbac::adapt(&crate::controller_rbac::shipped_rbac_yaml(), &target);
         let token = crate::controller_rbac::install(&client, &documents).await;
         let controller_client = crate::controller_rbac::controller_client(
             &self.sim.config_with_token(self.sim.admin_token()),
@@ -322,12 +372,23 @@ impl PodCluster {
     pub fn pod_logs(&self) -> Vec<(String, String)> {
         let mut logs = Vec::new();
         for node in &self.nodes {
-            for pod in std::fs::read_dir(node.dir.join("pods")).into_iter().flatten().flatten() {
+            for pod in std::fs::read_dir(node.dir.join("pods"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let name = pod.file_name().to_string_lossy().into_owned();
-                for file in std::fs::read_dir(pod.path()).into_iter().flatten().flatten() {
+                for file in std::fs::read_dir(pod.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
                     if file.file_name().to_string_lossy().ends_with(".log") {
                         let log = std::fs::read_to_string(file.path()).unwrap_or_default();
-                        logs.push((format!("{name}/{}", file.file_name().to_string_lossy()), log));
+                        logs.push((
+                            format!("{name}/{}", file.file_name().to_string_lossy()),
+                            log,
+                        ));
                     }
                 }
             }
@@ -341,7 +402,11 @@ impl PodCluster {
         let mut intervals = Vec::new();
         for node in &self.nodes {
             let lost: Vec<u64> = node.lost_at_ns.into_iter().collect();
-            for pod in std::fs::read_dir(node.dir.join("pods")).into_iter().flatten().flatten() {
+            for pod in std::fs::read_dir(node.dir.join("pods"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let log = std::fs::read_to_string(pod.path().join("proxy.log")).unwrap_or_default();
                 let name = pod.file_name().to_string_lossy().into_owned();
                 for interval in crate::oracle::forwarding_intervals(&log, &lost) {

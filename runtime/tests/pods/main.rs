@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use cluster::{NAMESPACE, Options, PodCluster};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::rbac::v1::Role;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -39,7 +39,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -54,7 +57,10 @@ async fn create_service(cluster: &PodCluster, ports: serde_json::Value) -> Api<S
                  "ports": ports}
     }))
     .unwrap();
-    services.create(&PostParams::default(), &service).await.unwrap();
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
     services
 }
 
@@ -69,15 +75,6 @@ async fn ingress(services: &Api<Service>, limit: Duration) -> String {
         status.load_balancer?.ingress?.first()?.ip.clone()
     })
     .await
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 fn assert_never_two_forwarders(cluster: &PodCluster) {
@@ -104,7 +101,12 @@ fn granted(role: &Role) -> Vec<(String, String, String)> {
 fn proxies(cluster: &PodCluster) -> Vec<(usize, u32)> {
     let mut found = Vec::new();
     for (i, node) in cluster.nodes.iter().enumerate() {
-        for id in node.kubelet.containers().iter().filter(|c| c.ends_with("-proxy")) {
+        for id in node
+            .kubelet
+            .containers()
+            .iter()
+            .filter(|c| c.ends_with("-proxy"))
+        {
             if let Some(pid) = node.kubelet.container_pid(id) {
                 found.push((i, pid));
             }
@@ -117,10 +119,20 @@ fn proxies(cluster: &PodCluster) -> Vec<(usize, u32)> {
 /// container is the TUN device.
 fn assert_runtime_is_pid_one_with_a_tun_device(pid: u32) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let ns_pid = status.lines().find_map(|l| l.strip_prefix("NSpid:")).unwrap();
-    assert_eq!(ns_pid.split_whitespace().last(), Some("1"), "PID 1 in its namespace: {ns_pid}");
+    let ns_pid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .unwrap();
+    assert_eq!(
+        ns_pid.split_whitespace().last(),
+        Some("1"),
+        "PID 1 in its namespace: {ns_pid}"
+    );
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert!(cmdline.starts_with(b"tailscale-svc-lb-runtime\0"), "{cmdline:?}");
+    assert!(
+        cmdline.starts_with(b"tailscale-svc-lb-runtime\0"),
+        "{cmdline:?}"
+    );
     let tun = std::fs::metadata(format!("/proc/{pid}/root/dev/net/tun")).expect("/dev/net/tun");
     assert!(tun.file_type().is_char_device());
     assert_eq!(tun.rdev(), libc::makedev(10, 200));
@@ -129,12 +141,18 @@ fn assert_runtime_is_pid_one_with_a_tun_device(pid: u32) {
 /// Every request of the runtime and its tailscaled came with the pod's own
 /// ServiceAccount token and was granted by the rendered Role.
 async fn assert_pods_used_only_their_own_account(cluster: &PodCluster, names: &ProxyNames) {
-    let account = format!("system:serviceaccount:{NAMESPACE}:{}", names.service_account);
+    let account = format!(
+        "system:serviceaccount:{NAMESPACE}:{}",
+        names.service_account
+    );
     let runtime_calls = cluster
         .sim
         .requests()
         .calls_by(&format!("{}/", svc_lb_contract::RUNTIME_BINARY));
-    assert!(!runtime_calls.is_empty(), "the runtime's requests are recorded");
+    assert!(
+        !runtime_calls.is_empty(),
+        "the runtime's requests are recorded"
+    );
     for call in &runtime_calls {
         assert_eq!(call.user, account, "{call:?}");
     }
@@ -145,13 +163,19 @@ async fn assert_pods_used_only_their_own_account(cluster: &PodCluster, names: &P
     let grants = granted(&role);
     let pod_calls = cluster.sim.requests().calls_by("");
     let by_account: Vec<_> = pod_calls.iter().filter(|c| c.user == account).collect();
-    assert!(by_account.len() > runtime_calls.len(), "tailscaled's requests too");
+    assert!(
+        by_account.len() > runtime_calls.len(),
+        "tailscaled's requests too"
+    );
     for call in by_account {
         let wanted = (call.group.clone(), call.resource.clone(), call.verb.clone());
         // SelfSubjectAccessReviews are granted to every user by the
         // bootstrap role system:basic-user.
         if call.resource != "selfsubjectaccessreviews" {
-            assert!(grants.contains(&wanted), "{call:?} is not granted by {grants:?}");
+            assert!(
+                grants.contains(&wanted),
+                "{call:?} is not granted by {grants:?}"
+            );
         }
     }
     assert_eq!(cluster.sim.requests().denials_of(&account), Vec::new());
@@ -162,11 +186,18 @@ async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_th
     let cluster = PodCluster::new("a", Options::default()).await;
     let services = create_service(&cluster, http_port()).await;
     let ip = ingress(&services, Duration::from_secs(60)).await;
-    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)), "traffic reaches the backend");
+    assert!(
+        cluster.reaches_backend(&ip, Duration::from_secs(10)),
+        "traffic reaches the backend"
+    );
     let names = ProxyNames::for_service("default", "web");
 
     let running = proxies(&cluster);
-    assert_eq!(running.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1], "a proxy per node");
+    assert_eq!(
+        running.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [0, 1],
+        "a proxy per node"
+    );
     for (_, pid) in running {
         assert_runtime_is_pid_one_with_a_tun_device(pid);
     }
@@ -174,14 +205,28 @@ async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_th
 
     // Deleting the Service logs the device out and removes everything:
     // the DaemonSet's pods terminate and their kubelets remove them.
-    services.delete("web", &DeleteParams::default()).await.unwrap();
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
     within(Duration::from_secs(60), "the Service to go", || async {
-        services.get_opt("web").await.unwrap().is_none().then_some(())
+        services
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
     })
     .await;
     assert_eq!(cluster.tailnet_devices(), 0, "the device left the tailnet");
     let daemonsets: Api<DaemonSet> = Api::namespaced(cluster.sim.client(), NAMESPACE);
-    assert!(daemonsets.get_opt(&names.daemonset).await.unwrap().is_none());
+    assert!(
+        daemonsets
+            .get_opt(&names.daemonset)
+            .await
+            .unwrap()
+            .is_none()
+    );
     within(Duration::from_secs(60), "the pods to go", || async {
         cluster.pods().await.is_empty().then_some(())
     })
@@ -190,5 +235,207 @@ async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_th
         proxies(&cluster).is_empty().then_some(())
     })
     .await;
+    assert_never_two_forwarders(&cluster);
+}
+
+/// The pods' proxy-container statuses: `(running, ready)` per pod.
+async fn proxy_states(cluster: &PodCluster) -> Vec<(bool, bool)> {
+    let mut states = Vec::new();
+    for pod in cluster.pods().await {
+        let statuses = pod
+            .status
+            .and_then(|s| s.container_statuses)
+            .unwrap_or_default();
+        for status in statuses.iter().filter(|s| s.name == "proxy") {
+            let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
+            states.push((running, status.ready));
+        }
+    }
+    states
+}
+
+/// A line of `/proc/<pid>/status`.
+fn status_field(pid: u32, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minimal_proxy_runs_confined_and_makes_its_own_tun_device() {
+    let options = Options {
+        nodes: 1,
+        privileges: ProxyPrivileges::Minimal,
+        ..Options::default()
+    };
+    let cluster = PodCluster::new("m", options).await;
+    let services = create_service(&cluster, http_port()).await;
+    let ip = ingress(&services, Duration::from_secs(60)).await;
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    let [(_, pid)] = proxies(&cluster)[..] else {
+        panic!("one proxy");
+    };
+    // NET_ADMIN (12), NET_RAW (13) and MKNOD (27) only, under seccomp, and
+    // no device node given by the runtime: the TUN node is the runtime's.
+    let effective = u64::from_str_radix(&status_field(pid, "CapEff"), 16).unwrap();
+    assert_eq!(effective, (1 << 12) | (1 << 13) | (1 << 27));
+    assert_eq!(
+        status_field(pid, "Seccomp"),
+        "2",
+        "the RuntimeDefault filter"
+    );
+    let bundle = cluster.nodes[0].dir.join("pods");
+    let pod_dir = std::fs::read_dir(&bundle)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pod_dir.join("bundles/proxy/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["linux"]["devices"], json!([]));
+    assert_eq!(config["root"]["readonly"], true);
+    assert_runtime_is_pid_one_with_a_tun_device(pid);
+    within(Duration::from_secs(20), "the pod to be ready", || async {
+        (proxy_states(&cluster).await == [(true, true)]).then_some(())
+    })
+    .await;
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_tun_device_rule_the_privileged_proxy_still_works() {
+    let options = Options {
+        nodes: 1,
+        device_rules: DeviceRules::WithoutTun,
+        ..Options::default()
+    };
+    let cluster = PodCluster::new("p", options).await;
+    let services = create_service(&cluster, http_port()).await;
+    let ip = ingress(&services, Duration::from_secs(60)).await;
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_tun_device_rule_the_minimal_proxy_names_the_setting_and_stays_unready() {
+    let options = Options {
+        nodes: 1,
+        device_rules: DeviceRules::WithoutTun,
+        privileges: ProxyPrivileges::Minimal,
+    };
+    let cluster = PodCluster::new("u", options).await;
+    let services = create_service(&cluster, http_port()).await;
+    let proxy_log = || {
+        cluster
+            .pod_logs()
+            .into_iter()
+            .filter(|(name, _)| name.ends_with("/proxy.log"))
+            .map(|(_, log)| log)
+            .collect::<String>()
+    };
+    let line = within(Duration::from_secs(30), "the runtime's message", || async {
+        proxy_log()
+            .lines()
+            .find(|l| l.contains("no TUN device"))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(line.contains("--proxy-privileges=privileged"), "{line}");
+    assert!(
+        line.contains("Operation not permitted"),
+        "the open failed: {line}"
+    );
+    // Two readiness periods (5 s each, as rendered): running, not ready.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(proxy_states(&cluster).await, [(true, false)]);
+    assert_eq!(proxy_log().matches("no TUN device").count(), 1, "said once");
+    let status = services.get("web").await.unwrap().status;
+    let ingress = status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
+    assert!(
+        ingress.unwrap_or_default().is_empty(),
+        "no address without a device"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_surge_rollout_on_one_node_runs_two_pods_but_never_two_forwarders() {
+    let options = Options {
+        nodes: 1,
+        ..Options::default()
+    };
+    let cluster = PodCluster::new("s", options).await;
+    let services = create_service(&cluster, http_port()).await;
+    let ip = ingress(&services, Duration::from_secs(60)).await;
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    let first = cluster.pods().await;
+    assert_eq!(first.len(), 1);
+    within(
+        Duration::from_secs(20),
+        "the first pod to be ready",
+        || async { (proxy_states(&cluster).await == [(true, true)]).then_some(()) },
+    )
+    .await;
+
+    // A new port changes the pod template: the DaemonSet rolls with
+    // maxSurge 1, so the new pod starts beside the old one.
+    let ports = json!({"spec": {"ports": [
+        {"name": "http", "port": 80, "protocol": "TCP"},
+        {"name": "alt", "port": 8080, "targetPort": 80, "protocol": "TCP"}]}});
+    services
+        .patch("web", &PatchParams::default(), &Patch::Merge(&ports))
+        .await
+        .unwrap();
+    let old = first[0].metadata.uid.clone();
+    within(Duration::from_secs(30), "two pods on the node", || async {
+        (cluster.pods().await.len() == 2).then_some(())
+    })
+    .await;
+    within(Duration::from_secs(60), "the old pod to go", || async {
+        let pods = cluster.pods().await;
+        (pods.len() == 1 && pods[0].metadata.uid != old).then_some(())
+    })
+    .await;
+    assert!(
+        cluster.reaches_backend(&ip, Duration::from_secs(20)),
+        "the same device serves on"
+    );
+    assert_eq!(cluster.tailnet_devices(), 1, "one device throughout");
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_leaders_node_moves_the_device_to_the_other_node() {
+    let mut cluster = PodCluster::new("l", Options::default()).await;
+    let services = create_service(&cluster, http_port()).await;
+    let ip = ingress(&services, Duration::from_secs(60)).await;
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    let leader = within(Duration::from_secs(10), "a forwarding runtime", || async {
+        let logs = cluster.pod_logs();
+        cluster.nodes.iter().position(|node| {
+            logs.iter().any(|(name, log)| {
+                log.contains("forwarding installed")
+                    && std::fs::read_dir(node.dir.join("pods"))
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .any(|p| name.starts_with(&*p.file_name().to_string_lossy()))
+            })
+        })
+    })
+    .await;
+    let lost = std::time::Instant::now();
+    cluster.lose_node(leader);
+    assert!(
+        cluster.reaches_backend(&ip, Duration::from_secs(20)),
+        "the other node took over"
+    );
+    eprintln!("served again {:?} after the node was lost", lost.elapsed());
+    assert_eq!(cluster.tailnet_devices(), 1, "the same device");
     assert_never_two_forwarders(&cluster);
 }

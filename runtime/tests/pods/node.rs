@@ -44,7 +44,6 @@ pub struct RunningKubelet {
     shutdown: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
     pub runc: Runc,
-    pub network: PodNetwork,
     pub prefix: String,
 }
 
@@ -58,13 +57,16 @@ impl RunningKubelet {
             name_prefix: setup.prefix.clone(),
         };
         let runc = Runc::new(setup.dir.join("runc"));
-        let (thread_network, thread_runc) = (network.clone(), runc.clone());
+        let thread_runc = runc.clone();
         let prefix = setup.prefix.clone();
         let netns = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
         let thread = std::thread::spawn(move || {
             // SAFETY: setns on an open namespace file; it moves only this
             // thread (and what it starts) into the node's network.
-            assert_eq!(unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            assert_eq!(
+                unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -75,7 +77,7 @@ impl RunningKubelet {
                 let context = NodeContext {
                     client: kube::Client::try_from(setup.config).unwrap(),
                     runc: thread_runc,
-                    network: thread_network,
+                    network,
                     name: setup.node,
                     host_ip: setup.host_ip,
                     dir: setup.dir,
@@ -106,7 +108,6 @@ impl RunningKubelet {
             shutdown,
             thread: Some(thread),
             runc,
-            network,
             prefix,
         }
     }
@@ -142,7 +143,9 @@ impl RunningKubelet {
             .output()
             .ok()?;
         let state: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-        (state["status"] == "running").then(|| state["pid"].as_u64())?.map(|p| p as u32)
+        (state["status"] == "running")
+            .then(|| state["pid"].as_u64())?
+            .map(|p| p as u32)
     }
 
     /// SIGKILLs every container and removes the pods' namespaces: what
