@@ -10,4 +10,5 @@ mod crud;
 mod deletion;
 mod harness;
 mod patching;
+mod pods;
 mod watching;
