@@ -65,7 +65,13 @@ impl PodNetwork {
     /// Makes the bridge (once) and lets the node forward.
     pub async fn set_up_node(&self) -> Result<(), NetworkError> {
         if ip(&["link", "show", &self.bridge]).await.is_err() {
-            ip(&["link", "add", &self.bridge, "type", "bridge"]).await?;
+            // A fixed address: a bridge without one takes the lowest of its
+            // ports' and changes it when that port goes, and every pod's
+            // cached gateway address then points nowhere until its ARP
+            // entry ages out (the CNI bridge plugin fixes it too).
+            let [a, b, c] = self.prefix;
+            let mac = format!("02:00:{a:02x}:{b:02x}:{c:02x}:01");
+            ip(&["link", "add", &self.bridge, "address", &mac, "type", "bridge"]).await?;
             let gateway = format!("{}/24", self.gateway());
             ip(&["addr", "add", &gateway, "dev", &self.bridge]).await?;
         }
