@@ -14,6 +14,8 @@ use axum::http::Method;
 #[derive(Debug, Default)]
 pub struct RequestCounts {
     counts: Mutex<BTreeMap<String, u64>>,
+    /// The same counts per user (RBAC verbs: `get leases`, `update leases`).
+    user_counts: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     calls: Mutex<BTreeSet<ApiCall>>,
     denials: Mutex<Vec<Denial>>,
 }
@@ -88,6 +90,14 @@ impl RequestCounts {
 
     /// Records who made a request, as an RBAC check would see it.
     pub(crate) fn record_call(&self, call: ApiCall) {
+        *self
+            .user_counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(call.user.clone())
+            .or_default()
+            .entry(format!("{} {}", call.verb, call.resource))
+            .or_default() += 1;
         self.calls
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -136,6 +146,16 @@ impl RequestCounts {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The counts of `user`'s requests, keyed `"<RBAC verb> <resource>"`.
+    pub fn snapshot_of(&self, user: &str) -> BTreeMap<String, u64> {
+        self.user_counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The count of one key (0 when never seen).

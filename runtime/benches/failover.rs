@@ -1,29 +1,41 @@
-//! Failover figures of the runtime (root; `ip`, `nft`, `socat`, `iperf3`):
-//! the failover tests' cluster (kube-sim, one network namespace per node,
-//! the fake tailscaled), measured per Lease timing profile.
+//! Failover figures of the runtime, with its pods run as deployed (root;
+//! `runc`, `ip`, `nft`, `socat`, `iperf3`): the pod tests' cluster —
+//! kube-sim, the real controller, the node agent's DaemonSet controller and
+//! kubelets running the proxy pods in runc containers, the fake tailscaled
+//! — measured per Lease timing profile.
 //!
-//! - node loss (SIGKILL of the leader's runtime, its node's link down) →
-//!   the client's next TCP connection reaches the backend again;
-//! - graceful handover (SIGTERM of the leader) → the same;
-//! - API requests per second per Service, steady state, one leader and
-//!   two standbys;
+//! - node loss (the leader's node dies: kubelet gone, containers SIGKILLed,
+//!   pod network gone) → the client's next TCP connection reaches the
+//!   backend again;
+//! - handover (the leader's pod deleted: the kubelet's SIGTERM) → the same;
+//! - API requests per second per Service in steady state (one leader, two
+//!   standbys), counted for the pods' own ServiceAccount only;
 //! - runtime RSS, leader and standby, idle;
-//! - TCP throughput through the DNAT path vs the routed path (iperf3).
+//! - TCP throughput through the DNAT path vs the routed path (iperf3), both
+//!   through the same pod.
 //!
 //! `cargo bench -p tailscale-svc-lb-runtime --bench failover [-- runs]
 //! [failover] [throughput]` (default: 10 runs per profile, both sections).
 
-#[path = "../tests/failover/harness.rs"]
-mod harness;
+#[path = "../tests/pods/cluster.rs"]
+mod cluster;
+#[path = "../../host/tests/support/controller_rbac.rs"]
+mod controller_rbac;
+#[path = "../tests/pods/node.rs"]
+mod node;
 #[path = "../tests/support/oracle.rs"]
 mod oracle;
+#[path = "../tests/support/relay.rs"]
+mod relay;
 
 use std::time::{Duration, Instant};
 
-use harness::{Cluster, IPERF_PORT};
-use svc_lb_contract::{LeaseTimings, state};
+use cluster::{NAMESPACE, Options, PodCluster, within};
+use serde_json::json;
+use svc_lb_contract::LeaseTimings;
 
-const KEY: Option<&str> = Some("tskey-auth-bench");
+/// Forwarded besides port 80, for throughput measurements.
+const IPERF_PORT: u16 = 5201;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -42,11 +54,10 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-/// Time until the client reaches the backend again (probes with a 0.2 s
-/// connect timeout).
-fn until_served(cluster: &Cluster, ip: &str, since: Instant) -> Duration {
+/// Time until the client reaches the backend again (1 s probes).
+fn until_served(cluster: &PodCluster, ip: &str, since: Instant) -> Duration {
     loop {
-        if cluster.ask_within(ip, "0.2").as_deref() == Some("backend") {
+        if cluster.ask(ip).as_deref() == Some("backend") {
             return since.elapsed();
         }
         assert!(
@@ -56,71 +67,70 @@ fn until_served(cluster: &Cluster, ip: &str, since: Instant) -> Duration {
     }
 }
 
-async fn start(tag: &str, nodes: usize, timings: LeaseTimings) -> (Cluster, String) {
-    let mut cluster = Cluster::new(tag, nodes, KEY).await;
-    cluster.timings = timings;
-    for i in 0..nodes {
-        cluster.start_runtime(i);
-    }
-    let ip = cluster
-        .wait_state(state::TS_IP, Duration::from_secs(30), |_| true)
-        .await
-        .expect("a leader");
+async fn start(tag: &str, nodes: usize, lease: LeaseTimings) -> (PodCluster, String) {
+    let options = Options {
+        nodes,
+        lease,
+        ..Options::default()
+    };
+    let cluster = PodCluster::new(tag, options).await;
+    cluster
+        .create_service(json!([
+            {"name": "http", "port": 80, "protocol": "TCP"},
+            {"name": "iperf", "port": IPERF_PORT, "protocol": "TCP"}]))
+        .await;
+    let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
-    for i in 0..nodes {
-        assert!(cluster.wait_ready(i, Duration::from_secs(10)));
-    }
+    cluster.all_ready(nodes, Duration::from_secs(30)).await;
     (cluster, ip)
 }
 
-async fn failovers(
-    tag: &str,
-    timings: LeaseTimings,
-    runs: usize,
-) -> (Vec<Duration>, Vec<Duration>) {
-    let (mut cluster, ip) = start(tag, 2, timings).await;
+/// Waits until a pod other than `old` leads and every pod is ready.
+async fn settled(cluster: &PodCluster, old: &str, nodes: usize) {
+    within(Duration::from_secs(60), "a new leader", || async {
+        let (_, pod) = cluster.leader().await?;
+        (pod != old).then_some(())
+    })
+    .await;
+    cluster.all_ready(nodes, Duration::from_secs(60)).await;
+}
+
+async fn failovers(tag: &str, lease: LeaseTimings, runs: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut cluster, ip) = start(tag, 2, lease).await;
     let mut node_loss = Vec::new();
     for _ in 0..runs {
-        let old = cluster.leader().await;
+        let (node, pod) = cluster.leader().await.expect("a leader");
         let t0 = Instant::now();
-        cluster.lose_node(old);
+        cluster.lose_node(node);
         node_loss.push(until_served(&cluster, &ip, t0));
-        cluster.restore_node(old);
-        assert!(cluster.wait_ready(old, Duration::from_secs(10)));
-        // The new leader has reported itself before the next run.
-        let _ = cluster
-            .wait_state(state::LEADER_POD, Duration::from_secs(10), |p| {
-                !p.ends_with(&format!("pod{old}"))
-            })
-            .await;
+        cluster.restore_node(node);
+        settled(&cluster, &pod, 2).await;
     }
     let mut handover = Vec::new();
     for _ in 0..runs {
-        let old = cluster.leader().await;
+        let (_, pod) = cluster.leader().await.expect("a leader");
         let t0 = Instant::now();
-        let status = cluster.terminate(old);
-        assert!(status.success());
+        cluster.delete_pod(&pod).await;
         handover.push(until_served(&cluster, &ip, t0));
-        cluster.start_runtime(old);
-        assert!(cluster.wait_ready(old, Duration::from_secs(10)));
-        let _ = cluster
-            .wait_state(state::LEADER_POD, Duration::from_secs(10), |p| {
-                !p.ends_with(&format!("pod{old}"))
-            })
-            .await;
+        settled(&cluster, &pod, 2).await;
     }
-    assert_eq!(*cluster.overlaps.lock().unwrap(), Vec::<String>::new());
+    assert_eq!(cluster.forwarding_overlaps(), Vec::<String>::new());
     assert_eq!(cluster.tailnet_violations(), "");
     (node_loss, handover)
 }
 
-/// Requests per second to the API server in steady state, and RSS.
-async fn steady_state(tag: &str, timings: LeaseTimings, seconds: u64) {
-    let (cluster, _ip) = start(tag, 3, timings).await;
+/// Requests per second of the pods to the API server in steady state, and
+/// the runtimes' RSS.
+async fn steady_state(tag: &str, lease: LeaseTimings, seconds: u64) {
+    let (cluster, _ip) = start(tag, 3, lease).await;
+    let account = format!(
+        "system:serviceaccount:{NAMESPACE}:{}",
+        PodCluster::names().service_account
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let before = cluster.sim.requests().snapshot();
+    let before = cluster.sim.requests().snapshot_of(&account);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let after = cluster.sim.requests().snapshot();
+    let after = cluster.sim.requests().snapshot_of(&account);
     let mut total = 0;
     let mut parts = Vec::new();
     for (key, count) in &after {
@@ -135,68 +145,62 @@ async fn steady_state(tag: &str, timings: LeaseTimings, seconds: u64) {
         total as f64 / seconds as f64,
         parts.join(", ")
     );
-    let leader = cluster.leader().await;
-    for i in 0..3 {
-        let role = if i == leader { "leader" } else { "standby" };
-        let rss = cluster
-            .runtime_pid(i)
-            .and_then(kube_sim::rss_mib)
-            .unwrap_or(f64::NAN);
-        println!("  runtime RSS, {role} (node {i}): {rss:.1} MiB");
+    let (leader, _) = cluster.leader().await.expect("a leader");
+    for (node, pid) in cluster.proxies() {
+        let role = if node == leader { "leader" } else { "standby" };
+        let rss = kube_sim::rss_mib(pid).unwrap_or(f64::NAN);
+        println!("  runtime RSS, {role} (node {node}): {rss:.1} MiB");
     }
 }
 
-fn iperf(cluster: &Cluster, target: &str) -> f64 {
-    let out = harness::must(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &cluster.client_ns,
-            "iperf3",
-            "-c",
-            target,
-            "-p",
-            &IPERF_PORT.to_string(),
-            "-t",
-            "5",
-            "-J",
-        ],
-    );
-    let json: serde_json::Value = serde_json::from_str(&out).expect("iperf3 JSON");
+fn iperf(cluster: &PodCluster, target: &str) -> f64 {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &cluster.client_ns, "iperf3", "-c", target])
+        .args(["-p", &IPERF_PORT.to_string(), "-t", "5", "-J"])
+        .output()
+        .expect("iperf3 must be installed");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("iperf3 JSON");
     json["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .expect("throughput")
 }
 
+fn ip(ns: &str, args: &[&str]) {
+    let mut all = vec!["-n", ns];
+    all.extend_from_slice(args);
+    cluster::must("ip", &all);
+}
+
 /// Pairs of throughput measurements.
 const PAIRS: usize = 7;
 
-/// DNAT (client → Tailscale IP → ClusterIP) vs routed (client → backend
-/// address through the same node, no NAT).
+/// DNAT (client → Tailscale IP → ClusterIP) vs routed (client → the
+/// Service network's address through the same pod and node, no NAT).
 async fn throughput() {
-    let (mut cluster, ip) = start("t", 1, LeaseTimings::FAST).await;
-    cluster.stop_checker();
+    let (cluster, ts_ip) = start("t", 1, LeaseTimings::FAST).await;
+    let pods = cluster.pods().await;
+    let pod_ip = pods[0]
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("a pod IP");
     let mut server = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &cluster.backend_ns,
-            "iperf3",
-            "-s",
-            "-p",
-            &IPERF_PORT.to_string(),
-        ])
+        .args(["netns", "exec", &cluster.service_ns, "iperf3", "-s"])
+        .args(["-p", &IPERF_PORT.to_string()])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("iperf3 must be installed");
-    harness::ip(
+    ip(
         &cluster.client_ns,
-        &["route", "add", "10.200.0.0/24", "via", &ip],
+        &["route", "add", "10.201.0.0/24", "via", &ts_ip],
     );
-    harness::ip(
-        &cluster.backend_ns,
-        &["route", "add", "100.64.0.0/10", "via", "10.200.0.1"],
+    ip(
+        &cluster.nodes[0].ns,
+        &["route", "add", "100.64.0.0/10", "via", &pod_ip],
+    );
+    ip(
+        &cluster.service_ns,
+        &["route", "add", "100.64.0.0/10", "via", "10.201.0.1"],
     );
     std::thread::sleep(Duration::from_millis(500));
     // Pairs in alternating order, so drift of the machine cancels out.
@@ -204,11 +208,11 @@ async fn throughput() {
     let (mut dnat, mut routed) = (Vec::new(), Vec::new());
     for pair in 0..PAIRS {
         let (d, r) = if pair % 2 == 0 {
-            let d = iperf(&cluster, &ip);
-            (d, iperf(&cluster, "10.200.0.2"))
+            let d = iperf(&cluster, &ts_ip);
+            (d, iperf(&cluster, "10.201.0.2"))
         } else {
-            let r = iperf(&cluster, "10.200.0.2");
-            (iperf(&cluster, &ip), r)
+            let r = iperf(&cluster, "10.201.0.2");
+            (iperf(&cluster, &ts_ip), r)
         };
         dnat.push(d);
         routed.push(r);
@@ -220,13 +224,14 @@ async fn throughput() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    let (min, max) = ratios
+        .iter()
+        .fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     println!(
-        "throughput (iperf3 TCP, 5 s each, {PAIRS} alternating pairs): DNAT {:.2} Gbit/s · routed {:.2} Gbit/s (medians) · DNAT/routed per pair: median {:.3}, min {:.3}, max {:.3}",
+        "throughput (iperf3 TCP, 5 s each, {PAIRS} alternating pairs): DNAT {:.2} Gbit/s · routed {:.2} Gbit/s (medians) · DNAT/routed per pair: median {:.3}, min {min:.3}, max {max:.3}",
         median(&mut dnat) / 1e9,
         median(&mut routed) / 1e9,
         median(&mut ratios),
-        ratios[0],
-        ratios[ratios.len() - 1],
     );
 }
 
@@ -243,18 +248,18 @@ async fn main() {
         args.iter().all(|a| a.parse::<usize>().is_ok()) || args.iter().any(|a| a == section)
     };
     if wants("failover") {
-        for (name, timings, tag) in [
+        for (name, lease, tag) in [
             ("fast", LeaseTimings::FAST, "x"),
             ("default", LeaseTimings::DEFAULT, "y"),
         ] {
             println!(
                 "profile {name}: duration {:?}, renew deadline {:?}, retry period {:?}",
-                timings.duration, timings.renew_deadline, timings.retry_period
+                lease.duration, lease.renew_deadline, lease.retry_period
             );
-            let (node_loss, handover) = failovers(tag, timings, runs).await;
+            let (node_loss, handover) = failovers(tag, lease, runs).await;
             summary("  node loss → forwarding again", node_loss);
-            summary("  SIGTERM handover → forwarding again", handover);
-            steady_state(&format!("{tag}s"), timings, 30).await;
+            summary("  pod deleted (SIGTERM) → forwarding again", handover);
+            steady_state(&format!("{tag}s"), lease, 30).await;
         }
     }
     if wants("throughput") {

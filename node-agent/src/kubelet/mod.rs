@@ -107,7 +107,12 @@ pub async fn run(
         (watch::Sender<pod::Stop>, Pod, tokio::task::JoinHandle<()>),
     > = BTreeMap::new();
     loop {
-        match pods.list(&on_node).await {
+        // A node cut off from the API server must still stop when told.
+        let listed = tokio::select! {
+            listed = pods.list(&on_node) => listed,
+            () = crate::shut_down(&mut shutdown) => return Ok(()),
+        };
+        match listed {
             Ok(list) => {
                 let mut seen = BTreeMap::new();
                 for p in list.items {

@@ -71,7 +71,16 @@ impl PodNetwork {
             // entry ages out (the CNI bridge plugin fixes it too).
             let [a, b, c] = self.prefix;
             let mac = format!("02:00:{a:02x}:{b:02x}:{c:02x}:01");
-            ip(&["link", "add", &self.bridge, "address", &mac, "type", "bridge"]).await?;
+            ip(&[
+                "link",
+                "add",
+                &self.bridge,
+                "address",
+                &mac,
+                "type",
+                "bridge",
+            ])
+            .await?;
             let gateway = format!("{}/24", self.gateway());
             ip(&["addr", "add", &gateway, "dev", &self.bridge]).await?;
         }

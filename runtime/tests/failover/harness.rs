@@ -64,6 +64,7 @@ pub fn ip(ns: &str, args: &[&str]) {
 }
 
 pub use crate::oracle::{forwarding_intervals, monotonic_ns};
+pub use crate::procs::{children_named, zombies_of};
 
 /// The "pod IP" of node `i`'s runtime: its address on the node's link.
 pub fn pod_ip(i: usize) -> String {
@@ -165,33 +166,6 @@ pub struct Cluster {
     /// Runtimes started from now on are PID 1 of a PID namespace of their
     /// own (`unshare --pid --fork`), as in a container.
     pub pid_one: bool,
-}
-
-/// Relays connections on a Unix socket to kube-sim's TCP port until `cut`
-/// turns `true`; from then on it black-holes: connections stay open and no
-/// byte passes either way (a node silently cut off from the API server,
-/// where only timeouts help).
-async fn relay(socket: PathBuf, target: std::net::SocketAddr, cut: watch::Receiver<bool>) {
-    let listener = tokio::net::UnixListener::bind(socket).unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut unix, _)) = listener.accept().await {
-            let mut cut = cut.clone();
-            tokio::spawn(async move {
-                if !*cut.borrow()
-                    && let Ok(mut tcp) = tokio::net::TcpStream::connect(target).await
-                {
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut unix, &mut tcp) => return,
-                        _ = cut.wait_for(|c| *c) => {}
-                    }
-                    // Hold both ends open, silent.
-                    std::future::pending::<()>().await;
-                }
-                let _hold = unix;
-                std::future::pending::<()>().await;
-            });
-        }
-    });
 }
 
 impl Cluster {
@@ -391,7 +365,7 @@ impl Cluster {
         must("ip", &["netns", "exec", &ns, RUNTIME, "enable-forwarding"]);
         let socket = self.dir.path().join(format!("api{i}.sock"));
         let (cut, cut_watch) = watch::channel(false);
-        relay(socket.clone(), self.sim.addr(), cut_watch).await;
+        crate::relay::relay(socket.clone(), self.sim.addr(), cut_watch).await;
         let relay = spawn_in(
             &ns,
             "socat",
@@ -511,37 +485,6 @@ impl Cluster {
             .parse()
             .unwrap();
         (pid, inner)
-    }
-
-    /// Host pids of the children of `parent` named `name`.
-    pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
-        let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
-            .unwrap_or_default();
-        children
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|comm| comm.trim() == name)
-            })
-            .collect()
-    }
-
-    /// Zombie processes whose parent is `parent`.
-    pub fn zombies_of(parent: u32) -> Vec<u32> {
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                let rest = stat.rsplit(')').next().unwrap_or_default();
-                let mut fields = rest.split_whitespace();
-                fields.next() == Some("Z")
-                    && fields.next().and_then(|p| p.parse::<u32>().ok()) == Some(parent)
-            })
-            .collect()
     }
 
     /// Samples every node every 50 ms: at most one may forward.

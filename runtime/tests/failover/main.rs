@@ -10,6 +10,10 @@ mod controller_rbac;
 mod harness;
 #[path = "../support/oracle.rs"]
 mod oracle;
+#[path = "../support/procs.rs"]
+mod procs;
+#[path = "../support/relay.rs"]
+mod relay;
 mod with_controller;
 
 use std::time::Duration;
@@ -54,6 +58,16 @@ fn the_overlap_oracle_reads_intervals_from_coloured_logs() {
     assert_eq!(
         harness::forwarding_intervals(log, &[350]),
         vec![(100, 200), (300, 350)]
+    );
+    // The runtime killed with its node, and a new one in the same log once
+    // the node came back: the first interval ended with the node.
+    let restarted = "INFO forwarding installed since_ns=300\n\
+                     INFO tailscale_svc_lb_runtime::run: starting backend=Nftables\n\
+                     INFO forwarding installed since_ns=500\n\
+                     INFO forwarding removed until_ns=600\n";
+    assert_eq!(
+        harness::forwarding_intervals(restarted, &[350]),
+        vec![(300, 350), (500, 600)]
     );
 }
 
@@ -445,7 +459,7 @@ async fn a_runtime_that_is_pid_1_reaps_the_orphans_of_a_killed_tailscaled() {
     cluster.pid_one = true;
     let (leader, ip) = started(&mut cluster).await;
     let (runtime, _) = cluster.runtime_pids(leader);
-    let tailscaled = Cluster::children_named(runtime, "tailscaled");
+    let tailscaled = harness::children_named(runtime, "tailscaled");
     assert_eq!(tailscaled.len(), 1, "one tailscaled under the runtime");
     // Killed with its helper still running (or already a zombie): the
     // helper is given to PID 1, the runtime.
@@ -457,7 +471,7 @@ async fn a_runtime_that_is_pid_1_reaps_the_orphans_of_a_killed_tailscaled() {
     // The helpers live a second; give them time to end and be reaped.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        Cluster::zombies_of(runtime),
+        harness::zombies_of(runtime),
         Vec::<u32>::new(),
         "no zombie left under PID 1"
     );

@@ -14,17 +14,21 @@
 //! and a veth named `tailscale0` in each pod for the tailnet's data path.
 //! Everything is removed on drop.
 
+// Shared by the pod tests and the failover bench; each uses a part.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kube_sim::{KubeSim, SimOptions};
 use node_agent::kubelet::container::Overlay;
 use node_agent::oci::devices::DeviceRules;
 use serde_json::json;
+use svc_lb_contract::{LeaseTimings, ProxyNames, state};
 use svc_lb_host::config::{ControllerConfig, ProxyPrivileges};
 use svc_lb_host::controller::{ControllerOptions, ControllerTimings};
 use svc_lb_host::policy::EngineLimits;
@@ -32,6 +36,22 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::node::{KubeletSetup, RunningKubelet, api_relay};
+
+/// Waits up to `limit` for `check` to give a value.
+pub async fn within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 pub const RUNTIME: &str = env!("CARGO_BIN_EXE_tailscale-svc-lb-runtime");
 pub const FAKE: &str = env!("CARGO_BIN_EXE_fake-tailscale");
@@ -57,6 +77,9 @@ pub struct Options {
     pub nodes: usize,
     pub device_rules: DeviceRules,
     pub privileges: ProxyPrivileges,
+    pub lease: LeaseTimings,
+    /// Whether the auth-key Secret exists.
+    pub auth_key: bool,
 }
 
 impl Default for Options {
@@ -65,6 +88,8 @@ impl Default for Options {
             nodes: 2,
             device_rules: DeviceRules::Runc,
             privileges: ProxyPrivileges::Privileged,
+            lease: LeaseTimings::FAST,
+            auth_key: true,
         }
     }
 }
@@ -74,8 +99,12 @@ pub struct NodeHandle {
     pub dir: PathBuf,
     pub kubelet: RunningKubelet,
     relay: Child,
-    /// When (monotonic ns) the node was lost.
-    pub lost_at_ns: Option<u64>,
+    /// Cuts the node off from the API server.
+    cut: watch::Sender<bool>,
+    /// How its kubelet is set up (to start it again).
+    setup: KubeletSetup,
+    /// When (monotonic ns) the node was lost, each time.
+    pub lost_at_ns: Vec<u64>,
 }
 
 pub struct PodCluster {
@@ -87,20 +116,6 @@ pub struct PodCluster {
     servers: Vec<Child>,
     stop_daemonsets: watch::Sender<bool>,
     stop_controller: CancellationToken,
-}
-
-/// Relays a Unix socket to kube-sim's port.
-async fn relay(socket: PathBuf, target: std::net::SocketAddr) {
-    let listener = tokio::net::UnixListener::bind(socket).unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut unix, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                if let Ok(mut tcp) = tokio::net::TcpStream::connect(target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut unix, &mut tcp).await;
-                }
-            });
-        }
-    });
 }
 
 /// The test overlay: the fake tailnet's folder in every container, and a
@@ -156,10 +171,12 @@ impl PodCluster {
             "stringData": {svc_lb_contract::AUTH_KEY_SECRET_KEY: "tskey-auth-pods"}
         }))
         .unwrap();
-        Api::<Secret>::namespaced(client.clone(), NAMESPACE)
-            .create(&PostParams::default(), &auth)
-            .await
-            .unwrap();
+        if options.auth_key {
+            Api::<Secret>::namespaced(client.clone(), NAMESPACE)
+                .create(&PostParams::default(), &auth)
+                .await
+                .unwrap();
+        }
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("tailnet")).unwrap();
         let id = format!("{}{tag}", std::process::id() % 10_000);
@@ -214,7 +231,9 @@ impl PodCluster {
         for i in 0..options.nodes {
             cluster.add_node(&id, i, &options, overlay.clone()).await;
         }
-        cluster.start_controller(options.privileges).await;
+        cluster
+            .start_controller(options.privileges, options.lease)
+            .await;
         cluster
     }
 
@@ -282,7 +301,8 @@ impl PodCluster {
             ],
         );
         let socket = self.dir.path().join(format!("api{i}.sock"));
-        relay(socket.clone(), self.sim.addr()).await;
+        let (cut, cut_watch) = watch::channel(false);
+        crate::relay::relay(socket.clone(), self.sim.addr(), cut_watch).await;
         let relay = api_relay(&ns, socket);
         let dir = self.dir.path().join(&name);
         std::fs::create_dir(&dir).unwrap();
@@ -309,21 +329,23 @@ impl PodCluster {
             config,
             ca_pem: self.sim.ca_pem().to_string(),
         };
-        let kubelet = RunningKubelet::start(&ns, setup);
+        let kubelet = RunningKubelet::start(&ns, setup.clone());
         self.nodes.push(NodeHandle {
             ns,
             dir,
             kubelet,
             relay,
-            lost_at_ns: None,
+            cut,
+            setup,
+            lost_at_ns: Vec::new(),
         });
     }
 
     /// The real controller, as its ServiceAccount under the shipped RBAC.
-    async fn start_controller(&mut self, privileges: ProxyPrivileges) {
+    async fn start_controller(&mut self, privileges: ProxyPrivileges, lease: LeaseTimings) {
         let client = self.sim.client();
         let mut config = ControllerConfig::defaults();
-        config.lease = svc_lb_contract::LeaseTimings::FAST;
+        config.lease = lease;
         config.proxy_privileges = privileges;
         let options = ControllerOptions {
             config,
@@ -401,7 +423,7 @@ impl PodCluster {
     pub fn forwarding_overlaps(&self) -> Vec<String> {
         let mut intervals = Vec::new();
         for node in &self.nodes {
-            let lost: Vec<u64> = node.lost_at_ns.into_iter().collect();
+            let lost = &node.lost_at_ns;
             for pod in std::fs::read_dir(node.dir.join("pods"))
                 .into_iter()
                 .flatten()
@@ -409,7 +431,7 @@ impl PodCluster {
             {
                 let log = std::fs::read_to_string(pod.path().join("proxy.log")).unwrap_or_default();
                 let name = pod.file_name().to_string_lossy().into_owned();
-                for interval in crate::oracle::forwarding_intervals(&log, &lost) {
+                for interval in crate::oracle::forwarding_intervals(&log, lost) {
                     intervals.push((name.clone(), interval));
                 }
             }
@@ -452,13 +474,125 @@ impl PodCluster {
         std::fs::read_dir(self.dir.path().join("tailnet/devices")).map_or(0, |d| d.count())
     }
 
+    /// Creates Service `default/web` (ClusterIP 10.96.0.10) with `ports`.
+    pub async fn create_service(&self, ports: serde_json::Value) -> Api<Service> {
+        let services: Api<Service> = Api::namespaced(self.sim.client(), "default");
+        let service: Service = serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "spec": {"type": "LoadBalancer",
+                     "loadBalancerClass": svc_lb_contract::DEFAULT_LOAD_BALANCER_CLASS,
+                     "clusterIP": "10.96.0.10",
+                     "ports": ports}
+        }))
+        .unwrap();
+        services
+            .create(&PostParams::default(), &service)
+            .await
+            .unwrap();
+        services
+    }
+
+    /// The names of the Service's objects.
+    pub fn names() -> ProxyNames {
+        ProxyNames::for_service("default", "web")
+    }
+
+    /// The Service's published ingress IP, once there (within `limit`).
+    pub async fn ingress(&self, limit: Duration) -> String {
+        let services: Api<Service> = Api::namespaced(self.sim.client(), "default");
+        within(limit, "the Service's ingress", || async {
+            let status = services.get("web").await.ok()?.status?;
+            status.load_balancer?.ingress?.first()?.ip.clone()
+        })
+        .await
+    }
+
+    /// A key of the Service's state Secret.
+    pub async fn state(&self, key: &str) -> Option<String> {
+        let secret = Api::<Secret>::namespaced(self.sim.client(), NAMESPACE)
+            .get(&Self::names().state_secret)
+            .await
+            .ok()?;
+        let value = secret.data?.remove(key)?;
+        Some(String::from_utf8(value.0).unwrap())
+    }
+
+    /// The leader as the state Secret names it: (node index, pod name).
+    pub async fn leader(&self) -> Option<(usize, String)> {
+        let node = self.state(state::LEADER_NODE).await?;
+        let pod = self.state(state::LEADER_POD).await?;
+        Some((node.strip_prefix("node-")?.parse().ok()?, pod))
+    }
+
+    /// The running proxy containers: `(node index, host pid)`.
+    pub fn proxies(&self) -> Vec<(usize, u32)> {
+        let mut found = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            for id in node
+                .kubelet
+                .containers()
+                .iter()
+                .filter(|c| c.ends_with("-proxy"))
+            {
+                if let Some(pid) = node.kubelet.container_pid(id) {
+                    found.push((i, pid));
+                }
+            }
+        }
+        found
+    }
+
+    /// The pods' proxy-container statuses: `(running, ready)` per pod.
+    pub async fn proxy_states(&self) -> Vec<(bool, bool)> {
+        let mut states = Vec::new();
+        for pod in self.pods().await {
+            let statuses = pod
+                .status
+                .and_then(|s| s.container_statuses)
+                .unwrap_or_default();
+            for status in statuses.iter().filter(|s| s.name == "proxy") {
+                let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
+                states.push((running, status.ready));
+            }
+        }
+        states
+    }
+
+    /// Waits until `n` proxy pods run and are ready.
+    pub async fn all_ready(&self, n: usize, limit: Duration) {
+        within(limit, "every proxy pod ready", || async {
+            (self.proxy_states().await == vec![(true, true); n]).then_some(())
+        })
+        .await;
+    }
+
+    /// Deletes a pod, as `kubectl delete pod` does (graceful).
+    pub async fn delete_pod(&self, name: &str) {
+        Api::<Pod>::namespaced(self.sim.client(), NAMESPACE)
+            .delete(name, &Default::default())
+            .await
+            .unwrap();
+    }
+
+    /// Cuts node `i` off from the API server (its kubelet and pods alike).
+    pub fn cut_off_api(&self, i: usize) {
+        self.nodes[i].cut.send_replace(true);
+    }
+
+    /// A node that comes back: a fresh kubelet, which removes what the
+    /// lost one left and runs the node's pods again.
+    pub fn restore_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.kubelet = RunningKubelet::start(&node.ns, node.setup.clone());
+    }
+
     /// Loses node `i`: its kubelet stops, its containers are SIGKILLed and
     /// its pods' namespaces go, as when a node dies.
     pub fn lose_node(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         node.kubelet.stop();
         node.kubelet.kill_everything();
-        node.lost_at_ns = Some(crate::oracle::monotonic_ns());
+        node.lost_at_ns.push(crate::oracle::monotonic_ns());
     }
 }
 

@@ -10,74 +10,33 @@
 mod cluster;
 #[path = "../../../host/tests/support/controller_rbac.rs"]
 mod controller_rbac;
+mod failover;
 mod node;
 #[path = "../support/oracle.rs"]
 mod oracle;
+#[path = "../support/procs.rs"]
+mod procs;
+#[path = "../support/relay.rs"]
+mod relay;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::time::Duration;
 
-use cluster::{NAMESPACE, Options, PodCluster};
+use cluster::{NAMESPACE, Options, PodCluster, within};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::rbac::v1::Role;
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use node_agent::oci::devices::DeviceRules;
 use serde_json::json;
 use svc_lb_contract::ProxyNames;
 use svc_lb_host::config::ProxyPrivileges;
 
-/// Waits up to `limit` for `check` to give a value.
-pub async fn within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn create_service(cluster: &PodCluster, ports: serde_json::Value) -> Api<Service> {
-    let services: Api<Service> = Api::namespaced(cluster.sim.client(), "default");
-    let service: Service = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"type": "LoadBalancer",
-                 "loadBalancerClass": svc_lb_contract::DEFAULT_LOAD_BALANCER_CLASS,
-                 "clusterIP": "10.96.0.10",
-                 "ports": ports}
-    }))
-    .unwrap();
-    services
-        .create(&PostParams::default(), &service)
-        .await
-        .unwrap();
-    services
-}
-
-fn http_port() -> serde_json::Value {
+pub fn http_port() -> serde_json::Value {
     json!([{"name": "http", "port": 80, "protocol": "TCP"}])
 }
 
-/// The Service's published ingress IP, once there.
-async fn ingress(services: &Api<Service>, limit: Duration) -> String {
-    within(limit, "the Service's ingress", || async {
-        let status = services.get("web").await.ok()?.status?;
-        status.load_balancer?.ingress?.first()?.ip.clone()
-    })
-    .await
-}
-
-fn assert_never_two_forwarders(cluster: &PodCluster) {
+pub fn assert_never_two_forwarders(cluster: &PodCluster) {
     assert_eq!(cluster.forwarding_overlaps(), Vec::<String>::new());
     assert_eq!(cluster.tailnet_violations(), "");
 }
@@ -95,24 +54,6 @@ fn granted(role: &Role) -> Vec<(String, String, String)> {
         }
     }
     all
-}
-
-/// The running proxy container of each node: `(node index, host pid)`.
-fn proxies(cluster: &PodCluster) -> Vec<(usize, u32)> {
-    let mut found = Vec::new();
-    for (i, node) in cluster.nodes.iter().enumerate() {
-        for id in node
-            .kubelet
-            .containers()
-            .iter()
-            .filter(|c| c.ends_with("-proxy"))
-        {
-            if let Some(pid) = node.kubelet.container_pid(id) {
-                found.push((i, pid));
-            }
-        }
-    }
-    found
 }
 
 /// The runtime runs as PID 1 of its container, and `/dev/net/tun` in the
@@ -184,15 +125,15 @@ async fn assert_pods_used_only_their_own_account(cluster: &PodCluster, names: &P
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_their_own_token() {
     let cluster = PodCluster::new("a", Options::default()).await;
-    let services = create_service(&cluster, http_port()).await;
-    let ip = ingress(&services, Duration::from_secs(60)).await;
+    let services = cluster.create_service(http_port()).await;
+    let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(
         cluster.reaches_backend(&ip, Duration::from_secs(10)),
         "traffic reaches the backend"
     );
     let names = ProxyNames::for_service("default", "web");
 
-    let running = proxies(&cluster);
+    let running = cluster.proxies();
     assert_eq!(
         running.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
         [0, 1],
@@ -232,26 +173,10 @@ async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_th
     })
     .await;
     within(Duration::from_secs(10), "the containers to go", || async {
-        proxies(&cluster).is_empty().then_some(())
+        cluster.proxies().is_empty().then_some(())
     })
     .await;
     assert_never_two_forwarders(&cluster);
-}
-
-/// The pods' proxy-container statuses: `(running, ready)` per pod.
-async fn proxy_states(cluster: &PodCluster) -> Vec<(bool, bool)> {
-    let mut states = Vec::new();
-    for pod in cluster.pods().await {
-        let statuses = pod
-            .status
-            .and_then(|s| s.container_statuses)
-            .unwrap_or_default();
-        for status in statuses.iter().filter(|s| s.name == "proxy") {
-            let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
-            states.push((running, status.ready));
-        }
-    }
-    states
 }
 
 /// A line of `/proc/<pid>/status`.
@@ -273,10 +198,10 @@ async fn the_minimal_proxy_runs_confined_and_makes_its_own_tun_device() {
         ..Options::default()
     };
     let cluster = PodCluster::new("m", options).await;
-    let services = create_service(&cluster, http_port()).await;
-    let ip = ingress(&services, Duration::from_secs(60)).await;
+    let _services = cluster.create_service(http_port()).await;
+    let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
-    let [(_, pid)] = proxies(&cluster)[..] else {
+    let [(_, pid)] = cluster.proxies()[..] else {
         panic!("one proxy");
     };
     // NET_ADMIN (12), NET_RAW (13) and MKNOD (27) only, under seccomp, and
@@ -302,7 +227,7 @@ async fn the_minimal_proxy_runs_confined_and_makes_its_own_tun_device() {
     assert_eq!(config["root"]["readonly"], true);
     assert_runtime_is_pid_one_with_a_tun_device(pid);
     within(Duration::from_secs(20), "the pod to be ready", || async {
-        (proxy_states(&cluster).await == [(true, true)]).then_some(())
+        (cluster.proxy_states().await == [(true, true)]).then_some(())
     })
     .await;
     assert_never_two_forwarders(&cluster);
@@ -316,8 +241,8 @@ async fn without_the_tun_device_rule_the_privileged_proxy_still_works() {
         ..Options::default()
     };
     let cluster = PodCluster::new("p", options).await;
-    let services = create_service(&cluster, http_port()).await;
-    let ip = ingress(&services, Duration::from_secs(60)).await;
+    let _services = cluster.create_service(http_port()).await;
+    let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     assert_never_two_forwarders(&cluster);
 }
@@ -328,9 +253,10 @@ async fn without_the_tun_device_rule_the_minimal_proxy_names_the_setting_and_sta
         nodes: 1,
         device_rules: DeviceRules::WithoutTun,
         privileges: ProxyPrivileges::Minimal,
+        ..Options::default()
     };
     let cluster = PodCluster::new("u", options).await;
-    let services = create_service(&cluster, http_port()).await;
+    let services = cluster.create_service(http_port()).await;
     let proxy_log = || {
         cluster
             .pod_logs()
@@ -353,7 +279,7 @@ async fn without_the_tun_device_rule_the_minimal_proxy_names_the_setting_and_sta
     );
     // Two readiness periods (5 s each, as rendered): running, not ready.
     tokio::time::sleep(Duration::from_secs(11)).await;
-    assert_eq!(proxy_states(&cluster).await, [(true, false)]);
+    assert_eq!(cluster.proxy_states().await, [(true, false)]);
     assert_eq!(proxy_log().matches("no TUN device").count(), 1, "said once");
     let status = services.get("web").await.unwrap().status;
     let ingress = status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
@@ -370,15 +296,15 @@ async fn a_surge_rollout_on_one_node_runs_two_pods_but_never_two_forwarders() {
         ..Options::default()
     };
     let cluster = PodCluster::new("s", options).await;
-    let services = create_service(&cluster, http_port()).await;
-    let ip = ingress(&services, Duration::from_secs(60)).await;
+    let services = cluster.create_service(http_port()).await;
+    let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     let first = cluster.pods().await;
     assert_eq!(first.len(), 1);
     within(
         Duration::from_secs(20),
         "the first pod to be ready",
-        || async { (proxy_states(&cluster).await == [(true, true)]).then_some(()) },
+        || async { (cluster.proxy_states().await == [(true, true)]).then_some(()) },
     )
     .await;
 
@@ -412,8 +338,8 @@ async fn a_surge_rollout_on_one_node_runs_two_pods_but_never_two_forwarders() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_leaders_node_moves_the_device_to_the_other_node() {
     let mut cluster = PodCluster::new("l", Options::default()).await;
-    let services = create_service(&cluster, http_port()).await;
-    let ip = ingress(&services, Duration::from_secs(60)).await;
+    let _services = cluster.create_service(http_port()).await;
+    let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     let leader = within(Duration::from_secs(10), "a forwarding runtime", || async {
         let logs = cluster.pod_logs();

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 const IMAGE_FILES: &str = include_str!("../../image.files");
 
 /// What a node's kubelet is made of.
+#[derive(Clone)]
 pub struct KubeletSetup {
     pub node: String,
     pub host_ip: String,
@@ -178,8 +179,9 @@ impl RunningKubelet {
 
 impl Drop for RunningKubelet {
     fn drop(&mut self) {
+        // Its containers run on, as with a real kubelet; the cluster
+        // removes them when it goes.
         self.stop();
-        self.kill_everything();
     }
 }
 

@@ -50,7 +50,19 @@ fn number_field(line: &str, field: &str) -> Option<u64> {
 /// `lost_at` closes what a killed runtime left open.
 pub fn forwarding_intervals(log: &str, lost_at: &[u64]) -> Vec<(u64, u64)> {
     let mut intervals: Vec<(u64, u64)> = Vec::new();
+    let close_lost = |intervals: &mut Vec<(u64, u64)>| {
+        for open in intervals.iter_mut().filter(|(_, u)| *u == u64::MAX) {
+            if let Some(at) = lost_at.iter().find(|at| **at >= open.0) {
+                open.1 = *at;
+            }
+        }
+    };
     for line in plain(log).lines() {
+        // A runtime starting in the same log (a container restarted on a
+        // node that came back): what the lost one left open ended then.
+        if line.contains("::run: starting") {
+            close_lost(&mut intervals);
+        }
         if line.contains("forwarding installed")
             && let Some(since) = number_field(line, "since_ns")
         {
@@ -63,11 +75,7 @@ pub fn forwarding_intervals(log: &str, lost_at: &[u64]) -> Vec<(u64, u64)> {
             }
         }
     }
-    for open in intervals.iter_mut().filter(|(_, u)| *u == u64::MAX) {
-        if let Some(at) = lost_at.iter().find(|at| **at >= open.0) {
-            open.1 = *at;
-        }
-    }
+    close_lost(&mut intervals);
     intervals
 }
 
