@@ -418,12 +418,11 @@ impl PodCluster {
         logs
     }
 
-    /// Pairs of pods whose runtimes' logs say they forwarded at once (a
-    /// lost node's pods stopped when it was lost).
-    pub fn forwarding_overlaps(&self) -> Vec<String> {
+    /// Every forwarding interval of every pod's runtime, from their logs
+    /// (`(pod, [since, until))`; a lost node's pods stopped when it was).
+    pub fn forwarding_intervals(&self) -> Vec<(String, (u64, u64))> {
         let mut intervals = Vec::new();
         for node in &self.nodes {
-            let lost = &node.lost_at_ns;
             for pod in std::fs::read_dir(node.dir.join("pods"))
                 .into_iter()
                 .flatten()
@@ -431,19 +430,36 @@ impl PodCluster {
             {
                 let log = std::fs::read_to_string(pod.path().join("proxy.log")).unwrap_or_default();
                 let name = pod.file_name().to_string_lossy().into_owned();
-                for interval in crate::oracle::forwarding_intervals(&log, lost) {
+                for interval in crate::oracle::forwarding_intervals(&log, &node.lost_at_ns) {
                     intervals.push((name.clone(), interval));
                 }
             }
         }
-        crate::oracle::overlaps(&intervals)
+        intervals
+    }
+
+    /// Pairs of pods whose runtimes' logs say they forwarded at once.
+    pub fn forwarding_overlaps(&self) -> Vec<String> {
+        crate::oracle::overlaps(&self.forwarding_intervals())
     }
 
     /// What the client gets back from `ip:80` within 1 s.
     pub fn ask(&self, ip: &str) -> Option<String> {
+        self.ask_within(ip, "1")
+    }
+
+    /// What the client gets back from `ip:80` within `seconds`.
+    pub fn ask_within(&self, ip: &str, seconds: &str) -> Option<String> {
         let output = Command::new("ip")
-            .args(["netns", "exec", &self.client_ns, "socat", "-T1", "-"])
-            .arg(format!("TCP4:{ip}:80,connect-timeout=1"))
+            .args([
+                "netns",
+                "exec",
+                &self.client_ns,
+                "socat",
+                &format!("-T{seconds}"),
+                "-",
+            ])
+            .arg(format!("TCP4:{ip}:80,connect-timeout={seconds}"))
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
