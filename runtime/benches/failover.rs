@@ -32,7 +32,7 @@ mod relay;
 
 use std::time::{Duration, Instant};
 
-use cluster::{NAMESPACE, Options, PodCluster, within};
+use cluster::{NAMESPACE, Options, PodCluster, Tailnet, within};
 use serde_json::json;
 use svc_lb_contract::LeaseTimings;
 
@@ -70,10 +70,16 @@ fn until_served(cluster: &PodCluster, ip: &str, since: Instant) -> Duration {
     }
 }
 
-async fn start(tag: &str, nodes: usize, lease: LeaseTimings) -> (PodCluster, String) {
+async fn start(
+    tag: &str,
+    nodes: usize,
+    lease: LeaseTimings,
+    tailnet: Tailnet,
+) -> (PodCluster, String) {
     let options = Options {
         nodes,
         lease,
+        tailnet,
         ..Options::default()
     };
     let cluster = PodCluster::new(tag, options).await;
@@ -119,7 +125,7 @@ fn forwarding_gap(cluster: &PodCluster, old: &str) -> Duration {
 }
 
 async fn failovers(tag: &str, lease: LeaseTimings, runs: usize) -> (Vec<Duration>, Vec<Duration>) {
-    let (mut cluster, ip) = start(tag, 2, lease).await;
+    let (mut cluster, ip) = start(tag, 2, lease, Tailnet::Relay).await;
     let mut node_loss = Vec::new();
     for _ in 0..runs {
         let (node, pod) = cluster.leader().await.expect("a leader");
@@ -145,7 +151,7 @@ async fn failovers(tag: &str, lease: LeaseTimings, runs: usize) -> (Vec<Duration
 /// Requests per second of the pods to the API server in steady state, and
 /// the runtimes' RSS.
 async fn steady_state(tag: &str, lease: LeaseTimings, seconds: u64) {
-    let (cluster, _ip) = start(tag, 3, lease).await;
+    let (cluster, _ip) = start(tag, 3, lease, Tailnet::Relay).await;
     let account = format!(
         "system:serviceaccount:{NAMESPACE}:{}",
         PodCluster::names().service_account
@@ -200,7 +206,7 @@ const PAIRS: usize = 7;
 /// DNAT (client → Tailscale IP → ClusterIP) vs routed (client → the
 /// Service network's address through the same pod and node, no NAT).
 async fn throughput() {
-    let (cluster, ts_ip) = start("t", 1, LeaseTimings::FAST).await;
+    let (cluster, ts_ip) = start("t", 1, LeaseTimings::FAST, Tailnet::Bridge).await;
     let pods = cluster.pods().await;
     let pod_ip = pods[0]
         .status

@@ -18,8 +18,12 @@
 //!
 //! The daemon first creates a TUN device from `/dev/net/tun` and exits,
 //! with the real daemon's message, when it cannot (no node, or the device
-//! rules of crun deny it). The tailnet's data path is the tests' veth
-//! named after `--tun`; the TUN device is `<tun>t` beside it.
+//! rules of crun deny it). With a tailnet relay (`FAKE_TAILNET_RELAY`) the
+//! TUN device, named by `--tun`, is the data path (see `tailnet.rs`: the
+//! address lives and dies with the daemon, and moves with the device);
+//! without one the tests' veth named by `--tun` is, and the TUN device is
+//! `<tun>t` beside it. `fake-tailscale relay` and `fake-tailscale peer`
+//! run the relay and a device outside the cluster.
 //!
 //! The "control server" is a directory (`FAKE_TAILNET_DIR`): a file per
 //! device in the tailnet (`devices/<n>`, removed by logout) and, per device,
@@ -44,6 +48,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+
+mod tailnet;
 
 /// The real daemon's state keys (`ipn/store/kubestore`, `ipn` state keys).
 const MACHINE_KEY: &str = "_machinekey";
@@ -92,6 +98,10 @@ struct Daemon {
     tailnet: PathBuf,
     /// The lock of the device this daemon runs.
     lock: Mutex<Option<std::fs::File>>,
+    /// The addresses this daemon announces to the tailnet relay.
+    announced: tailnet::Announced,
+    /// The tailnet relay, when the TUN device is the data path.
+    relay: Option<std::net::SocketAddr>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -170,6 +180,14 @@ impl Daemon {
         {
             std::thread::spawn(move || arping.wait());
         }
+        let addresses: Vec<std::net::IpAddr> = [device.ipv4(), device.ipv6()]
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        if let Some(relay) = self.relay {
+            tailnet::announce_now(relay, &addresses);
+        }
+        *self.announced.lock().unwrap() = addresses;
         node.state = "Running";
         node.auth_url.clear();
         node.device = Some(device);
@@ -181,6 +199,7 @@ impl Daemon {
             let _ = std::fs::remove_file(self.marker(device));
         }
         self.lock.lock().unwrap().take();
+        self.announced.lock().unwrap().clear();
         ip(&["link", "set", &self.tun, "down"]);
         ip(&["addr", "flush", "dev", &self.tun]);
     }
@@ -452,9 +471,8 @@ async fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
 }
 
 /// Creates a TUN device named `name` from `/dev/net/tun`, as tailscaled's
-/// `tun.CreateTUN` does (`TUNSETIFF`, `IFF_TUN | IFF_NO_PI`). The name
-/// differs from `--tun` by a trailing `t`: the tests' tailnet data path is
-/// a veth carrying the `--tun` name, and both must exist side by side.
+/// `tun.CreateTUN` does (`TUNSETIFF`, `IFF_TUN | IFF_NO_PI`); it lives as
+/// long as the returned file is open.
 fn open_tun(name: &str) -> std::io::Result<std::fs::File> {
     const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
     const IFF_TUN: libc::c_short = 0x0001;
@@ -515,11 +533,23 @@ async fn tailscaled(args: Vec<String>) -> i32 {
             .to_string(),
         tailnet: PathBuf::from(std::env::var("FAKE_TAILNET_DIR").expect("FAKE_TAILNET_DIR")),
         lock: Mutex::new(None),
+        announced: Default::default(),
+        relay: std::env::var(tailnet::RELAY_ENV)
+            .ok()
+            .and_then(|r| r.parse().ok()),
     });
     // The real daemon opens its TUN device first and exits when it cannot
     // (`tstun.New` → `CreateTUN`); the device lives as long as the daemon.
     let tun_name = daemon.tun.clone();
-    let _tun_device = match open_tun(&format!("{tun_name}t")) {
+    // With a relay, the TUN device is the data path; without one, the
+    // tests' veth of that name is, and the TUN device is `<tun>t` beside it.
+    let data_path = daemon.relay.is_some();
+    let device_name = if data_path {
+        tun_name.clone()
+    } else {
+        format!("{tun_name}t")
+    };
+    let tun_device = match open_tun(&device_name) {
         Ok(device) => device,
         Err(error) => {
             eprintln!(
@@ -528,6 +558,13 @@ async fn tailscaled(args: Vec<String>) -> i32 {
             );
             return 1;
         }
+    };
+    let _tun_device = match daemon.relay {
+        Some(relay) => {
+            tailnet::link(tun_device, relay, daemon.announced.clone()).expect("the relay link");
+            None
+        }
+        None => Some(tun_device),
     };
     // The real daemon runs helpers of its own (`ip`, `iptables`, …): one
     // that outlives a SIGKILLed daemon is an orphan its parent's parent,
@@ -623,6 +660,8 @@ fn main() {
     let code = runtime.block_on(async {
         match role.as_str() {
             "tailscaled" => tailscaled(args).await,
+            "relay" => tailnet::relay(&args[0]),
+            "peer" => tailnet::peer(&args[0], &args[1]),
             _ => tailscale(args).await,
         }
     });

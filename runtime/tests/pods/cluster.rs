@@ -4,14 +4,21 @@
 //! kubelet running the pods in runc containers.
 //!
 //! ```text
-//!  client ns: bridge tnet 100.64.255.1/10 ──┬── tailscale0 (pod on node 0)   [test overlay]
-//!                                          └── tailscale0 (pod on node 1)
-//!  node i ns: cbr0 10.200.i.1/24 ── eth0 of its pods;  lo 10.96.0.1:443 → kube-sim
-//!             q 10.201.i.1 ── b 10.201.i.2 (service ns: lo 10.96.0.10, the backend)
+//!  node i ns:  cbr0 10.200.i.1/24 ── eth0 of its pods;  lo 10.96.0.1:443 → kube-sim
+//!              q 10.201.i.1 ── b 10.201.i.2 ─┐
+//!  service ns: lo 10.96.0.10 (the backend), 10.96.0.2 (the tailnet relay)
+//!  client ns:  c 10.202.0.1 ── s 10.202.0.2 ─┘;  tailscale0 100.64.255.1 (a peer)
 //! ```
 //!
-//! The one overlay (declared in [`overlay`]): the fake tailnet's folder
-//! and a veth named `tailscale0` in each pod for the tailnet's data path.
+//! The tailnet ([`Tailnet::Relay`], the default): each pod's fake
+//! tailscaled relays its own TUN device through the relay, as does the
+//! client's peer, so a device's address is where its daemon runs. For the
+//! throughput bench, [`Tailnet::Bridge`] gives each pod a veth named
+//! `tailscale0` on a bridge in the client's namespace instead (a kernel
+//! path, so the figures measure our rules rather than the relay).
+//!
+//! The overlay the pods get (declared in [`overlay`]): the fake tailnet's
+//! folder and relay address, and with a bridge the hook adding the veth.
 //! Everything is removed on drop.
 
 // Shared by the pod tests and the failover bench; each uses a part.
@@ -80,6 +87,9 @@ pub struct Options {
     pub lease: LeaseTimings,
     /// Whether the auth-key Secret exists.
     pub auth_key: bool,
+    pub tailnet: Tailnet,
+    /// The kubelets' first restart back-off (the real one's is 10 s).
+    pub restart_backoff: Duration,
 }
 
 impl Default for Options {
@@ -90,6 +100,8 @@ impl Default for Options {
             privileges: ProxyPrivileges::Privileged,
             lease: LeaseTimings::FAST,
             auth_key: true,
+            tailnet: Tailnet::Relay,
+            restart_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -118,9 +130,38 @@ pub struct PodCluster {
     stop_controller: CancellationToken,
 }
 
-/// The test overlay: the fake tailnet's folder in every container, and a
-/// hook that gives each pod a `tailscale0` veth on the tailnet bridge.
-fn overlay(dir: &std::path::Path, client_ns: &str) -> Overlay {
+/// The tailnet's data path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tailnet {
+    /// Every device's TUN device, relayed over UDP.
+    Relay,
+    /// A veth per pod on one bridge (a kernel path).
+    Bridge,
+}
+
+/// The tailnet relay's address (in the service namespace).
+const RELAY: &str = "10.96.0.2:3478";
+
+/// The test overlay: the fake tailnet's folder in every container, and the
+/// relay's address or a hook that gives each pod a `tailscale0` veth on the
+/// tailnet bridge.
+fn overlay(dir: &std::path::Path, client_ns: &str, tailnet: Tailnet) -> Overlay {
+    let mut env = vec![
+        ("FAKE_TAILNET_DIR".to_string(), "/tailnet".to_string()),
+        (
+            "RUST_LOG".into(),
+            "info,tailscale_svc_lb_runtime=debug".into(),
+        ),
+    ];
+    let mounts = vec![(dir.join("tailnet"), "/tailnet".to_string())];
+    if tailnet == Tailnet::Relay {
+        env.push(("FAKE_TAILNET_RELAY".into(), RELAY.into()));
+        return Overlay {
+            env,
+            mounts,
+            network_hook: None,
+        };
+    }
     let hook = dir.join("tailnet-link.sh");
     std::fs::write(
         &hook,
@@ -134,14 +175,8 @@ fn overlay(dir: &std::path::Path, client_ns: &str) -> Overlay {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     Overlay {
-        env: vec![
-            ("FAKE_TAILNET_DIR".into(), "/tailnet".into()),
-            (
-                "RUST_LOG".into(),
-                "info,tailscale_svc_lb_runtime=debug".into(),
-            ),
-        ],
-        mounts: vec![(dir.join("tailnet"), "/tailnet".into())],
+        env,
+        mounts,
         network_hook: Some(hook),
     }
 }
@@ -186,24 +221,62 @@ impl PodCluster {
             must("ip", &["netns", "add", ns]);
             ip(ns, &["link", "set", "lo", "up"]);
         }
-        ip(&client_ns, &["link", "add", "tnet", "type", "bridge"]);
-        ip(
-            &client_ns,
-            &["addr", "add", "100.64.255.1/10", "dev", "tnet"],
-        );
-        ip(&client_ns, &["link", "set", "tnet", "up"]);
-        // The tailnet follows a device to its new pod at once.
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &client_ns,
-                "sh",
-                "-c",
-                "echo 0 > /proc/sys/net/ipv4/neigh/tnet/locktime",
-            ],
-        );
+        let mut servers = Vec::new();
+        match options.tailnet {
+            Tailnet::Bridge => {
+                ip(&client_ns, &["link", "add", "tnet", "type", "bridge"]);
+                ip(
+                    &client_ns,
+                    &["addr", "add", "100.64.255.1/10", "dev", "tnet"],
+                );
+                ip(&client_ns, &["link", "set", "tnet", "up"]);
+                // The bridge follows a device to its new pod at once.
+                let locktime = "echo 0 > /proc/sys/net/ipv4/neigh/tnet/locktime";
+                must("ip", &["netns", "exec", &client_ns, "sh", "-c", locktime]);
+            }
+            Tailnet::Relay => {
+                let (c, s) = (format!("c-{id}"), format!("s-{id}"));
+                must(
+                    "ip",
+                    &[
+                        "link",
+                        "add",
+                        &c,
+                        "netns",
+                        &client_ns,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        &s,
+                        "netns",
+                        &service_ns,
+                    ],
+                );
+                ip(&client_ns, &["addr", "add", "10.202.0.1/24", "dev", &c]);
+                ip(&client_ns, &["link", "set", &c, "up"]);
+                ip(
+                    &client_ns,
+                    &["route", "add", "10.96.0.0/16", "via", "10.202.0.2"],
+                );
+                ip(&service_ns, &["addr", "add", "10.202.0.2/24", "dev", &s]);
+                ip(&service_ns, &["link", "set", &s, "up"]);
+                ip(&service_ns, &["addr", "add", "10.96.0.2/32", "dev", "lo"]);
+                for (ns, args) in [
+                    (&service_ns, vec!["relay", RELAY]),
+                    (&client_ns, vec!["peer", "100.64.255.1", RELAY]),
+                ] {
+                    let child = Command::new("ip")
+                        .args(["netns", "exec", ns, FAKE])
+                        .args(args)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap();
+                    servers.push(child);
+                }
+            }
+        }
         ip(&service_ns, &["addr", "add", "10.96.0.10/32", "dev", "lo"]);
         let backend = Command::new("ip")
             .args(["netns", "exec", &service_ns, "socat"])
@@ -215,7 +288,8 @@ impl PodCluster {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let overlay = overlay(dir.path(), &client_ns);
+        servers.push(backend);
+        let overlay = overlay(dir.path(), &client_ns, options.tailnet);
         let (stop_daemonsets, stopped) = watch::channel(false);
         tokio::spawn(node_agent::daemonset::run(client.clone(), stopped));
         let mut cluster = Self {
@@ -224,7 +298,7 @@ impl PodCluster {
             client_ns,
             service_ns,
             nodes: Vec::new(),
-            servers: vec![backend],
+            servers,
             stop_daemonsets,
             stop_controller: CancellationToken::new(),
         };
@@ -280,7 +354,7 @@ impl PodCluster {
             &[
                 "route",
                 "add",
-                "10.96.0.10/32",
+                "10.96.0.0/16",
                 "via",
                 &format!("10.201.{i}.2"),
             ],
@@ -325,6 +399,7 @@ impl PodCluster {
                 ("tailscale".into(), FAKE.into()),
             ],
             device_rules: options.device_rules,
+            restart_backoff: options.restart_backoff,
             overlay,
             config,
             ca_pem: self.sim.ca_pem().to_string(),
@@ -390,7 +465,7 @@ impl PodCluster {
             .items
     }
 
-    /// Every proxy container's log, by pod name.
+    /// Every container's log (without colours), by pod folder and file.
     pub fn pod_logs(&self) -> Vec<(String, String)> {
         let mut logs = Vec::new();
         for node in &self.nodes {
@@ -407,10 +482,8 @@ impl PodCluster {
                 {
                     if file.file_name().to_string_lossy().ends_with(".log") {
                         let log = std::fs::read_to_string(file.path()).unwrap_or_default();
-                        logs.push((
-                            format!("{name}/{}", file.file_name().to_string_lossy()),
-                            log,
-                        ));
+                        let file = file.file_name().to_string_lossy().into_owned();
+                        logs.push((format!("{name}/{file}"), crate::oracle::plain(&log)));
                     }
                 }
             }
@@ -600,6 +673,62 @@ impl PodCluster {
     pub fn restore_node(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         node.kubelet = RunningKubelet::start(&node.ns, node.setup.clone());
+    }
+
+    /// The network namespace and the proxy container's id of `pod`.
+    pub fn pod_sandbox(&self, node: usize, pod: &Pod) -> (String, String) {
+        let uid = pod
+            .metadata
+            .uid
+            .clone()
+            .unwrap_or_default()
+            .replace('-', "");
+        let prefix = &self.nodes[node].kubelet.prefix;
+        let short = &uid[..12];
+        (format!("{prefix}{short}"), format!("{prefix}{short}-proxy"))
+    }
+
+    /// SIGKILLs the proxy container of `pod` on node `i` (as the OOM killer
+    /// would): the kubelet restarts it in the same pod.
+    pub async fn kill_proxy(&mut self, i: usize, pod: &str) -> String {
+        let pods = self.pods().await;
+        let pod = pods
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(pod))
+            .expect("the pod");
+        let (netns, container) = self.pod_sandbox(i, pod);
+        let runc = self.nodes[i].kubelet.runc.root().to_path_buf();
+        must(
+            "runc",
+            &[
+                "--root",
+                &runc.to_string_lossy(),
+                "kill",
+                &container,
+                "KILL",
+            ],
+        );
+        self.nodes[i].lost_at_ns.push(crate::oracle::monotonic_ns());
+        netns
+    }
+
+    /// Whether `netns` has the runtime's nftables table.
+    pub fn forwarding_in(netns: &str) -> bool {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                netns,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                "tailscale-svc-lb",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     /// Loses node `i`: its kubelet stops, its containers are SIGKILLed and

@@ -75,6 +75,41 @@ async fn deleting_the_leaders_pod_hands_over_to_a_standby_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_runtimes_rules_are_removed_when_its_container_restarts() {
+    // The kubelet's own first back-off: the standby leads before the
+    // killed container is back.
+    let options = Options {
+        restart_backoff: Duration::from_secs(10),
+        ..Options::default()
+    };
+    let mut cluster = PodCluster::new("x", options).await;
+    let ((node, pod), ip) = served(&cluster).await;
+    cluster.all_ready(2, Duration::from_secs(20)).await;
+    let netns = cluster.kill_proxy(node, &pod).await;
+    // Its tailscaled died with it (the container's PID namespace went), and
+    // its TUN device and address with that; its rules are left.
+    assert!(PodCluster::forwarding_in(&netns), "rules left by SIGKILL");
+    within(Duration::from_secs(20), "a standby to lead", || async {
+        let (_, leader) = cluster.leader().await?;
+        (leader != pod).then_some(())
+    })
+    .await;
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    within(
+        Duration::from_secs(20),
+        "the restarted runtime to remove them",
+        || async {
+            let restarted = log_of(&cluster, &pod).matches("::run: starting").count() == 2;
+            (restarted && !PodCluster::forwarding_in(&netns)).then_some(())
+        },
+    )
+    .await;
+    cluster.all_ready(2, Duration::from_secs(20)).await;
+    assert_eq!(cluster.tailnet_devices(), 1);
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_the_api_server_stops_before_a_standby_takes_over() {
     let cluster = PodCluster::new("c", Options::default()).await;
     let ((node, pod), ip) = served(&cluster).await;

@@ -35,6 +35,7 @@ pub struct KubeletSetup {
     pub repository: String,
     pub builds: Vec<(String, PathBuf)>,
     pub device_rules: DeviceRules,
+    pub restart_backoff: Duration,
     pub overlay: Overlay,
     pub config: kube::Config,
     pub ca_pem: String,
@@ -98,7 +99,7 @@ impl RunningKubelet {
                     },
                     device_rules: setup.device_rules,
                     ca_pem: setup.ca_pem,
-                    restart_backoff: Duration::from_secs(1),
+                    restart_backoff: setup.restart_backoff,
                     id_prefix: setup.prefix,
                     addresses: Default::default(),
                 };

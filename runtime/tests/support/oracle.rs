@@ -19,7 +19,7 @@ pub fn monotonic_ns() -> u64 {
 }
 
 /// `text` without ANSI escape sequences (the runtime colours its log).
-fn plain(text: &str) -> String {
+pub fn plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
