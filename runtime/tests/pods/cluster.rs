@@ -663,6 +663,11 @@ impl PodCluster {
             .unwrap();
     }
 
+    /// Stops the controller (what it wrote stays).
+    pub fn stop_controller(&self) {
+        self.stop_controller.cancel();
+    }
+
     /// Cuts node `i` off from the API server (its kubelet and pods alike).
     pub fn cut_off_api(&self, i: usize) {
         self.nodes[i].cut.send_replace(true);

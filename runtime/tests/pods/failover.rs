@@ -319,3 +319,60 @@ async fn a_killed_tailscaled_is_restarted_by_the_same_leader_which_reaps_its_orp
     assert_never_two_forwarders(&cluster);
     let _ = NAMESPACE;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_deprovisioning_a_standby_that_takes_the_lease_does_not_bring_the_device_back() {
+    let mut cluster = PodCluster::new("d", Options::default()).await;
+    let ((node, old), ip) = served(&cluster).await;
+    cluster.all_ready(2, Duration::from_secs(20)).await;
+    // The request the controller writes when the Service goes; the
+    // controller then stops, as if the teardown stalled there (with the
+    // Service still present it would otherwise serve it again).
+    cluster.stop_controller();
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        svc_lb_contract::keys::DEPROVISION_ANNOTATION: "true"
+    }}});
+    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(cluster.sim.client(), NAMESPACE)
+        .patch(
+            &PodCluster::names().state_secret,
+            &Default::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    within(Duration::from_secs(15), "the logout", || {
+        cluster.state(state::LOGGED_OUT)
+    })
+    .await;
+    assert_eq!(cluster.tailnet_devices(), 0, "the device left the tailnet");
+    assert_eq!(cluster.ask(&ip), None, "nothing answers on its address");
+
+    // The old leader's node is lost: the standby takes the Lease, sees the
+    // request and only records the logout again.
+    cluster.lose_node(node);
+    let leases = kube::Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+        cluster.sim.client(),
+        NAMESPACE,
+    );
+    within(
+        Duration::from_secs(20),
+        "the standby to take the Lease",
+        || async {
+            let lease = leases.get(&PodCluster::names().lease).await.ok()?;
+            let holder = lease.spec?.holder_identity?;
+            (holder != old).then_some(())
+        },
+    )
+    .await;
+    let saw_it = cluster
+        .pod_logs()
+        .into_iter()
+        .filter(|(name, log)| {
+            name.ends_with("/proxy.log") && log.contains("deprovisioning requested")
+        })
+        .count();
+    assert_eq!(saw_it, 2, "both leaders saw the request");
+    assert_eq!(cluster.tailnet_devices(), 0, "no new device was registered");
+    assert_eq!(cluster.ask(&ip), None);
+    assert_never_two_forwarders(&cluster);
+}

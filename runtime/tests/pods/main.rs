@@ -176,6 +176,14 @@ async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_th
         cluster.proxies().is_empty().then_some(())
     })
     .await;
+    // The pods handed the Lease on as they stopped; none that took it
+    // brought the logged-out device back.
+    let installs: usize = cluster
+        .pod_logs()
+        .iter()
+        .map(|(_, log)| log.matches("forwarding installed").count())
+        .sum();
+    assert_eq!(installs, 1, "only the first leader ever forwarded");
     assert_never_two_forwarders(&cluster);
 }
 
@@ -364,4 +372,29 @@ async fn losing_the_leaders_node_moves_the_device_to_the_other_node() {
     eprintln!("served again {:?} after the node was lost", lost.elapsed());
     assert_eq!(cluster.tailnet_devices(), 1, "the same device");
     assert_never_two_forwarders(&cluster);
+}
+
+#[test]
+fn the_overlap_oracle_reads_intervals_from_coloured_logs() {
+    let log = "\u{1b}[32m INFO\u{1b}[0m forwarding installed \u{1b}[3maddresses\u{1b}[0m\u{1b}[2m=\u{1b}[0m[] \u{1b}[3msince_ns\u{1b}[0m\u{1b}[2m=\u{1b}[0m100\n\
+               INFO forwarding removed until_ns=200\n\
+               INFO forwarding installed since_ns=300\n";
+    assert_eq!(
+        oracle::forwarding_intervals(log, &[]),
+        vec![(100, 200), (300, u64::MAX)]
+    );
+    assert_eq!(
+        oracle::forwarding_intervals(log, &[350]),
+        vec![(100, 200), (300, 350)]
+    );
+    // The runtime killed with its node, and a new one in the same log once
+    // the node came back: the first interval ended with the node.
+    let restarted = "INFO forwarding installed since_ns=300\n\
+                     INFO tailscale_svc_lb_runtime::run: starting backend=Nftables\n\
+                     INFO forwarding installed since_ns=500\n\
+                     INFO forwarding removed until_ns=600\n";
+    assert_eq!(
+        oracle::forwarding_intervals(restarted, &[350]),
+        vec![(300, 350), (500, 600)]
+    );
 }
