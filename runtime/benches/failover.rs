@@ -264,6 +264,27 @@ async fn throughput() {
     );
 }
 
+/// The fake tailnet's relay path, for reference (user space, UDP, two
+/// hops): not the proxy's figure.
+async fn relay_throughput() {
+    let (cluster, ts_ip) = start("r", 1, LeaseTimings::FAST, Tailnet::Relay).await;
+    let mut server = std::process::Command::new("ip")
+        .args(["netns", "exec", &cluster.service_ns, "iperf3", "-s"])
+        .args(["-p", &IPERF_PORT.to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("iperf3 must be installed");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut runs: Vec<f64> = (0..3).map(|_| iperf(&cluster, &ts_ip)).collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    runs.sort_by(f64::total_cmp);
+    println!(
+        "throughput through the fake tailnet's relay (iperf3 TCP, 5 s, 3 runs): median {:.3} Gbit/s",
+        runs[1] / 1e9
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // Arguments: a number of runs (default 10), and sections to run
@@ -293,5 +314,6 @@ async fn main() {
     }
     if wants("throughput") {
         throughput().await;
+        relay_throughput().await;
     }
 }
