@@ -33,6 +33,20 @@ pub struct WatchEvent {
 
 type Key = (&'static str, &'static str, String, String);
 
+/// A copy of the stored object at `k`, or the API's 404.
+fn stored(
+    inner: &Inner,
+    rt: &'static ResourceType,
+    k: &Key,
+    name: &str,
+) -> Result<Value, ApiError> {
+    inner
+        .objects
+        .get(k)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(describe(rt, name)))
+}
+
 fn key(rt: &'static ResourceType, namespace: &str, name: &str) -> Key {
     (rt.group, rt.plural, namespace.to_string(), name.to_string())
 }
@@ -374,11 +388,7 @@ impl Store {
         let mut inner = self.lock();
         let namespace = if rt.namespaced { namespace } else { "" };
         let k = key(rt, namespace, name);
-        let current = inner
-            .objects
-            .get(&k)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(describe(rt, name)))?;
+        let current = stored(&inner, rt, &k, name)?;
         if let Some(wanted) = body["metadata"]["resourceVersion"].as_str()
             && !wanted.is_empty()
             && Some(wanted) != current["metadata"]["resourceVersion"].as_str()
@@ -454,11 +464,7 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let k = key(rt, namespace, name);
-        let mut object = inner
-            .objects
-            .get(&k)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(describe(rt, name)))?;
+        let mut object = stored(&inner, rt, &k, name)?;
         let current = object["metadata"]["deletionGracePeriodSeconds"].as_i64();
         if current.is_some_and(|c| c <= grace) {
             return Ok(object);
@@ -485,11 +491,7 @@ impl Store {
         let mut inner = self.lock();
         let namespace = if rt.namespaced { namespace } else { "" };
         let k = key(rt, namespace, name);
-        let mut object = inner
-            .objects
-            .get(&k)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(describe(rt, name)))?;
+        let mut object = stored(&inner, rt, &k, name)?;
         if let Some(hold) = hold
             && object["metadata"].get("deletionTimestamp").is_none()
         {

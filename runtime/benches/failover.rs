@@ -32,7 +32,7 @@ mod relay;
 
 use std::time::{Duration, Instant};
 
-use cluster::{NAMESPACE, Options, PodCluster, Tailnet, within};
+use cluster::{NAMESPACE, Options, PodCluster, Tailnet};
 use serde_json::json;
 use svc_lb_contract::LeaseTimings;
 
@@ -96,11 +96,7 @@ async fn start(
 
 /// Waits until a pod other than `old` leads and every pod is ready.
 async fn settled(cluster: &PodCluster, old: &str, nodes: usize) {
-    within(Duration::from_secs(60), "a new leader", || async {
-        let (_, pod) = cluster.leader().await?;
-        (pod != old).then_some(())
-    })
-    .await;
+    cluster.new_leader(old, Duration::from_secs(60)).await;
     cluster.all_ready(nodes, Duration::from_secs(60)).await;
 }
 
@@ -194,6 +190,16 @@ fn iperf(cluster: &PodCluster, target: &str) -> f64 {
         .expect("throughput")
 }
 
+/// An iperf3 server behind the ClusterIP (in the Service network).
+fn iperf_server(cluster: &PodCluster) -> std::process::Child {
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &cluster.service_ns, "iperf3", "-s"])
+        .args(["-p", &IPERF_PORT.to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("iperf3 must be installed")
+}
+
 fn ip(ns: &str, args: &[&str]) {
     let mut all = vec!["-n", ns];
     all.extend_from_slice(args);
@@ -213,12 +219,7 @@ async fn throughput() {
         .as_ref()
         .and_then(|s| s.pod_ip.clone())
         .expect("a pod IP");
-    let mut server = std::process::Command::new("ip")
-        .args(["netns", "exec", &cluster.service_ns, "iperf3", "-s"])
-        .args(["-p", &IPERF_PORT.to_string()])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("iperf3 must be installed");
+    let mut server = iperf_server(&cluster);
     ip(
         &cluster.client_ns,
         &["route", "add", "10.201.0.0/24", "via", &ts_ip],
@@ -268,12 +269,7 @@ async fn throughput() {
 /// hops): not the proxy's figure.
 async fn relay_throughput() {
     let (cluster, ts_ip) = start("r", 1, LeaseTimings::FAST, Tailnet::Relay).await;
-    let mut server = std::process::Command::new("ip")
-        .args(["netns", "exec", &cluster.service_ns, "iperf3", "-s"])
-        .args(["-p", &IPERF_PORT.to_string()])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("iperf3 must be installed");
+    let mut server = iperf_server(&cluster);
     std::thread::sleep(Duration::from_millis(500));
     let mut runs: Vec<f64> = (0..3).map(|_| iperf(&cluster, &ts_ip)).collect();
     let _ = server.kill();

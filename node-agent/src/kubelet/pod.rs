@@ -57,6 +57,23 @@ pub struct NodeContext {
 /// A stop request: the grace period in seconds.
 pub type Stop = Option<i64>;
 
+/// The short id the agent names a pod's namespace and containers by: the
+/// first 12 hex digits of its uid.
+pub fn short_id(pod: &Pod) -> String {
+    let uid = pod
+        .metadata
+        .uid
+        .clone()
+        .unwrap_or_default()
+        .replace('-', "");
+    uid[..uid.len().min(12)].to_string()
+}
+
+/// The runc id of container `name` of the pod with `short` id.
+pub fn container_id(prefix: &str, short: &str, name: &str) -> String {
+    format!("{prefix}{short}-{name}")
+}
+
 /// The folder of a pod's files and logs.
 pub fn pod_dir(dir: &Path, pod: &Pod) -> PathBuf {
     let m = &pod.metadata;
@@ -233,13 +250,7 @@ impl NodeContext {
 /// Runs `pod` on this node until a stop request, then stops it.
 pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Receiver<Stop>) {
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let uid = pod
-        .metadata
-        .uid
-        .clone()
-        .unwrap_or_default()
-        .replace('-', "");
-    let short = uid[..uid.len().min(12)].to_string();
+    let short = short_id(&pod);
     let dir = pod_dir(&node.dir, &pod);
     let spec = pod.spec.clone().unwrap_or_default();
     let view_of = |c: &Container, reason: &str| ContainerView {
@@ -334,7 +345,7 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
         for c in &spec.containers {
             running.push(Running {
                 container: c.clone(),
-                id: format!("{}{short}-{}", node.id_prefix, c.name),
+                id: container_id(&node.id_prefix, &short, &c.name),
                 view: view_of(c, "ContainerCreating"),
                 started: false,
                 next_start: now_instant,
@@ -398,7 +409,7 @@ async fn run_init_containers(
         .and_then(|s| s.init_containers.clone())
         .unwrap_or_default();
     for (i, container) in init.iter().enumerate() {
-        let id = format!("{}{short}-init-{}", node.id_prefix, container.name);
+        let id = container_id(&node.id_prefix, short, &format!("init-{}", container.name));
         let log = dir.join(format!("{}.log", container.name));
         loop {
             let outcome = match node.bundle(pod, container, files, netns, &id).await {

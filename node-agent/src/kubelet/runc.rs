@@ -62,10 +62,15 @@ impl Runc {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// `runc create`: the container's stdout and stderr go to `log`.
-    pub async fn create(&self, id: &str, bundle: &Path, log: &Path) -> Result<(), RuncError> {
+    /// Runs `runc <args>` with its (and so the container's) stdout and
+    /// stderr appended to `log`.
+    async fn with_log(
+        &self,
+        args: &[&str],
+        log: &Path,
+    ) -> Result<std::process::ExitStatus, RuncError> {
         let error = |message: String| RuncError {
-            command: format!("create {id}"),
+            command: args.join(" "),
             message,
         };
         let file = std::fs::OpenOptions::new()
@@ -73,15 +78,24 @@ impl Runc {
             .append(true)
             .open(log)
             .map_err(|e| error(e.to_string()))?;
-        let status = self
-            .command(&["create", "--bundle", &bundle.to_string_lossy(), id])
+        self.command(args)
             .stdout(file.try_clone().map_err(|e| error(e.to_string()))?)
             .stderr(file)
             .status()
             .await
-            .map_err(|e| error(e.to_string()))?;
+            .map_err(|e| error(e.to_string()))
+    }
+
+    /// `runc create`: the container's stdout and stderr go to `log`.
+    pub async fn create(&self, id: &str, bundle: &Path, log: &Path) -> Result<(), RuncError> {
+        let status = self
+            .with_log(&["create", "--bundle", &bundle.to_string_lossy(), id], log)
+            .await?;
         if !status.success() {
-            return Err(error(format!("{status}, see {}", log.display())));
+            return Err(RuncError {
+                command: format!("create {id}"),
+                message: format!("{status}, see {}", log.display()),
+            });
         }
         Ok(())
     }
@@ -93,22 +107,9 @@ impl Runc {
 
     /// `runc run` in the foreground; the container's exit code.
     pub async fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<i32, RuncError> {
-        let error = |message: String| RuncError {
-            command: format!("run {id}"),
-            message,
-        };
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(|e| error(e.to_string()))?;
         let status = self
-            .command(&["run", "--bundle", &bundle.to_string_lossy(), id])
-            .stdout(file.try_clone().map_err(|e| error(e.to_string()))?)
-            .stderr(file)
-            .status()
-            .await
-            .map_err(|e| error(e.to_string()))?;
+            .with_log(&["run", "--bundle", &bundle.to_string_lossy(), id], log)
+            .await?;
         let _ = self.checked(&["delete", "--force", id]).await;
         Ok(status.code().unwrap_or(128 + 9))
     }

@@ -663,6 +663,31 @@ impl PodCluster {
             .unwrap();
     }
 
+    /// Deletes Service `default/web` and waits until it is gone (the
+    /// controller has torn its proxy down).
+    pub async fn delete_service(&self, limit: Duration) {
+        let services: Api<Service> = Api::namespaced(self.sim.client(), "default");
+        services.delete("web", &Default::default()).await.unwrap();
+        within(limit, "the Service to go", || async {
+            services
+                .get_opt("web")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until a pod other than `old` leads (by the state Secret).
+    pub async fn new_leader(&self, old: &str, limit: Duration) -> (usize, String) {
+        within(limit, "another pod to lead", || async {
+            let (node, leader) = self.leader().await?;
+            (leader != old).then_some((node, leader))
+        })
+        .await
+    }
+
     /// Stops the controller (what it wrote stays).
     pub fn stop_controller(&self) {
         self.stop_controller.cancel();
@@ -682,15 +707,10 @@ impl PodCluster {
 
     /// The network namespace and the proxy container's id of `pod`.
     pub fn pod_sandbox(&self, node: usize, pod: &Pod) -> (String, String) {
-        let uid = pod
-            .metadata
-            .uid
-            .clone()
-            .unwrap_or_default()
-            .replace('-', "");
         let prefix = &self.nodes[node].kubelet.prefix;
-        let short = &uid[..12];
-        (format!("{prefix}{short}"), format!("{prefix}{short}-proxy"))
+        let short = node_agent::kubelet::pod::short_id(pod);
+        let container = node_agent::kubelet::pod::container_id(prefix, &short, "proxy");
+        (format!("{prefix}{short}"), container)
     }
 
     /// SIGKILLs the proxy container of `pod` on node `i` (as the OOM killer

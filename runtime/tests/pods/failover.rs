@@ -7,9 +7,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
-use kube::Api;
-use kube::api::DeleteParams;
 use svc_lb_contract::state;
 
 use crate::cluster::{NAMESPACE, Options, PodCluster, within};
@@ -56,11 +53,7 @@ async fn deleting_the_leaders_pod_hands_over_to_a_standby_at_once() {
     let device = cluster.state(state::DEVICE_ID).await.unwrap();
     let deleted = std::time::Instant::now();
     cluster.delete_pod(&pod).await;
-    within(Duration::from_secs(10), "a standby to lead", || async {
-        let (_, leader) = cluster.leader().await?;
-        (leader != pod).then_some(())
-    })
-    .await;
+    cluster.new_leader(&pod, Duration::from_secs(10)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     eprintln!(
         "served again {:?} after the pod was deleted",
@@ -89,11 +82,7 @@ async fn a_killed_runtimes_rules_are_removed_when_its_container_restarts() {
     // Its tailscaled died with it (the container's PID namespace went), and
     // its TUN device and address with that; its rules are left.
     assert!(PodCluster::forwarding_in(&netns), "rules left by SIGKILL");
-    within(Duration::from_secs(20), "a standby to lead", || async {
-        let (_, leader) = cluster.leader().await?;
-        (leader != pod).then_some(())
-    })
-    .await;
+    cluster.new_leader(&pod, Duration::from_secs(20)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     within(
         Duration::from_secs(20),
@@ -114,11 +103,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_a_standby_takes_over(
     let cluster = PodCluster::new("c", Options::default()).await;
     let ((node, pod), ip) = served(&cluster).await;
     cluster.cut_off_api(node);
-    within(Duration::from_secs(30), "a standby to lead", || async {
-        let (_, leader) = cluster.leader().await?;
-        (leader != pod).then_some(())
-    })
-    .await;
+    cluster.new_leader(&pod, Duration::from_secs(30)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     let log = log_of(&cluster, &pod);
     assert!(
@@ -176,20 +161,7 @@ async fn the_health_port_answers_the_kubelet_on_the_pod_ip_and_not_the_tailnet()
 async fn a_service_served_again_during_teardown_gets_a_new_device() {
     let cluster = PodCluster::new("r", Options::default()).await;
     served(&cluster).await;
-    let services: Api<Service> = Api::namespaced(cluster.sim.client(), "default");
-    services
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    within(Duration::from_secs(30), "the Service to go", || async {
-        services
-            .get_opt("web")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    cluster.delete_service(Duration::from_secs(30)).await;
     // Served again while the old pods may still be terminating.
     cluster.create_service(http_port()).await;
     let ip = cluster.ingress(Duration::from_secs(60)).await;
@@ -213,11 +185,7 @@ async fn granted_tags_other_than_the_requested_ones_cause_no_reauthentication_on
     .await;
     cluster.all_ready(2, Duration::from_secs(20)).await;
     cluster.delete_pod(&pod).await;
-    within(Duration::from_secs(10), "a standby to lead", || async {
-        let (_, leader) = cluster.leader().await?;
-        (leader != pod).then_some(())
-    })
-    .await;
+    cluster.new_leader(&pod, Duration::from_secs(10)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     let reauths =
         std::fs::read_to_string(cluster.dir.path().join("tailnet/reauths")).unwrap_or_default();
@@ -271,11 +239,7 @@ async fn a_leader_stopped_right_after_its_first_login_leaves_a_state_the_next_on
     .await;
     let (_, pod) = cluster.leader().await.unwrap();
     cluster.delete_pod(&pod).await;
-    within(Duration::from_secs(20), "a standby to lead", || async {
-        let (_, leader) = cluster.leader().await?;
-        (leader != pod).then_some(())
-    })
-    .await;
+    cluster.new_leader(&pod, Duration::from_secs(20)).await;
     let ip = cluster.ingress(Duration::from_secs(30)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(20)));
     assert_eq!(

@@ -26,7 +26,7 @@ use cluster::{NAMESPACE, Options, PodCluster, within};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::rbac::v1::Role;
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use node_agent::oci::devices::DeviceRules;
 use serde_json::json;
 use svc_lb_contract::ProxyNames;
@@ -125,7 +125,7 @@ async fn assert_pods_used_only_their_own_account(cluster: &PodCluster, names: &P
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_their_own_token() {
     let cluster = PodCluster::new("a", Options::default()).await;
-    let services = cluster.create_service(http_port()).await;
+    cluster.create_service(http_port()).await;
     let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(
         cluster.reaches_backend(&ip, Duration::from_secs(10)),
@@ -146,19 +146,7 @@ async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_th
 
     // Deleting the Service logs the device out and removes everything:
     // the DaemonSet's pods terminate and their kubelets remove them.
-    services
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    within(Duration::from_secs(60), "the Service to go", || async {
-        services
-            .get_opt("web")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    cluster.delete_service(Duration::from_secs(60)).await;
     assert_eq!(cluster.tailnet_devices(), 0, "the device left the tailnet");
     let daemonsets: Api<DaemonSet> = Api::namespaced(cluster.sim.client(), NAMESPACE);
     assert!(
@@ -206,7 +194,7 @@ async fn the_minimal_proxy_runs_confined_and_makes_its_own_tun_device() {
         ..Options::default()
     };
     let cluster = PodCluster::new("m", options).await;
-    let _services = cluster.create_service(http_port()).await;
+    cluster.create_service(http_port()).await;
     let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     let [(_, pid)] = cluster.proxies()[..] else {
@@ -249,7 +237,7 @@ async fn without_the_tun_device_rule_the_privileged_proxy_still_works() {
         ..Options::default()
     };
     let cluster = PodCluster::new("p", options).await;
-    let _services = cluster.create_service(http_port()).await;
+    cluster.create_service(http_port()).await;
     let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     assert_never_two_forwarders(&cluster);
@@ -346,7 +334,7 @@ async fn a_surge_rollout_on_one_node_runs_two_pods_but_never_two_forwarders() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_leaders_node_moves_the_device_to_the_other_node() {
     let mut cluster = PodCluster::new("l", Options::default()).await;
-    let _services = cluster.create_service(http_port()).await;
+    cluster.create_service(http_port()).await;
     let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     let leader = within(Duration::from_secs(10), "a forwarding runtime", || async {
