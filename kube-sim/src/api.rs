@@ -36,6 +36,7 @@ enum Route {
     Resource(Target),
     /// A review answered at once (`auth::reviews`).
     Review {
+        group: &'static str,
         plural: String,
         namespace: String,
     },
@@ -92,6 +93,7 @@ fn parse(path: &str) -> Result<Route, ApiError> {
         })
     {
         return Ok(Route::Review {
+            group: review.0,
             plural: review.1.to_string(),
             namespace: namespace.unwrap_or_default(),
         });
@@ -168,7 +170,20 @@ pub(crate) async fn dispatch(
             return Ok(json_response(StatusCode::OK, value));
         }
         Route::Discovery(_) => return Err(ApiError::method_not_allowed("discovery is read-only")),
-        Route::Review { plural, namespace } if method == Method::POST => {
+        Route::Review {
+            group,
+            plural,
+            namespace,
+        } if method == Method::POST => {
+            shared.requests.record(&method, true, false, &plural);
+            shared.requests.record_call(crate::requests::ApiCall {
+                user_agent: user_agent(headers).unwrap_or_default().to_string(),
+                user: attributes.user.username.clone(),
+                verb: "create".into(),
+                group: group.to_string(),
+                resource: plural.clone(),
+                namespace: (!namespace.is_empty()).then(|| namespace.clone()),
+            });
             let protobuf = headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())

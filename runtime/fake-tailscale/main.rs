@@ -32,7 +32,9 @@
 //! dies, in whichever pod). A second daemon running the same device while
 //! the first still runs is recorded in `violations`: the runtime must make
 //! that impossible.
-//! Kubernetes access: `KUBECONFIG`, namespace `SVCLB_POD_NAMESPACE`.
+//! Kubernetes access: in-cluster configuration (or `KUBECONFIG`), namespace
+//! `SVCLB_POD_NAMESPACE`; the state store checks its permissions and writes
+//! as the real one does (`kube_store.rs`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -43,12 +45,13 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+mod kube_store;
 mod tailnet;
 
 /// The real daemon's state keys (`ipn/store/kubestore`, `ipn` state keys).
@@ -98,6 +101,8 @@ struct Daemon {
     tailnet: PathBuf,
     /// The lock of the device this daemon runs.
     lock: Mutex<Option<std::fs::File>>,
+    /// Whether the pod may patch its state Secret (else it updates it).
+    can_patch: bool,
     /// The addresses this daemon announces to the tailnet relay.
     announced: tailnet::Announced,
     /// The tailnet relay, when the TUN device is the data path.
@@ -206,36 +211,36 @@ impl Daemon {
 
     async fn save(&self, device: Option<&Device>) -> Result<(), String> {
         let Some(device) = device else {
-            // Logout: the profile goes; the machine key stays.
-            let patch = json!({"data": {PROFILES: null, CURRENT_PROFILE: null}});
-            return self.patch(patch).await;
+            // Logout: no profile is current any more; the machine key stays.
+            let data = [(PROFILES, encoded("{}")), (CURRENT_PROFILE, encoded(""))];
+            return self.write(&data).await;
         };
         let profile = format!("profile-{:04x}", device.n);
-        self.patch(json!({"data": {MACHINE_KEY: encoded(&format!("mkey:{}", device.n))}}))
+        self.write(&[(MACHINE_KEY, encoded(&format!("mkey:{}", device.n)))])
             .await?;
         let value = ByteString(serde_json::to_vec(device).unwrap());
-        let rest = json!({"data": {
-            PROFILES: encoded(&json!({&profile: {"ID": &profile}}).to_string()),
-            CURRENT_PROFILE: encoded(&profile),
-            profile: value,
-        }});
-        let secrets = self.secrets.clone();
-        let name = self.secret.clone();
+        let rest = [
+            (
+                PROFILES,
+                encoded(&json!({&profile: {"ID": &profile}}).to_string()),
+            ),
+            (CURRENT_PROFILE, encoded(&profile)),
+            (profile.as_str(), value),
+        ]
+        .map(|(k, v)| (k.to_string(), v));
+        let (secrets, name, can_patch) =
+            (self.secrets.clone(), self.secret.clone(), self.can_patch);
         tokio::spawn(async move {
             tokio::time::sleep(STATE_COMPLETION).await;
-            let _ = secrets
-                .patch(&name, &PatchParams::default(), &Patch::Merge(rest))
-                .await;
+            let data: Vec<(&str, ByteString)> =
+                rest.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            let _ = kube_store::write(&secrets, &name, can_patch, &data).await;
         });
         Ok(())
     }
 
-    async fn patch(&self, patch: serde_json::Value) -> Result<(), String> {
-        self.secrets
-            .patch(&self.secret, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+    async fn write(&self, data: &[(&str, ByteString)]) -> Result<(), String> {
+        kube_store::write(&self.secrets, &self.secret, self.can_patch, data).await
     }
 
     /// The stored device; an error when the state Secret cannot be read
@@ -519,6 +524,7 @@ async fn tailscaled(args: Vec<String>) -> i32 {
     let socket = PathBuf::from(flags["socket"]);
     let namespace = std::env::var("SVCLB_POD_NAMESPACE").expect("SVCLB_POD_NAMESPACE");
     let client = kube::Client::try_default().await.expect("kubeconfig");
+    let permissions = kube_store::check_secret_permissions(&client, &namespace, &secret).await;
     let daemon = Arc::new(Daemon {
         node: Mutex::new(Node {
             state: "NoState",
@@ -533,6 +539,7 @@ async fn tailscaled(args: Vec<String>) -> i32 {
             .to_string(),
         tailnet: PathBuf::from(std::env::var("FAKE_TAILNET_DIR").expect("FAKE_TAILNET_DIR")),
         lock: Mutex::new(None),
+        can_patch: permissions.as_ref().is_ok_and(|(patch, _)| *patch),
         announced: Default::default(),
         relay: std::env::var(tailnet::RELAY_ENV)
             .ok()
@@ -574,7 +581,10 @@ async fn tailscaled(args: Vec<String>) -> i32 {
     let listener = UnixListener::bind(&socket).expect("socket");
     daemon.go_down(&mut daemon.node.lock().unwrap());
     // Starting from stored state takes a moment, as with the real daemon.
-    let stored = daemon.load().await;
+    let stored = match &permissions {
+        Ok(_) => daemon.load().await,
+        Err(error) => Err(error.clone()),
+    };
     tokio::time::sleep(Duration::from_millis(100)).await;
     {
         let mut node = daemon.node.lock().unwrap();

@@ -108,6 +108,14 @@ async fn assert_pods_used_only_their_own_account(cluster: &PodCluster, names: &P
         by_account.len() > runtime_calls.len(),
         "tailscaled's requests too"
     );
+    // tailscaled's state store checks its permissions with
+    // SelfSubjectAccessReviews, as the real one does.
+    assert!(
+        by_account
+            .iter()
+            .any(|c| c.resource == "selfsubjectaccessreviews"),
+        "SelfSubjectAccessReviews by {account}"
+    );
     for call in by_account {
         let wanted = (call.group.clone(), call.resource.clone(), call.verb.clone());
         // SelfSubjectAccessReviews are granted to every user by the
