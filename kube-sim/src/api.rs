@@ -175,7 +175,7 @@ pub(crate) async fn dispatch(
             plural,
             namespace,
         } if method == Method::POST => {
-            shared.requests.record(&method, true, false, &plural);
+            shared.requests.record(method, true, false, &plural);
             shared.requests.record_call(crate::requests::ApiCall {
                 user_agent: user_agent(headers).unwrap_or_default().to_string(),
                 user: attributes.user.username.clone(),
