@@ -345,20 +345,11 @@ async fn losing_the_leaders_node_moves_the_device_to_the_other_node() {
     cluster.create_service(http_port()).await;
     let ip = cluster.ingress(Duration::from_secs(60)).await;
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
-    let leader = within(Duration::from_secs(10), "a forwarding runtime", || async {
-        let logs = cluster.pod_logs();
-        cluster.nodes.iter().position(|node| {
-            logs.iter().any(|(name, log)| {
-                log.contains("forwarding installed")
-                    && std::fs::read_dir(node.dir.join("pods"))
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .any(|p| name.starts_with(&*p.file_name().to_string_lossy()))
-            })
-        })
-    })
-    .await;
+    let (leader, pod) = within(Duration::from_secs(10), "the leader", || cluster.leader()).await;
+    let device = cluster
+        .state(svc_lb_contract::state::DEVICE_ID)
+        .await
+        .unwrap();
     let lost = std::time::Instant::now();
     cluster.lose_node(leader);
     assert!(
@@ -366,7 +357,48 @@ async fn losing_the_leaders_node_moves_the_device_to_the_other_node() {
         "the other node took over"
     );
     eprintln!("served again {:?} after the node was lost", lost.elapsed());
-    assert_eq!(cluster.tailnet_devices(), 1, "the same device");
+    cluster.new_leader(&pod, Duration::from_secs(10)).await;
+    assert_eq!(
+        cluster
+            .state(svc_lb_contract::state::DEVICE_ID)
+            .await
+            .unwrap(),
+        device,
+        "the same device, from its stored state"
+    );
+    assert_eq!(cluster.tailnet_devices(), 1, "no new login");
+    // The node comes back: its kubelet runs its pod again, a standby.
+    cluster.restore_node(leader);
+    cluster.all_ready(2, Duration::from_secs(30)).await;
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(5)));
+    assert_never_two_forwarders(&cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_matching_loses_its_pod_and_the_device_moves() {
+    let cluster = PodCluster::new("m2", Options::default()).await;
+    cluster.create_service(http_port()).await;
+    let ip = cluster.ingress(Duration::from_secs(60)).await;
+    cluster.all_ready(2, Duration::from_secs(20)).await;
+    let (leader, pod) = within(Duration::from_secs(10), "the leader", || cluster.leader()).await;
+    // The operator takes the deploy label off the leader's node.
+    let unlabel = json!({"metadata": {"labels": {svc_lb_contract::keys::DEPLOY_NODE_LABEL: null}}});
+    Api::<k8s_openapi::api::core::v1::Node>::all(cluster.sim.client())
+        .patch(
+            &format!("node-{leader}"),
+            &PatchParams::default(),
+            &Patch::Merge(&unlabel),
+        )
+        .await
+        .unwrap();
+    within(Duration::from_secs(30), "its pod to go", || async {
+        let pods = cluster.pods().await;
+        (pods.len() == 1 && pods[0].metadata.name.as_deref() != Some(pod.as_str())).then_some(())
+    })
+    .await;
+    cluster.new_leader(&pod, Duration::from_secs(10)).await;
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    assert_eq!(cluster.tailnet_devices(), 1);
     assert_never_two_forwarders(&cluster);
 }
 
