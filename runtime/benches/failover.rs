@@ -25,16 +25,21 @@ mod cluster;
 mod controller_rbac;
 #[path = "../tests/pods/node.rs"]
 mod node;
+#[path = "../tests/pods/observe.rs"]
+mod observe;
 #[path = "../tests/support/oracle.rs"]
 mod oracle;
 #[path = "../tests/support/relay.rs"]
 mod relay;
+#[path = "../tests/pods/tailnet.rs"]
+mod tailnet;
 
 use std::time::{Duration, Instant};
 
-use cluster::{NAMESPACE, Options, PodCluster, Tailnet};
+use cluster::{NAMESPACE, Options, PodCluster};
 use serde_json::json;
 use svc_lb_contract::LeaseTimings;
+use tailnet::Tailnet;
 
 /// Forwarded besides port 80, for throughput measurements.
 const IPERF_PORT: u16 = 5201;

@@ -8,6 +8,7 @@
 //! test that ends — does to them.
 
 pub mod container;
+pub mod context;
 pub mod files;
 pub mod network;
 pub mod pod;
@@ -24,7 +25,7 @@ use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
 use tokio::sync::watch;
 
-pub use pod::NodeContext;
+pub use context::NodeContext;
 
 /// How often the kubelet compares its pods with the API server's.
 const SYNC_PERIOD: Duration = Duration::from_millis(250);

@@ -30,12 +30,12 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service};
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::PostParams;
 use kube_sim::{KubeSim, SimOptions};
 use node_agent::kubelet::container::Overlay;
 use node_agent::oci::devices::DeviceRules;
 use serde_json::json;
-use svc_lb_contract::{LeaseTimings, ProxyNames, state};
+use svc_lb_contract::LeaseTimings;
 use svc_lb_host::config::{ControllerConfig, ProxyPrivileges};
 use svc_lb_host::controller::{ControllerOptions, ControllerTimings};
 use svc_lb_host::policy::EngineLimits;
@@ -43,6 +43,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::node::{KubeletSetup, RunningKubelet, api_relay};
+use crate::tailnet::{Tailnet, overlay, set_up_tailnet};
 
 /// Waits up to `limit` for `check` to give a value.
 pub async fn within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
@@ -73,7 +74,7 @@ pub fn must(program: &str, args: &[&str]) {
     );
 }
 
-fn ip(ns: &str, args: &[&str]) {
+pub fn ip(ns: &str, args: &[&str]) {
     let mut all = vec!["-n", ns];
     all.extend_from_slice(args);
     must("ip", &all);
@@ -130,57 +131,6 @@ pub struct PodCluster {
     stop_controller: CancellationToken,
 }
 
-/// The tailnet's data path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tailnet {
-    /// Every device's TUN device, relayed over UDP.
-    Relay,
-    /// A veth per pod on one bridge (a kernel path).
-    Bridge,
-}
-
-/// The tailnet relay's address (in the service namespace).
-const RELAY: &str = "10.96.0.2:3478";
-
-/// The test overlay: the fake tailnet's folder in every container, and the
-/// relay's address or a hook that gives each pod a `tailscale0` veth on the
-/// tailnet bridge.
-fn overlay(dir: &std::path::Path, client_ns: &str, tailnet: Tailnet) -> Overlay {
-    let mut env = vec![
-        ("FAKE_TAILNET_DIR".to_string(), "/tailnet".to_string()),
-        (
-            "RUST_LOG".into(),
-            "info,tailscale_svc_lb_runtime=debug".into(),
-        ),
-    ];
-    let mounts = vec![(dir.join("tailnet"), "/tailnet".to_string())];
-    if tailnet == Tailnet::Relay {
-        env.push(("FAKE_TAILNET_RELAY".into(), RELAY.into()));
-        return Overlay {
-            env,
-            mounts,
-            network_hook: None,
-        };
-    }
-    let hook = dir.join("tailnet-link.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\nset -e\npeer=\"t$(printf %s \"$POD_NETNS\" | tail -c 12)\"\n\
-             ip link add \"$peer\" netns {client_ns} type veth peer name tailscale0 netns \"$POD_NETNS\"\n\
-             ip -n {client_ns} link set \"$peer\" master tnet up\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    Overlay {
-        env,
-        mounts,
-        network_hook: Some(hook),
-    }
-}
-
 impl PodCluster {
     pub async fn new(tag: &str, options: Options) -> Self {
         // The node agent's and the controller's logs, shown for a failure.
@@ -221,62 +171,7 @@ impl PodCluster {
             must("ip", &["netns", "add", ns]);
             ip(ns, &["link", "set", "lo", "up"]);
         }
-        let mut servers = Vec::new();
-        match options.tailnet {
-            Tailnet::Bridge => {
-                ip(&client_ns, &["link", "add", "tnet", "type", "bridge"]);
-                ip(
-                    &client_ns,
-                    &["addr", "add", "100.64.255.1/10", "dev", "tnet"],
-                );
-                ip(&client_ns, &["link", "set", "tnet", "up"]);
-                // The bridge follows a device to its new pod at once.
-                let locktime = "echo 0 > /proc/sys/net/ipv4/neigh/tnet/locktime";
-                must("ip", &["netns", "exec", &client_ns, "sh", "-c", locktime]);
-            }
-            Tailnet::Relay => {
-                let (c, s) = (format!("c-{id}"), format!("s-{id}"));
-                must(
-                    "ip",
-                    &[
-                        "link",
-                        "add",
-                        &c,
-                        "netns",
-                        &client_ns,
-                        "type",
-                        "veth",
-                        "peer",
-                        "name",
-                        &s,
-                        "netns",
-                        &service_ns,
-                    ],
-                );
-                ip(&client_ns, &["addr", "add", "10.202.0.1/24", "dev", &c]);
-                ip(&client_ns, &["link", "set", &c, "up"]);
-                ip(
-                    &client_ns,
-                    &["route", "add", "10.96.0.0/16", "via", "10.202.0.2"],
-                );
-                ip(&service_ns, &["addr", "add", "10.202.0.2/24", "dev", &s]);
-                ip(&service_ns, &["link", "set", &s, "up"]);
-                ip(&service_ns, &["addr", "add", "10.96.0.2/32", "dev", "lo"]);
-                for (ns, args) in [
-                    (&service_ns, vec!["relay", RELAY]),
-                    (&client_ns, vec!["peer", "100.64.255.1", RELAY]),
-                ] {
-                    let child = Command::new("ip")
-                        .args(["netns", "exec", ns, FAKE])
-                        .args(args)
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .spawn()
-                        .unwrap();
-                    servers.push(child);
-                }
-            }
-        }
+        let mut servers = set_up_tailnet(&client_ns, &service_ns, &id, options.tailnet);
         ip(&service_ns, &["addr", "add", "10.96.0.10/32", "dev", "lo"]);
         let backend = Command::new("ip")
             .args(["netns", "exec", &service_ns, "socat"])
@@ -456,113 +351,6 @@ impl PodCluster {
         ));
     }
 
-    /// The proxy pods (in the controller's namespace).
-    pub async fn pods(&self) -> Vec<Pod> {
-        Api::<Pod>::namespaced(self.sim.client(), NAMESPACE)
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-    }
-
-    /// Every container's log (without colours), by pod folder and file.
-    pub fn pod_logs(&self) -> Vec<(String, String)> {
-        let mut logs = Vec::new();
-        for node in &self.nodes {
-            for pod in std::fs::read_dir(node.dir.join("pods"))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let name = pod.file_name().to_string_lossy().into_owned();
-                for file in std::fs::read_dir(pod.path())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                {
-                    if file.file_name().to_string_lossy().ends_with(".log") {
-                        let log = std::fs::read_to_string(file.path()).unwrap_or_default();
-                        let file = file.file_name().to_string_lossy().into_owned();
-                        logs.push((format!("{name}/{file}"), crate::oracle::plain(&log)));
-                    }
-                }
-            }
-        }
-        logs
-    }
-
-    /// Every forwarding interval of every pod's runtime, from their logs
-    /// (`(pod, [since, until))`; a lost node's pods stopped when it was).
-    pub fn forwarding_intervals(&self) -> Vec<(String, (u64, u64))> {
-        let mut intervals = Vec::new();
-        for node in &self.nodes {
-            for pod in std::fs::read_dir(node.dir.join("pods"))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let log = std::fs::read_to_string(pod.path().join("proxy.log")).unwrap_or_default();
-                let name = pod.file_name().to_string_lossy().into_owned();
-                for interval in crate::oracle::forwarding_intervals(&log, &node.lost_at_ns) {
-                    intervals.push((name.clone(), interval));
-                }
-            }
-        }
-        intervals
-    }
-
-    /// Pairs of pods whose runtimes' logs say they forwarded at once.
-    pub fn forwarding_overlaps(&self) -> Vec<String> {
-        crate::oracle::overlaps(&self.forwarding_intervals())
-    }
-
-    /// What the client gets back from `ip:80` within 1 s.
-    pub fn ask(&self, ip: &str) -> Option<String> {
-        self.ask_within(ip, "1")
-    }
-
-    /// What the client gets back from `ip:80` within `seconds`.
-    pub fn ask_within(&self, ip: &str, seconds: &str) -> Option<String> {
-        let output = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.client_ns,
-                "socat",
-                &format!("-T{seconds}"),
-                "-",
-            ])
-            .arg(format!("TCP4:{ip}:80,connect-timeout={seconds}"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        let reply = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        (!reply.is_empty()).then_some(reply)
-    }
-
-    /// Asks until the backend answers, up to `limit`.
-    pub fn reaches_backend(&self, ip: &str, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.ask(ip).as_deref() == Some("backend") {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    }
-
-    /// The fake tailnet's record of two daemons running one device.
-    pub fn tailnet_violations(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("tailnet/violations")).unwrap_or_default()
-    }
-
-    /// Devices registered in the fake tailnet.
-    pub fn tailnet_devices(&self) -> usize {
-        std::fs::read_dir(self.dir.path().join("tailnet/devices")).map_or(0, |d| d.count())
-    }
-
     /// Creates Service `default/web` (ClusterIP 10.96.0.10) with `ports`.
     pub async fn create_service(&self, ports: serde_json::Value) -> Api<Service> {
         let services: Api<Service> = Api::namespaced(self.sim.client(), "default");
@@ -579,80 +367,6 @@ impl PodCluster {
             .await
             .unwrap();
         services
-    }
-
-    /// The names of the Service's objects.
-    pub fn names() -> ProxyNames {
-        ProxyNames::for_service("default", "web")
-    }
-
-    /// The Service's published ingress IP, once there (within `limit`).
-    pub async fn ingress(&self, limit: Duration) -> String {
-        let services: Api<Service> = Api::namespaced(self.sim.client(), "default");
-        within(limit, "the Service's ingress", || async {
-            let status = services.get("web").await.ok()?.status?;
-            status.load_balancer?.ingress?.first()?.ip.clone()
-        })
-        .await
-    }
-
-    /// A key of the Service's state Secret.
-    pub async fn state(&self, key: &str) -> Option<String> {
-        let secret = Api::<Secret>::namespaced(self.sim.client(), NAMESPACE)
-            .get(&Self::names().state_secret)
-            .await
-            .ok()?;
-        let value = secret.data?.remove(key)?;
-        Some(String::from_utf8(value.0).unwrap())
-    }
-
-    /// The leader as the state Secret names it: (node index, pod name).
-    pub async fn leader(&self) -> Option<(usize, String)> {
-        let node = self.state(state::LEADER_NODE).await?;
-        let pod = self.state(state::LEADER_POD).await?;
-        Some((node.strip_prefix("node-")?.parse().ok()?, pod))
-    }
-
-    /// The running proxy containers: `(node index, host pid)`.
-    pub fn proxies(&self) -> Vec<(usize, u32)> {
-        let mut found = Vec::new();
-        for (i, node) in self.nodes.iter().enumerate() {
-            for id in node
-                .kubelet
-                .containers()
-                .iter()
-                .filter(|c| c.ends_with("-proxy"))
-            {
-                if let Some(pid) = node.kubelet.container_pid(id) {
-                    found.push((i, pid));
-                }
-            }
-        }
-        found
-    }
-
-    /// The pods' proxy-container statuses: `(running, ready)` per pod.
-    pub async fn proxy_states(&self) -> Vec<(bool, bool)> {
-        let mut states = Vec::new();
-        for pod in self.pods().await {
-            let statuses = pod
-                .status
-                .and_then(|s| s.container_statuses)
-                .unwrap_or_default();
-            for status in statuses.iter().filter(|s| s.name == "proxy") {
-                let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
-                states.push((running, status.ready));
-            }
-        }
-        states
-    }
-
-    /// Waits until `n` proxy pods run and are ready.
-    pub async fn all_ready(&self, n: usize, limit: Duration) {
-        within(limit, "every proxy pod ready", || async {
-            (self.proxy_states().await == vec![(true, true); n]).then_some(())
-        })
-        .await;
     }
 
     /// Deletes a pod, as `kubectl delete pod` does (graceful).
@@ -679,15 +393,6 @@ impl PodCluster {
         .await;
     }
 
-    /// Waits until a pod other than `old` leads (by the state Secret).
-    pub async fn new_leader(&self, old: &str, limit: Duration) -> (usize, String) {
-        within(limit, "another pod to lead", || async {
-            let (node, leader) = self.leader().await?;
-            (leader != old).then_some((node, leader))
-        })
-        .await
-    }
-
     /// Stops the controller (what it wrote stays).
     pub fn stop_controller(&self) {
         self.stop_controller.cancel();
@@ -708,8 +413,8 @@ impl PodCluster {
     /// The network namespace and the proxy container's id of `pod`.
     pub fn pod_sandbox(&self, node: usize, pod: &Pod) -> (String, String) {
         let prefix = &self.nodes[node].kubelet.prefix;
-        let short = node_agent::kubelet::pod::short_id(pod);
-        let container = node_agent::kubelet::pod::container_id(prefix, &short, "proxy");
+        let short = node_agent::kubelet::context::short_id(pod);
+        let container = node_agent::kubelet::context::container_id(prefix, &short, "proxy");
         (format!("{prefix}{short}"), container)
     }
 
@@ -735,25 +440,6 @@ impl PodCluster {
         );
         self.nodes[i].lost_at_ns.push(crate::oracle::monotonic_ns());
         netns
-    }
-
-    /// Whether `netns` has the runtime's nftables table.
-    pub fn forwarding_in(netns: &str) -> bool {
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                netns,
-                "nft",
-                "list",
-                "table",
-                "inet",
-                "tailscale-svc-lb",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
     }
 
     /// Loses node `i`: its kubelet stops, its containers are SIGKILLed and

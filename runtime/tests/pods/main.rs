@@ -12,12 +12,14 @@ mod cluster;
 mod controller_rbac;
 mod failover;
 mod node;
+mod observe;
 #[path = "../support/oracle.rs"]
 mod oracle;
 #[path = "../support/procs.rs"]
 mod procs;
 #[path = "../support/relay.rs"]
 mod relay;
+mod tailnet;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::time::Duration;
