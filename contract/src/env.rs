@@ -64,9 +64,14 @@ pub const TAILSCALED_SOCKET: &str = "SVCLB_TAILSCALED_SOCKET";
 /// tailscaled's `--statedir` (optional; default `<RUNTIME_STATE_DIR>/state`).
 pub const TAILSCALED_STATE_DIR: &str = "SVCLB_TAILSCALED_STATE_DIR";
 
+/// Log format of the runtime (and of the controller): `text` or `json`
+/// (see [`crate::logging`]).
+pub const LOG_FORMAT: &str = "SVCLB_LOG_FORMAT";
+
 /// Variables the runtime reads that the controller leaves to their defaults
 /// (an image or a test may set them).
 pub const OPTIONAL: &[&str] = &[
+    LOG_FORMAT,
     TAILSCALED_BINARY,
     TAILSCALE_BINARY,
     TAILSCALED_SOCKET,

@@ -10,12 +10,15 @@
 //! Nothing else in the project spells these strings: label and annotation keys
 //! ([`keys`]), the names of the per-Service objects ([`ProxyNames`]), the keys
 //! of the state Secret ([`state`]), the runtime's environment ([`env`]) and the
-//! encoding of Service ports passed through it ([`ports`]).
+//! encoding of Service ports passed through it ([`ports`]); and how both
+//! binaries write their logs ([`logging`]).
 #![forbid(unsafe_code)]
 
 pub mod env;
 pub mod keys;
 mod lease;
+#[cfg(feature = "logging")]
+pub mod logging;
 mod names;
 pub mod ports;
 pub mod state;

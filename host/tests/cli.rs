@@ -211,3 +211,14 @@ fn an_invalid_controller_configuration_exits_at_once_with_one_line() {
         );
     }
 }
+
+#[test]
+fn a_log_format_other_than_text_or_json_is_refused() {
+    let output = run(&["controller", "--log-format", "yaml"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("expected text or json"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -35,6 +35,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = svc_lb_contract::RUNTIME_BINARY, version, about)]
 struct Cli {
+    /// Log format: `text` (coloured only on a terminal) or `json` (one
+    /// object per line).
+    #[arg(long, global = true, env = svc_lb_contract::logging::LOG_FORMAT_ENV, default_value = "text")]
+    log_format: svc_lb_contract::logging::LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -63,7 +67,8 @@ fn backend() -> anyhow::Result<firewall::apply::Backend> {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    match cli.command {
         Some(Command::EnableForwarding) => {
             forwarding::enable_forwarding(std::path::Path::new("/proc/sys"))?;
             Ok(())
@@ -85,12 +90,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         None => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info".into()),
-                )
-                .init();
+            svc_lb_contract::logging::init(cli.log_format, "info");
             let settings = settings::RuntimeSettings::from_env()?;
             let span = tracing::info_span!(
                 "runtime",

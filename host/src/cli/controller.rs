@@ -25,6 +25,10 @@ pub(super) struct ControllerArgs {
     /// Do not run the bundled default policy first.
     #[arg(long, env = "SVCLB_NO_DEFAULT_POLICY")]
     no_default_policy: bool,
+    /// Log format: `text` (coloured only on a terminal) or `json` (one
+    /// object per line).
+    #[arg(long, env = svc_lb_contract::logging::LOG_FORMAT_ENV, default_value = "text")]
+    log_format: svc_lb_contract::logging::LogFormat,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "SVCLB_METRICS_ADDRESS", default_value = "0.0.0.0:9090")]
     metrics_address: SocketAddr,
@@ -124,12 +128,7 @@ async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
 
 pub(super) fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let options = args.to_options()?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,kube_lease_manager=warn".into()),
-        )
-        .init();
+    svc_lb_contract::logging::init(args.log_format, "info,kube_lease_manager=warn");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
