@@ -103,6 +103,8 @@ struct Daemon {
     lock: Mutex<Option<std::fs::File>>,
     /// Whether the pod may patch its state Secret (else it updates it).
     can_patch: bool,
+    /// The profile write still to come after a login (a logout cancels it).
+    pending_state: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The addresses this daemon announces to the tailnet relay.
     announced: tailnet::Announced,
     /// The tailnet relay, when the TUN device is the data path.
@@ -139,8 +141,9 @@ impl Daemon {
             .open(marker.with_extension("lock"))
             .unwrap();
         use std::os::fd::AsRawFd;
+        let held = self.lock.lock().unwrap().is_some();
         // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if !held && unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let other = std::fs::read_to_string(&marker).unwrap_or_default();
             let mut violations = std::fs::OpenOptions::new()
                 .create(true)
@@ -155,7 +158,9 @@ impl Daemon {
             )
             .unwrap();
         }
-        *self.lock.lock().unwrap() = Some(lock);
+        if !held {
+            *self.lock.lock().unwrap() = Some(lock);
+        }
         std::fs::write(&marker, me.to_string()).unwrap();
         let tun = self.tun.as_str();
         // Unsolicited neighbour advertisements when the link comes up.
@@ -211,6 +216,9 @@ impl Daemon {
 
     async fn save(&self, device: Option<&Device>) -> Result<(), String> {
         let Some(device) = device else {
+            if let Some(pending) = self.pending_state.lock().unwrap().take() {
+                pending.abort();
+            }
             // Logout: no profile is current any more; the machine key stays.
             let data = [(PROFILES, encoded("{}")), (CURRENT_PROFILE, encoded(""))];
             return self.write(&data).await;
@@ -230,12 +238,13 @@ impl Daemon {
         .map(|(k, v)| (k.to_string(), v));
         let (secrets, name, can_patch) =
             (self.secrets.clone(), self.secret.clone(), self.can_patch);
-        tokio::spawn(async move {
+        let pending = tokio::spawn(async move {
             tokio::time::sleep(STATE_COMPLETION).await;
             let data: Vec<(&str, ByteString)> =
                 rest.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
             let _ = kube_store::write(&secrets, &name, can_patch, &data).await;
         });
+        *self.pending_state.lock().unwrap() = Some(pending);
         Ok(())
     }
 
@@ -540,6 +549,7 @@ async fn tailscaled(args: Vec<String>) -> i32 {
         tailnet: PathBuf::from(std::env::var("FAKE_TAILNET_DIR").expect("FAKE_TAILNET_DIR")),
         lock: Mutex::new(None),
         can_patch: permissions.as_ref().is_ok_and(|(patch, _)| *patch),
+        pending_state: Mutex::new(None),
         announced: Default::default(),
         relay: std::env::var(tailnet::RELAY_ENV)
             .ok()

@@ -37,7 +37,7 @@ fn destination(packet: &[u8]) -> Option<IpAddr> {
 }
 
 /// Relays between a TUN device and the relay until the process ends:
-/// packets both ways, and the device's addresses announced every second.
+/// packets both ways, and the device's addresses announced every 0.5 s.
 pub fn link(tun: std::fs::File, relay: SocketAddr, announced: Announced) -> std::io::Result<()> {
     let socket = UdpSocket::bind(if relay.is_ipv4() {
         "0.0.0.0:0"
@@ -55,8 +55,16 @@ pub fn link(tun: std::fs::File, relay: SocketAddr, announced: Announced) -> std:
     });
     std::thread::spawn(move || {
         let mut buf = vec![0; 65536];
-        while let Ok(n) = inbound.recv(&mut buf) {
-            let _ = tun_out.write(&buf[..n]);
+        loop {
+            match inbound.recv(&mut buf) {
+                Ok(n) => {
+                    let _ = tun_out.write(&buf[..n]);
+                }
+                // An ICMP error on the connected socket (the relay not yet
+                // listening) is reported once; the link goes on.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(_) => break,
+            }
         }
     });
     std::thread::spawn(move || {

@@ -130,6 +130,14 @@ pub async fn run(
                         let (stop, stopped) = watch::channel(None);
                         let worker = tokio::spawn(pod::run_pod(node.clone(), p.clone(), stopped));
                         workers.insert(uid.clone(), (stop, p, worker));
+                    } else {
+                        // Terminating without a worker: finish it (again,
+                        // each pass, until the pod object is gone).
+                        tracing::info!(pod = ?p.metadata.name, "cleaning up a terminating pod");
+                        let grace = grace_of(&p);
+                        let (stop, _) = watch::channel(Some(grace));
+                        let worker = tokio::spawn(pod::clean_up(node.clone(), p.clone(), grace));
+                        workers.insert(uid.clone(), (stop, p, worker));
                     }
                     seen.insert(uid, ());
                 }

@@ -341,8 +341,15 @@ async fn tick(
         } else {
             r.liveness_failures += 1;
             if r.liveness_failures >= p.failure_threshold {
-                tracing::info!(container = %r.id, "liveness probe failed; killing the container");
-                let _ = node.runc.kill(&r.id, "KILL").await;
+                // As the kubelet kills a container: preStop, SIGTERM, and
+                // SIGKILL only after the grace period; restarted next pass.
+                tracing::info!(container = %r.id, "liveness probe failed; stopping the container");
+                let grace = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+                    .unwrap_or(30);
+                terminate(node, std::slice::from_ref(&*r), grace).await;
             }
         }
     }
@@ -384,6 +391,41 @@ async fn terminate(node: &NodeContext, running: &[Running], grace: i64) {
         let _ = node.runc.kill(&r.id, "KILL").await;
         let _ = node.runc.delete(&r.id).await;
     }
+}
+
+/// Stops what is left of a terminating pod this kubelet runs no worker for
+/// (deleted while the kubelet was away, or whose deletion did not finish):
+/// its containers (SIGTERM, SIGKILL after `grace` seconds), its network,
+/// then the pod object.
+pub async fn clean_up(node: Arc<NodeContext>, mut pod: Pod, grace: i64) {
+    let short = short_id(&pod);
+    let prefix = container_id(&node.id_prefix, &short, "");
+    let ids: Vec<String> = node
+        .runc
+        .list()
+        .await
+        .into_iter()
+        .filter(|id| id.starts_with(&prefix))
+        .collect();
+    for id in &ids {
+        let _ = node.runc.kill(id, "TERM").await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(grace.max(0) as u64);
+    for id in &ids {
+        while Instant::now() < deadline
+            && node
+                .runc
+                .state(id)
+                .await
+                .is_some_and(|s| s.status == "running")
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = node.runc.kill(id, "KILL").await;
+        let _ = node.runc.delete(id).await;
+    }
+    node.network.remove_pod(&short).await;
+    finish_deletion(&node, &mut pod).await;
 }
 
 /// Deletes the pod object for good (grace 0) if the API server kept it

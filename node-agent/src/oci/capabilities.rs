@@ -70,7 +70,7 @@ const BY_NUMBER: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// The capabilities whose bits `mask` has (a `CapBnd` line of
+/// The capabilities whose bits `mask` has (a `Cap*` line of
 /// `/proc/<pid>/status`, in hex).
 pub fn from_mask(mask: u64) -> Vec<String> {
     BY_NUMBER
@@ -82,15 +82,16 @@ pub fn from_mask(mask: u64) -> Vec<String> {
 }
 
 /// "Every capability", as containerd's CRI plugin means it for a
-/// privileged container (`cap.Current()`): those of its own bounding set,
-/// which may lack some the kernel knows (a container cannot be given more).
+/// privileged container (`cap.Current()`): those the agent itself has in
+/// effect, which may lack some the kernel knows (a container cannot be
+/// given more).
 pub fn current() -> std::io::Result<Vec<String>> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let mask = status
         .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .ok_or_else(|| std::io::Error::other("no CapBnd line in /proc/self/status"))?;
+        .ok_or_else(|| std::io::Error::other("no CapEff line in /proc/self/status"))?;
     Ok(from_mask(mask))
 }
 

@@ -140,7 +140,7 @@ async fn without_an_auth_key_the_login_url_is_reported_and_nothing_forwards() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_health_port_answers_the_kubelet_on_the_pod_ip_and_not_the_tailnet() {
-    let cluster = PodCluster::new("p", one_node()).await;
+    let cluster = PodCluster::new("hp", one_node()).await;
     let (_, ip) = served(&cluster).await;
     // Ready: the kubelet's probe reached /readyz on the pod's IP.
     cluster.all_ready(1, Duration::from_secs(20)).await;
