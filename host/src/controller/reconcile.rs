@@ -260,7 +260,9 @@ async fn set_status(
         Time(k8s_openapi::jiff::Timestamp::now()),
     );
     let ingress = report.map(ProxyReport::ingress);
-    let ingress_changed = ingress.as_ref().is_some_and(|i| *i != current_ingress);
+    let ingress_changed = ingress
+        .as_ref()
+        .is_some_and(|i| !super::status::ingress_shown(i, &current_ingress));
     let conditions_changed = !same_conditions(&conditions, &current_conditions);
     if !ingress_changed && !conditions_changed {
         return Ok(());

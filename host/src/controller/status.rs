@@ -96,6 +96,23 @@ impl ProxyReport {
     }
 }
 
+/// Whether the Service already shows `wanted` as its ingress. An API server
+/// without the LoadBalancerIPMode feature (before 1.30) drops `ipMode`
+/// from what it stores, so an entry shown without one matches an entry
+/// wanted with one: otherwise every reconcile would write the status again
+/// (and repeat its Event).
+pub fn ingress_shown(wanted: &[LoadBalancerIngress], shown: &[LoadBalancerIngress]) -> bool {
+    wanted.len() == shown.len()
+        && wanted.iter().zip(shown).all(|(w, s)| {
+            let mode_matches = s.ip_mode.is_none() || s.ip_mode == w.ip_mode;
+            let without_mode = |i: &LoadBalancerIngress| LoadBalancerIngress {
+                ip_mode: None,
+                ..i.clone()
+            };
+            mode_matches && without_mode(w) == without_mode(s)
+        })
+}
+
 /// Whether the proxy serves the Service, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
@@ -250,6 +267,34 @@ mod tests {
                 (None, Some("web.tail1234.ts.net"), None),
             ]
         );
+    }
+
+    #[test]
+    fn an_ingress_shown_without_ip_mode_matches_by_a_server_that_drops_it() {
+        let report = ProxyReport::from_secret_data(&data(&[
+            (state::DEVICE_IPS, r#"["100.64.0.7"]"#),
+            (state::DEVICE_FQDN, "web.ts.net"),
+        ]));
+        let wanted = report.ingress();
+        let dropped: Vec<LoadBalancerIngress> = wanted
+            .iter()
+            .map(|i| LoadBalancerIngress {
+                ip_mode: None,
+                ..i.clone()
+            })
+            .collect();
+        assert!(ingress_shown(&wanted, &wanted));
+        assert!(ingress_shown(&wanted, &dropped), "a pre-1.30 server's copy");
+        let mut vip = wanted.clone();
+        vip[0].ip_mode = Some("VIP".into());
+        assert!(!ingress_shown(&wanted, &vip), "another mode is a change");
+        let mut moved = dropped.clone();
+        moved[0].ip = Some("100.64.0.8".into());
+        assert!(
+            !ingress_shown(&wanted, &moved),
+            "another address is a change"
+        );
+        assert!(!ingress_shown(&wanted, &dropped[..1]));
     }
 
     #[test]
