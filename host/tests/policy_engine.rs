@@ -372,3 +372,17 @@ fn a_full_instance_pool_reports_busy_instead_of_failing_the_policy() {
         .evaluate(&example_service(), nodes())
         .expect("the slot is free again");
 }
+
+#[test]
+fn components_of_sets_no_longer_active_are_dropped_from_the_compile_cache() {
+    let engine = engine();
+    let pools = r#"{"pools": {"edge": {"tolerations": [{"key": "dedicated", "value": "edge", "effect": "NoSchedule"}]}}}"#;
+    let old = chain_of(&engine, &[("node_pools", pools)]);
+    assert_eq!(engine.compiled_count(), 2, "default and node-pools");
+    // A reload activates a set of the default policy alone.
+    let new = vec![engine.load("default", DEFAULT_POLICY_WASM, "{}").unwrap()];
+    engine.keep_compiled_only(&new);
+    assert_eq!(engine.compiled_count(), 1, "node-pools is gone");
+    // The old chain still works from its own pre-instantiated copy.
+    assert!(old.evaluate(&example_service(), nodes()).is_ok());
+}

@@ -105,6 +105,8 @@ impl PolicySource {
         }
         match content.load(&self.engine, self.default_policy) {
             Ok(policies) => {
+                // The old set's components are no longer needed compiled.
+                self.engine.keep_compiled_only(&policies);
                 let chain = PolicyChain::new(self.engine.clone(), policies, self.rules.clone());
                 *self.active.write().unwrap_or_else(|p| p.into_inner()) = ActivePolicies::Chain {
                     chain: Arc::new(chain),

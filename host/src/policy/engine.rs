@@ -94,6 +94,11 @@ pub struct Evaluation {
     pub nodes_returned: usize,
 }
 
+/// A component digest as the hex text [`LoadedPolicy`] shows.
+fn hex(digest: &[u8; 32]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Loads and runs policies.
 pub struct PolicyEngine {
     engine: Engine,
@@ -150,7 +155,7 @@ impl PolicyEngine {
         let pre = self.compile(&digest, bytes).map_err(fail)?;
         let policy = LoadedPolicy {
             name: name.to_string(),
-            digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            digest: hex(&digest),
             settings: settings.to_string(),
             pre,
         };
@@ -182,6 +187,22 @@ impl PolicyEngine {
             logs: state.logs,
             nodes_returned: state.nodes_returned,
         })
+    }
+
+    /// Drops every compiled component but those of `keep` (the active
+    /// chain, after a reload): components of sets no longer in use would
+    /// otherwise stay compiled for the life of the process.
+    pub fn keep_compiled_only(&self, keep: &[LoadedPolicy]) {
+        let wanted: Vec<&str> = keep.iter().map(|p| p.digest.as_str()).collect();
+        self.compiled
+            .lock()
+            .expect("compile cache poisoned")
+            .retain(|digest, _| wanted.contains(&hex(digest).as_str()));
+    }
+
+    /// How many components are compiled and kept.
+    pub fn compiled_count(&self) -> usize {
+        self.compiled.lock().expect("compile cache poisoned").len()
     }
 
     fn compile(
