@@ -386,3 +386,24 @@ fn components_of_sets_no_longer_active_are_dropped_from_the_compile_cache() {
     // The old chain still works from its own pre-instantiated copy.
     assert!(old.evaluate(&example_service(), nodes()).is_ok());
 }
+
+#[test]
+fn a_tag_asked_for_twice_reaches_the_plan_once() {
+    let engine = engine();
+    let twice = service(
+        r#"
+metadata:
+  name: web
+  namespace: shop
+  annotations:
+    svc-lb.tailscale.iptables.sh/tags: "tag:web, tag:shop, tag:web"
+spec:
+  type: LoadBalancer
+  loadBalancerClass: svc-lb.tailscale.iptables.sh/lb
+  clusterIP: 10.96.0.10
+  ports: [{port: 80, protocol: TCP}]
+"#,
+    );
+    let outcome = chain_of(&engine, &[]).evaluate(&twice, nodes()).unwrap();
+    assert_eq!(outcome.plan.tags, ["tag:web", "tag:shop"]);
+}

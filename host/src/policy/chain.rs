@@ -117,8 +117,18 @@ impl PolicyChain {
             plan = next;
         }
         validate_final_plan(&plan, &self.rules).map_err(ChainError::Incomplete)?;
+        plan.tags = without_duplicates(plan.tags);
         Ok(ChainOutcome { plan, trace })
     }
+}
+
+/// `tags` with each tag once, in the order first asked for (two policies,
+/// or one annotation, may name a tag twice; `tailscale up` gets it once).
+fn without_duplicates(tags: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    tags.into_iter()
+        .filter(|t| seen.insert(t.clone()))
+        .collect()
 }
 
 /// The plan fields that differ between `before` and `after`, one line each
