@@ -22,6 +22,9 @@ pub struct ControllerConfig {
     pub runtime_image: String,
     /// Pull policy of the runtime image.
     pub image_pull_policy: ImagePullPolicy,
+    /// Secrets (in [`Self::namespace`]) the proxy pods pull their image
+    /// with, for a private registry.
+    pub image_pull_secrets: Vec<String>,
     /// Secret (in [`Self::namespace`]) holding the auth key.
     pub auth_key_secret: String,
     /// Control server URL (e.g. Headscale); `None` for Tailscale's.
@@ -116,6 +119,7 @@ impl ControllerConfig {
             load_balancer_class: svc_lb_contract::DEFAULT_LOAD_BALANCER_CLASS.into(),
             runtime_image: DEFAULT_RUNTIME_IMAGE.into(),
             image_pull_policy: ImagePullPolicy::IfNotPresent,
+            image_pull_secrets: Vec::new(),
             auth_key_secret: svc_lb_contract::AUTH_KEY_SECRET.into(),
             login_server: None,
             lease: LeaseTimings::DEFAULT,
@@ -143,6 +147,13 @@ impl ControllerConfig {
                 "runtime image {:?} is not an image reference",
                 self.runtime_image
             ));
+        }
+        if let Some(bad) = self
+            .image_pull_secrets
+            .iter()
+            .find(|name| !crate::validate::is_dns_subdomain(name))
+        {
+            return fail(format!("image pull secret {bad:?} is not a valid name"));
         }
         if !crate::validate::is_dns_subdomain(&self.auth_key_secret) {
             return fail(format!(

@@ -190,8 +190,9 @@ fn policy_check_accepts_a_policy_and_names_a_bad_setting() {
 fn an_invalid_controller_configuration_exits_at_once_with_one_line() {
     // No cluster is reachable here: each must fail before connecting.
     let kubeconfig = ["--kubeconfig", "/nonexistent/kubeconfig"];
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--namespace", "Not A Namespace"], "namespace"),
+        (&["--image-pull-secret", "Not A Name"], "image pull secret"),
         (&["controller", "--election-renew-grace", "20"], "grace"),
         (
             &["controller", "--policy-deadline-ms", "0"],

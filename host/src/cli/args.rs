@@ -32,6 +32,14 @@ pub struct ConfigArgs {
         default_value = "if-not-present"
     )]
     pub image_pull_policy: ImagePullPolicy,
+    /// Secret (in --namespace) the proxy pods pull their image with, for a
+    /// private registry (repeat, or comma-separated).
+    #[arg(
+        long = "image-pull-secret",
+        env = "SVCLB_IMAGE_PULL_SECRETS",
+        value_delimiter = ','
+    )]
+    pub image_pull_secrets: Vec<String>,
     /// Secret (in --namespace) whose key ts-auth-key holds the Tailscale auth key.
     #[arg(long, env = "SVCLB_AUTH_KEY_SECRET", default_value = svc_lb_contract::AUTH_KEY_SECRET)]
     pub auth_key_secret: String,
@@ -73,6 +81,7 @@ impl ConfigArgs {
             load_balancer_class: self.load_balancer_class.clone(),
             runtime_image: self.runtime_image.clone(),
             image_pull_policy: self.image_pull_policy,
+            image_pull_secrets: self.image_pull_secrets.clone(),
             auth_key_secret: self.auth_key_secret.clone(),
             login_server: self.login_server.clone().filter(|s| !s.is_empty()),
             lease: LeaseTimings {

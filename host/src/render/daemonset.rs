@@ -20,8 +20,8 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecurityContext, Toleration, Volume, VolumeMount,
+    LocalObjectReference, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecurityContext, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -148,6 +148,13 @@ fn pod_spec(
     };
     PodSpec {
         service_account_name: Some(names.service_account.clone()),
+        image_pull_secrets: (!config.image_pull_secrets.is_empty()).then(|| {
+            config
+                .image_pull_secrets
+                .iter()
+                .map(|name| LocalObjectReference { name: name.clone() })
+                .collect()
+        }),
         node_selector: Some(plan.node_selector.clone()),
         tolerations: (!plan.tolerations.is_empty())
             .then(|| plan.tolerations.iter().map(toleration).collect()),

@@ -116,6 +116,7 @@ fn dual_stack_service_with_every_plan_field_renders_as_golden() {
     let config = ControllerConfig {
         login_server: Some("https://headscale.example.com".into()),
         namespace: "svc-lb".into(),
+        image_pull_secrets: vec!["registry-credentials".into()],
         ..ControllerConfig::defaults()
     };
     golden(
