@@ -5,11 +5,10 @@ mod support;
 
 use std::sync::Arc;
 
-use support::{engine, example_service, load};
+use support::{engine, example_service, load, rules_allowing_example_annotations};
 use svc_lb_host::config::ControllerConfig;
 use svc_lb_host::policy::{DEFAULT_POLICY_WASM, PolicyChain, StaticNodes};
 use svc_lb_host::render::render_proxy;
-use svc_lb_host::validate::PlanRules;
 
 fn render_once() -> String {
     let engine = engine();
@@ -17,7 +16,11 @@ fn render_once() -> String {
         engine.load("default", DEFAULT_POLICY_WASM, "{}").unwrap(),
         load(&engine, "test_guest_nondeterministic", "{}"),
     ];
-    let chain = PolicyChain::new(engine.clone(), policies, PlanRules::default());
+    let chain = PolicyChain::new(
+        engine.clone(),
+        policies,
+        rules_allowing_example_annotations(),
+    );
     let plan = chain
         .evaluate(&example_service(), Arc::new(StaticNodes::default()))
         .unwrap()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use policy_sdk::Labels;
-use support::{engine, example_service, load, service, wasm};
+use support::{engine, example_service, load, rules_allowing_example_annotations, service, wasm};
 use svc_lb_host::policy::{
     ChainError, DEFAULT_POLICY_WASM, PolicyChain, PolicyEngine, PolicyErrorKind, StaticNodes,
 };
@@ -28,7 +28,7 @@ fn chain_of(engine: &Arc<PolicyEngine>, policies: &[(&str, &str)]) -> PolicyChai
             .iter()
             .map(|(name, settings)| load(engine, name, settings)),
     );
-    PolicyChain::new(engine.clone(), loaded, PlanRules::default())
+    PolicyChain::new(engine.clone(), loaded, rules_allowing_example_annotations())
 }
 
 /// Runs the one policy `name` after the default policy and returns its error kind.
@@ -307,6 +307,7 @@ fn the_tag_allowlist_applies_to_every_policy() {
     let default = engine.load("default", DEFAULT_POLICY_WASM, "{}").unwrap();
     let rules = PlanRules {
         tag_allowlist: Some(vec!["tag:k8s".into()]),
+        ..PlanRules::default()
     };
     let err = PolicyChain::new(engine.clone(), vec![default], rules)
         .evaluate(&example_service(), nodes())

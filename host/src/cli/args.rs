@@ -11,6 +11,7 @@ use svc_lb_host::config::{
     ControllerConfig, FirewallMode, ImagePullPolicy, LeaseTimings, ProxyPrivileges,
 };
 use svc_lb_host::policy::{DefaultPolicySpec, EngineLimits, PolicyEntry, PolicySetSpec};
+use svc_lb_host::validate::PlanRules;
 
 /// The controller configuration (also read from the environment).
 #[derive(Debug, Clone, Args)]
@@ -139,6 +140,10 @@ pub struct PolicyArgs {
     /// Do not run the bundled default policy first.
     #[arg(long)]
     pub no_default_policy: bool,
+    /// The plan rules (the `planRules` section of policies.yaml, as its own
+    /// YAML file) for policies given with --policy.
+    #[arg(long, value_name = "FILE", conflicts_with = "policies")]
+    pub plan_rules: Option<PathBuf>,
 }
 
 impl PolicyArgs {
@@ -152,9 +157,15 @@ impl PolicyArgs {
                     .iter()
                     .map(|arg| policy_entry(arg))
                     .collect::<anyhow::Result<_>>()?;
+                let plan_rules = match &self.plan_rules {
+                    Some(path) => serde_json::from_value(read_settings(path)?)
+                        .with_context(|| format!("{} holds no plan rules", path.display()))?,
+                    None => PlanRules::default(),
+                };
                 let spec = PolicySetSpec {
                     default_policy: DefaultPolicySpec::default(),
                     policies,
+                    plan_rules,
                 };
                 spec.check()?;
                 (spec, PathBuf::from("."))

@@ -56,6 +56,7 @@ pub(super) fn run(args: RenderArgs) -> anyhow::Result<()> {
     let loaded = set.load(&engine, &dir)?;
     let rules = PlanRules {
         tag_allowlist: config.tag_allowlist.clone(),
+        ..set.plan_rules.clone()
     };
     let chain = PolicyChain::new(engine, loaded, rules);
     let outcome = chain.evaluate(&input, Arc::new(StaticNodes::new(nodes)))?;

@@ -52,7 +52,8 @@ pub enum SetChange {
 /// Loads sets and holds the active one.
 pub struct PolicySource {
     engine: Arc<PolicyEngine>,
-    rules: PlanRules,
+    /// `--tag-allowlist`; the other rules come with each set.
+    tag_allowlist: Option<Vec<String>>,
     default_policy: bool,
     active: RwLock<ActivePolicies>,
     /// Becomes `true` once a first content has been loaded (or refused).
@@ -61,10 +62,14 @@ pub struct PolicySource {
 
 impl PolicySource {
     /// No set yet.
-    pub fn new(engine: Arc<PolicyEngine>, rules: PlanRules, default_policy: bool) -> Self {
+    pub fn new(
+        engine: Arc<PolicyEngine>,
+        tag_allowlist: Option<Vec<String>>,
+        default_policy: bool,
+    ) -> Self {
         Self {
             engine,
-            rules,
+            tag_allowlist,
             default_policy,
             active: RwLock::new(ActivePolicies::None(
                 "the policy set has not been read yet".into(),
@@ -104,10 +109,14 @@ impl PolicySource {
             return SetChange::Unchanged;
         }
         match content.load(&self.engine, self.default_policy) {
-            Ok(policies) => {
+            Ok((policies, set_rules)) => {
                 // The old set's components are no longer needed compiled.
                 self.engine.keep_compiled_only(&policies);
-                let chain = PolicyChain::new(self.engine.clone(), policies, self.rules.clone());
+                let rules = PlanRules {
+                    tag_allowlist: self.tag_allowlist.clone(),
+                    ..set_rules
+                };
+                let chain = PolicyChain::new(self.engine.clone(), policies, rules);
                 *self.active.write().unwrap_or_else(|p| p.into_inner()) = ActivePolicies::Chain {
                     chain: Arc::new(chain),
                     digest,
@@ -165,12 +174,13 @@ impl SetContent {
         &self,
         engine: &PolicyEngine,
         default_policy: bool,
-    ) -> Result<Vec<crate::policy::LoadedPolicy>, PolicySetError> {
+    ) -> Result<(Vec<crate::policy::LoadedPolicy>, PlanRules), PolicySetError> {
         let mut spec = PolicySetSpec::from_yaml(self.spec.as_deref().unwrap_or_default())?;
         if !default_policy {
             spec.default_policy.enabled = false;
         }
-        spec.load_with(engine, &|file: &Path| self.file(file))
+        let policies = spec.load_with(engine, &|file: &Path| self.file(file))?;
+        Ok((policies, spec.plan_rules))
     }
 
     fn file(&self, file: &Path) -> Result<Vec<u8>, PolicySetError> {

@@ -36,7 +36,6 @@ use super::reconcile::{error_policy, reconcile};
 use super::sweep::sweep_orphans;
 use crate::config::ControllerConfig;
 use crate::policy::{EngineLimits, PolicyEngine};
-use crate::validate::PlanRules;
 
 /// How long a Service's reconcile waits for more changes to it.
 const RECONCILE_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
@@ -88,10 +87,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let engine = Arc::new(PolicyEngine::new(options.limits)?);
-    let rules = PlanRules {
-        tag_allowlist: options.config.tag_allowlist.clone(),
-    };
-    let policies = Arc::new(PolicySource::new(engine, rules, options.default_policy));
+    let policies = Arc::new(PolicySource::new(
+        engine,
+        options.config.tag_allowlist.clone(),
+        options.default_policy,
+    ));
     let nodes = Arc::new(NodeCache::default());
     let metrics = Arc::new(Metrics::default());
     let reporter = Reporter {

@@ -88,6 +88,7 @@ impl PolicyChain {
         service: &Service,
         nodes: Arc<dyn NodeSource>,
     ) -> Result<ChainOutcome, ChainError> {
+        let namespace = service.namespace.as_str();
         let service = service_to_wit(service);
         let mut plan = Plan::default();
         let mut trace = Vec::with_capacity(self.policies.len());
@@ -106,7 +107,8 @@ impl PolicyChain {
                     return Err(fail(PolicyErrorKind::Rejected(clip(&reason))).into());
                 }
             };
-            validate_plan(&next, &self.rules).map_err(|e| fail(PolicyErrorKind::InvalidPlan(e)))?;
+            validate_plan(&next, &self.rules, namespace)
+                .map_err(|e| fail(PolicyErrorKind::InvalidPlan(e)))?;
             trace.push(TraceStep {
                 policy: policy.name.clone(),
                 elapsed: started.elapsed(),
@@ -116,7 +118,7 @@ impl PolicyChain {
             });
             plan = next;
         }
-        validate_final_plan(&plan, &self.rules).map_err(ChainError::Incomplete)?;
+        validate_final_plan(&plan, &self.rules, namespace).map_err(ChainError::Incomplete)?;
         plan.tags = without_duplicates(plan.tags);
         Ok(ChainOutcome { plan, trace })
     }

@@ -11,6 +11,8 @@
 //!   - name: node-pools
 //!     file: node-pools.wasm
 //!     settings: {pools: {edge: {}}}
+//! planRules:                # what any policy's plan may contain (see validate::PlanRules)
+//!   allowedTags: {shop: ["tag:shop"], "*": ["tag:k8s"]}
 //! ```
 
 use std::collections::BTreeSet;
@@ -20,6 +22,7 @@ use serde::Deserialize;
 
 use super::engine::{LoadedPolicy, PolicyEngine};
 use super::error::PolicyError;
+use crate::validate::PlanRules;
 
 /// File name of the set's manifest inside a policy directory.
 pub const POLICY_SET_FILE: &str = "policies.yaml";
@@ -38,6 +41,10 @@ pub struct PolicySetSpec {
     /// Operator policies, in evaluation order.
     #[serde(default)]
     pub policies: Vec<PolicyEntry>,
+    /// What plans may contain (tags per namespace, environment,
+    /// annotations, tolerations, priority classes).
+    #[serde(default)]
+    pub plan_rules: PlanRules,
 }
 
 /// Whether and how the bundled default policy runs.
@@ -113,8 +120,12 @@ impl PolicySetSpec {
         Ok(spec)
     }
 
-    /// Checks that policy names are distinct DNS labels other than `default`.
+    /// Checks that policy names are distinct DNS labels other than
+    /// `default`, and that the plan rules are well-formed.
     pub fn check(&self) -> Result<(), PolicySetError> {
+        self.plan_rules
+            .check()
+            .map_err(|e| PolicySetError::Spec(e.to_string()))?;
         let mut names = BTreeSet::from([DEFAULT_POLICY_NAME]);
         for entry in &self.policies {
             if !crate::validate::is_dns_label(&entry.name) {

@@ -3,15 +3,17 @@
 //! stay within bounds. Pure functions over the plan.
 
 mod quantity;
+mod rules;
 
 pub use policy_sdk::syntax::{
     is_dns_label, is_dns_subdomain, is_env_name, is_label_value, is_qualified_name,
     is_tailscale_tag,
 };
 pub use quantity::parse_quantity;
+pub use rules::{ANY_NAMESPACE, InvalidRules, PROTECTED_TAINTS, PlanRules, reserved_env_prefix};
 
 use policy_sdk::{Labels, Plan, Toleration, TolerationOperator};
-use svc_lb_contract::{env, keys};
+use svc_lb_contract::keys;
 
 /// Most entries in the node selector, tags, tolerations or resource lists.
 pub const MAX_SMALL_LIST: usize = 32;
@@ -21,13 +23,6 @@ pub const MAX_LARGE_LIST: usize = 64;
 pub const MAX_ANNOTATION_BYTES: usize = 64 << 10;
 /// Longest environment variable value.
 pub const MAX_ENV_VALUE: usize = 4096;
-
-/// Operator-set rules beyond syntax.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlanRules {
-    /// When set, the only tags any plan may carry.
-    pub tag_allowlist: Option<Vec<String>>,
-}
 
 /// Why a plan was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +36,19 @@ pub enum InvalidPlan {
     /// A tag is outside the operator's allowlist.
     #[error("tag {0} is not in the controller's tag allowlist")]
     TagNotAllowed(String),
+    /// A tag the Service's namespace may not use.
+    #[error(
+        "namespace {namespace} may not use tag {tag} (planRules.allowedTags); allowed: {}",
+        list_or_none(.permitted)
+    )]
+    TagNotAllowedInNamespace {
+        /// The tag.
+        tag: String,
+        /// The Service's namespace.
+        namespace: String,
+        /// The tags the namespace may use.
+        permitted: Vec<String>,
+    },
     /// A list or map has too many entries.
     #[error("{field} has {count} entries; at most {max} are allowed")]
     TooMany {
@@ -88,6 +96,36 @@ pub enum InvalidPlan {
     /// An environment variable the runtime's settings use.
     #[error("environment variable {0} is reserved (prefixes SVCLB_, TS_, LD_)")]
     ReservedEnv(String),
+    /// An environment variable the operator has not allowed.
+    #[error(
+        "environment variable {0} is not allowed: the runtime and tailscaled read their \
+         settings from the environment; the operator may allow a name in planRules.allowedEnv"
+    )]
+    EnvNotAllowed(String),
+    /// A prefixed pod annotation the operator has not allowed.
+    #[error(
+        "pod annotation {0} is not allowed: prefixed annotations can change how the node runs \
+         the pod; the operator may allow it in planRules.allowedPodAnnotations"
+    )]
+    AnnotationNotAllowed(String),
+    /// A toleration of every taint or of the control plane.
+    #[error(
+        "toleration {index} of {} is not allowed: the privileged proxy would run on the \
+         control plane; the operator may allow it in planRules.allowedTolerations",
+        if .key.is_empty() { "every taint" } else { .key.as_str() }
+    )]
+    TolerationNotAllowed {
+        /// Position in the list.
+        index: usize,
+        /// The taint key; empty for every taint.
+        key: String,
+    },
+    /// A `system-*` priority class the operator has not allowed.
+    #[error(
+        "priority class {0} is reserved for cluster components; the operator may allow it in \
+         planRules.allowedPriorityClasses"
+    )]
+    PriorityClassNotAllowed(String),
     /// A resource quantity is malformed.
     #[error("resources: {resource}={value:?} is not a valid quantity")]
     Quantity {
@@ -133,9 +171,10 @@ pub enum InvalidPlan {
     MissingNodeSelector,
 }
 
-/// Checks a plan returned by one policy. An empty hostname or node selector
-/// is allowed here (a later policy may set it); see [`validate_final_plan`].
-pub fn validate_plan(plan: &Plan, rules: &PlanRules) -> Result<(), InvalidPlan> {
+/// Checks a plan returned by one policy for a Service in `namespace`. An
+/// empty hostname or node selector is allowed here (a later policy may set
+/// it); see [`validate_final_plan`].
+pub fn validate_plan(plan: &Plan, rules: &PlanRules, namespace: &str) -> Result<(), InvalidPlan> {
     if !plan.hostname.is_empty() && !is_dns_label(&plan.hostname) {
         return Err(InvalidPlan::Hostname(clip(&plan.hostname)));
     }
@@ -148,6 +187,13 @@ pub fn validate_plan(plan: &Plan, rules: &PlanRules) -> Result<(), InvalidPlan> 
             && !allowed.contains(tag)
         {
             return Err(InvalidPlan::TagNotAllowed(clip(tag)));
+        }
+        if let Err(permitted) = rules.tag_permitted(namespace, tag) {
+            return Err(InvalidPlan::TagNotAllowedInNamespace {
+                tag: clip(tag),
+                namespace: namespace.to_string(),
+                permitted,
+            });
         }
     }
     bounded("nodeSelector", plan.node_selector.len(), MAX_SMALL_LIST)?;
@@ -162,22 +208,42 @@ pub fn validate_plan(plan: &Plan, rules: &PlanRules) -> Result<(), InvalidPlan> 
         return Err(InvalidPlan::ReservedLabel(clip(reserved)));
     }
     annotations(&plan.pod_annotations)?;
+    if let Some(key) = plan
+        .pod_annotations
+        .keys()
+        .find(|k| !rules.annotation_permitted(k))
+    {
+        return Err(InvalidPlan::AnnotationNotAllowed(clip(key)));
+    }
     bounded("tolerations", plan.tolerations.len(), MAX_SMALL_LIST)?;
     for (index, toleration) in plan.tolerations.iter().enumerate() {
         check_toleration(toleration).map_err(|reason| InvalidPlan::Toleration { index, reason })?;
+        if !rules.toleration_permitted(&toleration.key) {
+            return Err(InvalidPlan::TolerationNotAllowed {
+                index,
+                key: clip(&toleration.key),
+            });
+        }
     }
     resources(&plan.resources.requests, &plan.resources.limits)?;
-    if let Some(class) = &plan.priority_class_name
-        && !is_dns_subdomain(class)
-    {
-        return Err(InvalidPlan::PriorityClass(clip(class)));
+    if let Some(class) = &plan.priority_class_name {
+        if !is_dns_subdomain(class) {
+            return Err(InvalidPlan::PriorityClass(clip(class)));
+        }
+        if !rules.priority_class_permitted(class) {
+            return Err(InvalidPlan::PriorityClassNotAllowed(clip(class)));
+        }
     }
-    environment(&plan.env)
+    environment(&plan.env, rules)
 }
 
 /// Checks the plan the whole chain produced: also complete.
-pub fn validate_final_plan(plan: &Plan, rules: &PlanRules) -> Result<(), InvalidPlan> {
-    validate_plan(plan, rules)?;
+pub fn validate_final_plan(
+    plan: &Plan,
+    rules: &PlanRules,
+    namespace: &str,
+) -> Result<(), InvalidPlan> {
+    validate_plan(plan, rules, namespace)?;
     if plan.hostname.is_empty() {
         return Err(InvalidPlan::MissingHostname);
     }
@@ -201,6 +267,14 @@ pub fn clip(value: &str) -> String {
         cut -= 1;
     }
     format!("{}…", &value[..cut])
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 fn bounded(field: &'static str, count: usize, max: usize) -> Result<(), InvalidPlan> {
@@ -347,17 +421,17 @@ fn check_resource_name(
     Ok(())
 }
 
-fn environment(vars: &Labels) -> Result<(), InvalidPlan> {
+fn environment(vars: &Labels, rules: &PlanRules) -> Result<(), InvalidPlan> {
     bounded("env", vars.len(), MAX_LARGE_LIST)?;
     for (name, value) in vars {
         if !is_env_name(name) {
             return Err(InvalidPlan::EnvName(clip(name)));
         }
-        if env::POLICY_RESERVED_PREFIXES
-            .iter()
-            .any(|prefix| name.starts_with(prefix))
-        {
+        if reserved_env_prefix(name).is_some() {
             return Err(InvalidPlan::ReservedEnv(clip(name)));
+        }
+        if !rules.env_permitted(name) {
+            return Err(InvalidPlan::EnvNotAllowed(clip(name)));
         }
         if value.len() > MAX_ENV_VALUE {
             return Err(InvalidPlan::TooLarge {

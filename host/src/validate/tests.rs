@@ -17,7 +17,7 @@ fn good() -> Plan {
 fn check(edit: impl FnOnce(&mut Plan)) -> Result<(), InvalidPlan> {
     let mut plan = good();
     edit(&mut plan);
-    validate_final_plan(&plan, &PlanRules::default())
+    validate_final_plan(&plan, &PlanRules::default(), "shop")
 }
 
 #[test]
@@ -37,12 +37,13 @@ fn hostname_and_tags_follow_tailscale_syntax() {
     ));
     let rules = PlanRules {
         tag_allowlist: Some(vec!["tag:k8s".into()]),
+        ..PlanRules::default()
     };
     let mut plan = good();
-    assert_eq!(validate_plan(&plan, &rules), Ok(()));
+    assert_eq!(validate_plan(&plan, &rules, "shop"), Ok(()));
     plan.tags.push("tag:admin".into());
     assert_eq!(
-        validate_plan(&plan, &rules),
+        validate_plan(&plan, &rules, "shop"),
         Err(InvalidPlan::TagNotAllowed("tag:admin".into()))
     );
 }
@@ -129,8 +130,17 @@ fn runtime_environment_cannot_be_overridden() {
             p.env
                 .insert("HTTP_PROXY".into(), "http://proxy:3128".into());
         }),
-        Ok(())
+        Err(InvalidPlan::EnvNotAllowed("HTTP_PROXY".into())),
+        "names are refused unless the operator allows them"
     );
+    let rules = PlanRules {
+        allowed_env: vec!["HTTP_PROXY".into()],
+        ..PlanRules::default()
+    };
+    let mut plan = good();
+    plan.env
+        .insert("HTTP_PROXY".into(), "http://proxy:3128".into());
+    assert_eq!(validate_final_plan(&plan, &rules, "shop"), Ok(()));
 }
 
 #[test]
@@ -205,8 +215,22 @@ fn tolerations_follow_the_pod_spec_rules() {
     };
     let with = |t: Toleration| check(move |p| p.tolerations.push(t));
     assert_eq!(
-        with(toleration("", TolerationOperator::Exists, "", "", None)),
+        with(toleration(
+            "dedicated",
+            TolerationOperator::Exists,
+            "",
+            "",
+            None
+        )),
         Ok(())
+    );
+    assert_eq!(
+        with(toleration("", TolerationOperator::Exists, "", "", None)),
+        Err(InvalidPlan::TolerationNotAllowed {
+            index: 0,
+            key: String::new()
+        }),
+        "tolerating every taint needs the operator's consent"
     );
     assert_eq!(
         with(toleration(
@@ -243,7 +267,10 @@ fn the_final_plan_needs_a_hostname_and_a_node_selector() {
     );
     let mut partial = good();
     partial.hostname.clear();
-    assert_eq!(validate_plan(&partial, &PlanRules::default()), Ok(()));
+    assert_eq!(
+        validate_plan(&partial, &PlanRules::default(), "shop"),
+        Ok(())
+    );
 }
 
 #[test]

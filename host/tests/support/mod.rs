@@ -41,3 +41,12 @@ pub fn service(yaml: &str) -> Service {
 pub fn example_service() -> Service {
     service(include_str!("../../../examples/service.yaml"))
 }
+
+/// Plan rules that allow the `example.com/*` pod annotations the test
+/// policies write (prefixed annotations are refused by default).
+pub fn rules_allowing_example_annotations() -> svc_lb_host::validate::PlanRules {
+    svc_lb_host::validate::PlanRules {
+        allowed_pod_annotations: vec!["example.com/*".into()],
+        ..Default::default()
+    }
+}

@@ -6,8 +6,9 @@
 //!   else `<namespace>-<name>` made a valid DNS label;
 //! - tags: the annotation `svc-lb.tailscale.iptables.sh/tags` (comma-separated),
 //!   else the settings' `defaultTags`. With `allowedTags` set, a namespace may
-//!   only ask for the tags listed for it (or under `"*"`): in a shared cluster
-//!   any namespace could otherwise claim any tag.
+//!   only ask for the tags listed for it (or under `"*"`). The controller's
+//!   `planRules.allowedTags` enforces the same rule on every policy's plan;
+//!   this setting is kept for sets written before it.
 //!
 //! Settings (all optional):
 //!
