@@ -190,8 +190,13 @@ fn policy_check_accepts_a_policy_and_names_a_bad_setting() {
 fn an_invalid_controller_configuration_exits_at_once_with_one_line() {
     // No cluster is reachable here: each must fail before connecting.
     let kubeconfig = ["--kubeconfig", "/nonexistent/kubeconfig"];
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--namespace", "Not A Namespace"], "namespace"),
+        (
+            &["--memory-limit-mib", "256", "--policy-instances", "32"],
+            "32 instance(s) × 16 MiB × (1 + 3 for the host's copy of a result) = 2048 MiB, \
+             plus 72 MiB for the controller, exceeds the memory limit of 256 MiB",
+        ),
         (&["--image-pull-secret", "Not A Name"], "image pull secret"),
         (&["controller", "--election-renew-grace", "20"], "grace"),
         (

@@ -106,22 +106,31 @@ pub struct EngineArgs {
     #[arg(long, env = "SVCLB_POLICY_DEADLINE_MS", default_value_t = 100)]
     pub policy_deadline_ms: u64,
     /// MiB of memory one policy instance may use.
-    #[arg(long, env = "SVCLB_POLICY_MEMORY_MIB", default_value_t = 64)]
+    #[arg(long, env = "SVCLB_POLICY_MEMORY_MIB", default_value_t = EngineLimits::default().max_memory_bytes >> 20)]
     pub policy_memory_mib: usize,
+    /// Policy instances that may run at once; further calls wait for one.
+    #[arg(long, env = "SVCLB_POLICY_INSTANCES", default_value_t = EngineLimits::default().max_concurrent_instances)]
+    pub policy_instances: u32,
 }
 
 impl EngineArgs {
     /// The engine limits.
     pub fn to_limits(&self) -> anyhow::Result<EngineLimits> {
         const MAX_MEMORY_MIB: usize = 4096;
-        if self.policy_deadline_ms == 0 || !(1..=MAX_MEMORY_MIB).contains(&self.policy_memory_mib) {
+        const MAX_INSTANCES: u32 = 64;
+        if self.policy_deadline_ms == 0
+            || !(1..=MAX_MEMORY_MIB).contains(&self.policy_memory_mib)
+            || !(1..=MAX_INSTANCES).contains(&self.policy_instances)
+        {
             bail!(
-                "invalid configuration: policy deadline must be positive and memory cap 1..={MAX_MEMORY_MIB} MiB"
+                "invalid configuration: policy deadline must be positive, memory cap \
+                 1..={MAX_MEMORY_MIB} MiB and instances 1..={MAX_INSTANCES}"
             );
         }
         Ok(EngineLimits {
             deadline: Duration::from_millis(self.policy_deadline_ms),
             max_memory_bytes: self.policy_memory_mib << 20,
+            max_concurrent_instances: self.policy_instances,
             ..EngineLimits::default()
         })
     }

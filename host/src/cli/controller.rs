@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use svc_lb_host::controller::leader::ElectionTimings;
 use svc_lb_host::controller::{ControllerOptions, ControllerTimings, DEFAULT_POLICY_CONFIGMAP};
+use svc_lb_host::policy::check_memory_limit;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{ConfigArgs, EngineArgs};
@@ -53,6 +54,11 @@ pub(super) struct ControllerArgs {
     /// Services reconciled at once.
     #[arg(long, env = "SVCLB_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
+    /// The controller container's memory limit in MiB (set it from the
+    /// pod's `limits.memory`); default: the cgroup's limit. The policy
+    /// engine's worst case must fit in it, or the controller does not start.
+    #[arg(long, env = "SVCLB_MEMORY_LIMIT_MIB")]
+    memory_limit_mib: Option<usize>,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
@@ -79,6 +85,15 @@ impl ControllerArgs {
             Some(identity) if !identity.is_empty() => identity.clone(),
             _ => fallback_identity(),
         };
+        let limits = self.engine.to_limits()?;
+        let memory_limit = match self.memory_limit_mib {
+            Some(mib) => Some(mib << 20),
+            None => cgroup_memory_limit(),
+        };
+        if let Some(limit) = memory_limit {
+            check_memory_limit(&limits, limit)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        }
         Ok(ControllerOptions {
             config: self.config.to_config()?,
             timings: ControllerTimings {
@@ -86,7 +101,7 @@ impl ControllerArgs {
                 resync: Duration::from_secs(self.resync_period),
                 ..ControllerTimings::default()
             },
-            limits: self.engine.to_limits()?,
+            limits,
             policy_configmap: self.policy_configmap.clone(),
             default_policy: !self.no_default_policy,
             metrics_addr: Some(self.metrics_address),
@@ -95,6 +110,21 @@ impl ControllerArgs {
             concurrency: self.concurrency,
         })
     }
+}
+
+/// The memory limit of this process's cgroup (v2 `memory.max`, else v1
+/// `memory.limit_in_bytes`), if it has one. In a container the cgroup
+/// namespace makes the container's own cgroup the root of `/sys/fs/cgroup`.
+fn cgroup_memory_limit() -> Option<usize> {
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/memory.max");
+    let v1 = || std::fs::read_to_string("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+    let text = v2.or_else(|_| v1()).ok()?;
+    // "max" (v2) or a page-rounded i64::MAX (v1) mean no limit.
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|&bytes| bytes < 1 << 60)
+        .map(|bytes| bytes as usize)
 }
 
 /// An identity unique to this process without `POD_NAME`: the host name

@@ -11,6 +11,7 @@ wasmtime::component::bindgen!({
     world: "placement-policy",
 });
 
+use crate::validate::{InvalidPlan, MAX_LARGE_LIST, MAX_SMALL_LIST};
 pub use svc_lb::policy::host as imported;
 use svc_lb::policy::types as wit;
 
@@ -94,8 +95,33 @@ pub fn plan_to_wit(plan: &Plan) -> wit::Plan {
 }
 
 /// The plan a policy returned, in the SDK's types.
-pub fn plan_from_wit(plan: wit::Plan) -> Plan {
-    Plan {
+///
+/// List lengths are checked first, so an oversized result is refused before
+/// it is copied into maps (see [`super::memory`]).
+pub fn plan_from_wit(plan: wit::Plan) -> Result<Plan, InvalidPlan> {
+    for (field, count, max) in [
+        ("nodeSelector", plan.node_selector.len(), MAX_SMALL_LIST),
+        ("tags", plan.tags.len(), MAX_SMALL_LIST),
+        ("podLabels", plan.pod_labels.len(), MAX_LARGE_LIST),
+        ("podAnnotations", plan.pod_annotations.len(), MAX_LARGE_LIST),
+        ("tolerations", plan.tolerations.len(), MAX_SMALL_LIST),
+        (
+            "resources.requests",
+            plan.resources.requests.len(),
+            MAX_SMALL_LIST,
+        ),
+        (
+            "resources.limits",
+            plan.resources.limits.len(),
+            MAX_SMALL_LIST,
+        ),
+        ("env", plan.env.len(), MAX_LARGE_LIST),
+    ] {
+        if count > max {
+            return Err(InvalidPlan::TooMany { field, count, max });
+        }
+    }
+    Ok(Plan {
         node_selector: labels_from_wit(plan.node_selector),
         hostname: plan.hostname,
         tags: plan.tags,
@@ -121,7 +147,7 @@ pub fn plan_from_wit(plan: wit::Plan) -> Plan {
         },
         priority_class_name: Some(plan.priority_class_name).filter(|n| !n.is_empty()),
         env: labels_from_wit(plan.env),
-    }
+    })
 }
 
 /// A selector a policy passed to `list-nodes`.
@@ -187,6 +213,6 @@ mod tests {
             priority_class_name: Some("high".into()),
             env: Labels::from([("FOO".into(), "bar".into())]),
         };
-        assert_eq!(plan_from_wit(plan_to_wit(&plan)), plan);
+        assert_eq!(plan_from_wit(plan_to_wit(&plan)), Ok(plan));
     }
 }

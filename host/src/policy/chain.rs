@@ -102,7 +102,9 @@ impl PolicyChain {
                 kind,
             };
             let next = match evaluation.decision {
-                svc_lb::policy::types::Decision::Accept(next) => plan_from_wit(next),
+                svc_lb::policy::types::Decision::Accept(next) => {
+                    plan_from_wit(next).map_err(|e| fail(PolicyErrorKind::InvalidPlan(e)))?
+                }
                 svc_lb::policy::types::Decision::Reject(reason) => {
                     return Err(fail(PolicyErrorKind::Rejected(clip(&reason))).into());
                 }

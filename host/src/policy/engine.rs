@@ -24,6 +24,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use super::bindings::{PlacementPolicy, PlacementPolicyPre, svc_lb};
 use super::error::{PolicyError, PolicyErrorKind};
 use super::nodes::NodeSource;
+use super::permits::InstancePermits;
 use super::state::{PolicyLog, PolicyState};
 
 /// How often the epoch advances; deadlines are rounded up to it.
@@ -41,18 +42,26 @@ pub struct EngineLimits {
     pub max_memory_bytes: usize,
     /// Standard error kept from one call (a panic message), in bytes.
     pub max_stderr_bytes: usize,
-    /// Policy instances that may exist at once (the size of the instance
-    /// pool); a call beyond it fails with [`PolicyErrorKind::Busy`].
+    /// Policy instances that may run at once (the size of the instance
+    /// pool); a call beyond it waits for a free slot, up to
+    /// [`WAIT_FOR_SLOT_CALLS`] deadlines, then fails with
+    /// [`PolicyErrorKind::Busy`]. With the memory cap it bounds the engine's
+    /// memory (see [`super::memory`]).
     pub max_concurrent_instances: u32,
 }
 
+/// How many call deadlines a call waits for a free instance slot.
+pub const WAIT_FOR_SLOT_CALLS: u32 = 50;
+
 impl Default for EngineLimits {
+    /// 100 ms, 16 MiB, 2 instances: a worst case of 128 MiB (see
+    /// [`super::memory`]), within the shipped 256 MiB container limit.
     fn default() -> Self {
         Self {
             deadline: Duration::from_millis(100),
-            max_memory_bytes: 64 << 20,
+            max_memory_bytes: 16 << 20,
             max_stderr_bytes: 16 << 10,
-            max_concurrent_instances: 32,
+            max_concurrent_instances: 2,
         }
     }
 }
@@ -105,6 +114,7 @@ pub struct PolicyEngine {
     linker: Linker<PolicyState>,
     compiled: Mutex<HashMap<[u8; 32], PlacementPolicyPre<PolicyState>>>,
     limits: EngineLimits,
+    permits: InstancePermits,
     ticker: EpochTicker,
 }
 
@@ -129,6 +139,7 @@ impl PolicyEngine {
             linker,
             compiled: Mutex::new(HashMap::new()),
             limits,
+            permits: InstancePermits::new(limits.max_concurrent_instances),
             ticker,
         })
     }
@@ -241,6 +252,13 @@ impl PolicyEngine {
         nodes: Arc<dyn NodeSource>,
         f: impl FnOnce(&mut Store<PolicyState>, &PlacementPolicy) -> wasmtime::Result<R>,
     ) -> Result<(R, PolicyState), PolicyError> {
+        let _slot = self
+            .permits
+            .acquire(self.limits.deadline * WAIT_FOR_SLOT_CALLS)
+            .ok_or_else(|| PolicyError {
+                policy: policy.name.clone(),
+                kind: PolicyErrorKind::Busy(self.limits.max_concurrent_instances),
+            })?;
         let stderr = MemoryOutputPipe::new(self.limits.max_stderr_bytes);
         let state = PolicyState::new(nodes, self.limits.max_memory_bytes, stderr.clone());
         let mut store = Store::new(&self.engine, state);

@@ -10,7 +10,9 @@ mod bindings;
 mod chain;
 mod engine;
 mod error;
+mod memory;
 mod nodes;
+mod permits;
 mod set;
 mod state;
 
@@ -18,6 +20,10 @@ pub use bindings::imported::LogLevel;
 pub use chain::{ChainError, ChainOutcome, PolicyChain, TraceStep, describe_changes};
 pub use engine::{EngineLimits, EngineSetupError, Evaluation, LoadedPolicy, PolicyEngine};
 pub use error::{PolicyError, PolicyErrorKind};
+pub use memory::{
+    CONTROLLER_BASE_BYTES, HOST_COPY_FACTOR, OverMemoryLimit, check_memory_limit,
+    engine_worst_case_bytes,
+};
 pub use nodes::{NodeSource, StaticNodes};
 pub use set::{
     DEFAULT_POLICY_NAME, DEFAULT_POLICY_WASM, DefaultPolicySpec, POLICY_SET_FILE, PolicyEntry,

@@ -14,11 +14,15 @@ pub enum Mistake {
     ReservedEnv,
     Quantity,
     LabelKey,
+    /// `count` pod labels: a result as large as the guest's memory allows.
+    ManyLabels,
 }
 
 #[derive(Deserialize)]
 pub struct Settings {
     pub mistake: Mistake,
+    #[serde(default)]
+    pub count: usize,
 }
 
 impl Policy for BadPlan {
@@ -41,6 +45,11 @@ impl Policy for BadPlan {
             }
             Mistake::LabelKey => {
                 plan.pod_labels.insert("-bad key".into(), "v".into());
+            }
+            Mistake::ManyLabels => {
+                for i in 0..request.settings.count {
+                    plan.pod_labels.insert(format!("{i:x}"), String::new());
+                }
             }
         }
         Ok(plan)
