@@ -38,6 +38,7 @@ mod selector;
 mod server;
 mod store;
 mod strategic;
+mod strategy;
 mod table;
 mod time;
 mod tls;

@@ -11,6 +11,9 @@ use tokio::sync::broadcast;
 use crate::error::ApiError;
 use crate::registry::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
+use crate::strategy::{
+    allocate_cluster_ips, check_service_update, fold_string_data, reset_for_status_write,
+};
 use crate::time::now_rfc3339;
 
 /// Events kept for watches that resume from a resource version.
@@ -321,9 +324,10 @@ impl Store {
         object["apiVersion"] = json!(rt.api_version());
         object["kind"] = json!(rt.kind);
         if rt.plural == "services" && rt.group.is_empty() {
-            allocate_cluster_ips(&mut inner, &mut object, self.dual_stack)?;
+            allocate_cluster_ips(&mut inner.next_cluster_ip, &mut object, self.dual_stack)?;
         }
         fold_string_data(rt, &mut object);
+        crate::strategy::validate(rt, &object)?;
         crate::admission::admit(&View::of(&inner), rt, namespace, None, &object)?;
         Self::bump(&mut inner, &mut object);
         inner.objects.insert(k, object.clone());
@@ -440,6 +444,7 @@ impl Store {
         if next == current {
             return Ok(current);
         }
+        crate::strategy::validate(rt, &next)?;
         crate::admission::admit(&View::of(&inner), rt, namespace, Some(&current), &next)?;
         Self::bump(&mut inner, &mut next);
         if next["metadata"].get("deletionTimestamp").is_some() && finalizers_empty(&next) {
@@ -638,39 +643,6 @@ impl Store {
 static NAMESPACES: &ResourceType = &crate::registry::RESOURCES[0];
 
 /// Whether any object lives in `namespace`.
-/// What a write through `/status` may not change, per type, as the real
-/// status strategies' `PrepareForUpdate` decide: the spec always
-/// (`pkg/registry/*/strategy.go`); a Deployment's labels too
-/// (`deploymentStatusStrategy`); a Pod's owner references
-/// (`podStatusStrategy`). Other metadata written through `/status` (a
-/// Service's labels, say) is kept, as there.
-fn reset_for_status_write(rt: &ResourceType, current: &Value, next: &mut Value) {
-    let mut keep = |pointer: &[&str]| {
-        let (last, parents) = pointer.split_last().expect("a non-empty path");
-        let mut source = current;
-        for p in parents {
-            source = &source[*p];
-        }
-        let mut target = &mut *next;
-        for p in parents {
-            target = &mut target[*p];
-        }
-        match (source.get(*last), target.as_object_mut()) {
-            (Some(value), _) => target[*last] = value.clone(),
-            (None, Some(object)) => {
-                object.remove(*last);
-            }
-            (None, None) => {}
-        }
-    };
-    keep(&["spec"]);
-    match (rt.group, rt.plural) {
-        ("apps", "deployments") => keep(&["metadata", "labels"]),
-        ("", "pods") => keep(&["metadata", "ownerReferences"]),
-        _ => {}
-    }
-}
-
 fn has_content(inner: &Inner, namespace: &str) -> bool {
     inner.objects.keys().any(|(_, _, ns, _)| ns == namespace)
 }
@@ -679,109 +651,4 @@ fn finalizers_empty(object: &Value) -> bool {
     object["metadata"]["finalizers"]
         .as_array()
         .is_none_or(Vec::is_empty)
-}
-
-/// Allocates ClusterIPs as the real server does for the families the
-/// Service's `ipFamilyPolicy` asks for: IPv4 from 10.96.0.0/16 and, on a
-/// dual-stack server, IPv6 from fd00:10:96::/112.
-/// A Secret's write-only `stringData` is folded into `data`, as the API
-/// server does (on create; later writes carry `data`).
-fn fold_string_data(rt: &ResourceType, object: &mut Value) {
-    if rt.plural != "secrets" || !rt.group.is_empty() {
-        return;
-    }
-    let Some(Value::Object(strings)) = object.as_object_mut().and_then(|o| o.remove("stringData"))
-    else {
-        return;
-    };
-    for (key, value) in strings {
-        if let Some(text) = value.as_str() {
-            let bytes = k8s_openapi::ByteString(text.as_bytes().to_vec());
-            object["data"][key] = serde_json::to_value(bytes).expect("bytes encode");
-        }
-    }
-}
-
-fn allocate_cluster_ips(
-    inner: &mut Inner,
-    service: &mut Value,
-    dual_stack: bool,
-) -> Result<(), ApiError> {
-    let spec = &mut service["spec"];
-    if spec["type"].as_str() == Some("ExternalName") {
-        return Ok(());
-    }
-    if spec["type"].is_null() {
-        spec["type"] = json!("ClusterIP");
-    }
-    if let Some(ip) = spec["clusterIP"].as_str().map(str::to_string) {
-        if spec["clusterIPs"].is_null() {
-            spec["clusterIPs"] = json!([ip]);
-        }
-        return Ok(());
-    }
-    let policy = spec["ipFamilyPolicy"]
-        .as_str()
-        .unwrap_or("SingleStack")
-        .to_string();
-    let requested: Vec<String> = spec["ipFamilies"]
-        .as_array()
-        .map(|f| {
-            f.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let families: Vec<String> = match policy.as_str() {
-        "RequireDualStack" if !dual_stack => {
-            return Err(ApiError::invalid(
-                "spec.ipFamilyPolicy: Invalid value: \"RequireDualStack\": this cluster is not configured for dual-stack services",
-            ));
-        }
-        "RequireDualStack" | "PreferDualStack" if dual_stack => {
-            let first = requested.first().cloned().unwrap_or_else(|| "IPv4".into());
-            let second = if first == "IPv6" { "IPv4" } else { "IPv6" };
-            vec![first, second.to_string()]
-        }
-        _ => vec![requested.first().cloned().unwrap_or_else(|| "IPv4".into())],
-    };
-    if families.iter().any(|f| f == "IPv6") && !dual_stack {
-        return Err(ApiError::invalid(
-            "spec.ipFamilies: Invalid value: \"IPv6\": not configured on this cluster",
-        ));
-    }
-    let n = inner.next_cluster_ip;
-    inner.next_cluster_ip += 1;
-    let ips: Vec<String> = families
-        .iter()
-        .map(|family| match family.as_str() {
-            "IPv6" => format!("fd00:10:96::{n:x}"),
-            _ => format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff),
-        })
-        .collect();
-    spec["clusterIP"] = json!(ips[0]);
-    spec["clusterIPs"] = json!(ips);
-    spec["ipFamilies"] = json!(families);
-    spec["ipFamilyPolicy"] = json!(if families.len() == 2 && policy != "SingleStack" {
-        policy
-    } else {
-        "SingleStack".to_string()
-    });
-    Ok(())
-}
-
-/// The immutable-field checks of the real server that this project relies on.
-fn check_service_update(rt: &ResourceType, current: &Value, next: &Value) -> Result<(), ApiError> {
-    if rt.plural != "services" || !rt.group.is_empty() {
-        return Ok(());
-    }
-    let (old, new) = (&current["spec"], &next["spec"]);
-    let lb = |s: &Value| s["type"].as_str() == Some("LoadBalancer");
-    if lb(old) && lb(new) && old["loadBalancerClass"] != new["loadBalancerClass"] {
-        return Err(ApiError::invalid(format!(
-            "Service \"{}\" is invalid: spec.loadBalancerClass: Invalid value: field is immutable",
-            current["metadata"]["name"].as_str().unwrap_or_default()
-        )));
-    }
-    Ok(())
 }

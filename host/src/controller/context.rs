@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ObjectReference, Secret, Service};
 use kube::Client;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -15,6 +15,7 @@ use super::metrics::Metrics;
 use super::nodes::NodeCache;
 use super::policy_source::PolicySource;
 use super::status::ProxyReport;
+use super::text_limits::{EVENT_NOTE_LIMIT, within};
 use crate::config::ControllerConfig;
 
 /// `User-Agent` of the controller's requests, as the API server's audit
@@ -215,6 +216,20 @@ impl FailureCounts {
 impl Context {
     /// Publishes an Event on `service`; a failure to publish is logged, never fatal.
     pub async fn event(&self, service: &Service, warning: bool, reason: &str, note: String) {
+        self.event_on(&service.object_ref(&()), warning, reason, reason, note)
+            .await;
+    }
+
+    /// Publishes an Event on the object `regarding`, its note cut to the
+    /// API's limit; a failure to publish is logged, never fatal.
+    pub async fn event_on(
+        &self,
+        regarding: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_: if warning {
                 EventType::Warning
@@ -222,15 +237,11 @@ impl Context {
                 EventType::Normal
             },
             reason: reason.into(),
-            note: Some(note),
-            action: reason.into(),
+            note: Some(within(note, EVENT_NOTE_LIMIT)),
+            action: action.into(),
             secondary: None,
         };
-        if let Err(error) = self
-            .recorder
-            .publish(&event, &service.object_ref(&()))
-            .await
-        {
+        if let Err(error) = self.recorder.publish(&event, regarding).await {
             tracing::warn!(%error, reason, "cannot publish an event");
         }
     }

@@ -26,6 +26,7 @@ mod run;
 mod status;
 mod sweep;
 mod teardown;
+mod text_limits;
 
 pub use apply::{RENDER_DIGEST_ANNOTATION, render_digest};
 pub use context::USER_AGENT;
@@ -37,3 +38,4 @@ pub use run::{ControllerOptions, DEFAULT_POLICY_CONFIGMAP, RunError, run};
 pub use status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
 pub use sweep::is_orphaned;
 pub use teardown::{Deprovision, deprovision_step};
+pub use text_limits::{CONDITION_MESSAGE_LIMIT, EVENT_NOTE_LIMIT};

@@ -13,7 +13,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Resource, ResourceExt};
@@ -388,16 +388,15 @@ async fn watch_policy_set(ctx: Arc<Context>, name: String, reconcile_all: Arc<wa
                 ctx.metrics.policy_set_refused();
                 tracing::error!(configmap = %name, %error, "policy set refused; the previous set stays active");
                 if let Some(cm) = &current {
-                    let event = Event {
-                        type_: EventType::Warning,
-                        reason: "PolicySetRefused".into(),
-                        note: Some(format!("{error}; the previous policy set stays active")),
-                        action: "LoadPolicies".into(),
-                        secondary: None,
-                    };
-                    if let Err(error) = ctx.recorder.publish(&event, &cm.object_ref(&())).await {
-                        tracing::warn!(%error, "cannot publish an event");
-                    }
+                    let note = format!("{error}; the previous policy set stays active");
+                    ctx.event_on(
+                        &cm.object_ref(&()),
+                        true,
+                        "PolicySetRefused",
+                        "LoadPolicies",
+                        note,
+                    )
+                    .await;
                 }
             }
             Err(error) => tracing::error!(%error, "loading the policy set panicked"),

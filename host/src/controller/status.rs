@@ -17,6 +17,8 @@ use k8s_openapi::api::core::v1::LoadBalancerIngress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use svc_lb_contract::state;
 
+use super::text_limits::{CONDITION_MESSAGE_LIMIT, within};
+
 /// Condition type on served Services.
 pub const PROXY_READY: &str = "TailscaleProxyReady";
 
@@ -216,7 +218,7 @@ pub fn with_proxy_condition(
         type_: PROXY_READY.into(),
         status: status.into(),
         reason: reason.into(),
-        message,
+        message: within(message, CONDITION_MESSAGE_LIMIT),
         observed_generation: generation,
         last_transition_time,
     };

@@ -22,7 +22,7 @@ use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use super::bindings::{PlacementPolicy, PlacementPolicyPre, svc_lb};
-use super::error::{PolicyError, PolicyErrorKind};
+use super::error::{PolicyError, PolicyErrorKind, panic_message};
 use super::nodes::NodeSource;
 use super::permits::InstancePermits;
 use super::state::{PolicyLog, PolicyState};
@@ -294,9 +294,20 @@ impl PolicyEngine {
         if state.memory.exceeded {
             return PolicyErrorKind::MemoryLimit(self.limits.max_memory_bytes);
         }
+        // The whole chain holds the wasm backtrace (`<unknown>!<wasm
+        // function 191>` …): useful to the policy's author, noise in a
+        // Service's condition. It goes to the debug log only.
+        tracing::debug!(backtrace = %one_line(&format!("{error:#}")), "policy trapped");
+        let trap = match error.downcast_ref::<Trap>() {
+            Some(trap) => trap
+                .to_string()
+                .trim_start_matches("wasm trap: ")
+                .to_string(),
+            None => one_line(&error.root_cause().to_string()),
+        };
         PolicyErrorKind::Trap {
-            trap: one_line(&format!("{error:#}")),
-            stderr: one_line(&String::from_utf8_lossy(&stderr.contents())),
+            message: panic_message(&String::from_utf8_lossy(&stderr.contents())),
+            trap,
         }
     }
 }

@@ -30,15 +30,18 @@ pub enum PolicyErrorKind {
     #[error("ran past its deadline of {0:?}")]
     Timeout(Duration),
     /// Tried to grow its memory past the cap.
-    #[error("exceeded its memory cap of {0} bytes")]
+    #[error("exceeded its memory cap of {} MiB", .0 >> 20)]
     MemoryLimit(usize),
-    /// Trapped (a Rust panic is a trap); `stderr` holds what it printed.
-    #[error("trapped: {trap}{}", stderr_suffix(.stderr))]
+    /// Trapped (a Rust panic is a trap). Shown with the policy's own
+    /// message first: `panicked at src/lib.rs:9:9: … (trapped: …)`.
+    #[error("{}", trap_text(.message, .trap))]
     Trap {
-        /// The trap, as wasmtime reports it.
+        /// What the policy printed before it trapped (a panic's message),
+        /// size-capped, on one line; empty if nothing.
+        message: String,
+        /// The kind of trap (e.g. wasm `unreachable` instruction executed),
+        /// without the wasm backtrace (that is logged at debug level).
         trap: String,
-        /// The policy's standard error (a panic message), size-capped.
-        stderr: String,
     },
     /// Every slot of the instance pool is in use; try again later.
     #[error("not run: all {0} policy instance slots are in use")]
@@ -51,13 +54,29 @@ pub enum PolicyErrorKind {
     InvalidPlan(#[from] InvalidPlan),
 }
 
-fn stderr_suffix(stderr: &str) -> String {
-    let stderr = stderr.trim();
-    if stderr.is_empty() {
-        String::new()
+fn trap_text(message: &str, trap: &str) -> String {
+    if message.is_empty() {
+        format!("trapped: {trap}")
     } else {
-        format!("; policy stderr: {stderr}")
+        format!("{message} (trapped: {trap})")
     }
+}
+
+/// The message of a guest's panic from what it wrote to stderr: Rust's
+/// `thread '<unnamed>' panicked at src/lib.rs:9:9:\n<message>\nnote: run
+/// with `RUST_BACKTRACE=1` …` becomes `panicked at src/lib.rs:9:9:
+/// <message>`. Other output is kept, folded into one line.
+pub fn panic_message(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+        .map(|line| match line.find("panicked at ") {
+            Some(at) if line.starts_with("thread '") => &line[at..],
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl PolicyErrorKind {
@@ -74,5 +93,40 @@ impl PolicyErrorKind {
             PolicyErrorKind::Rejected(_) => "rejected",
             PolicyErrorKind::InvalidPlan(_) => "invalid_plan",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_leads_with_its_message_and_the_trap_follows() {
+        let stderr = "thread '<unnamed>' (1) panicked at src/lib.rs:11:9:\n\
+                      policy bug while placing web\n\
+                      note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        let message = panic_message(stderr);
+        assert_eq!(
+            message,
+            "panicked at src/lib.rs:11:9: policy bug while placing web"
+        );
+        let kind = PolicyErrorKind::Trap {
+            message,
+            trap: "wasm `unreachable` instruction executed".into(),
+        };
+        assert_eq!(
+            kind.to_string(),
+            "panicked at src/lib.rs:11:9: policy bug while placing web \
+             (trapped: wasm `unreachable` instruction executed)"
+        );
+        let silent = PolicyErrorKind::Trap {
+            message: String::new(),
+            trap: "integer divide by zero".into(),
+        };
+        assert_eq!(silent.to_string(), "trapped: integer divide by zero");
+        assert_eq!(
+            PolicyErrorKind::MemoryLimit(16 << 20).to_string(),
+            "exceeded its memory cap of 16 MiB"
+        );
     }
 }

@@ -9,6 +9,7 @@ mod controller;
 mod crud;
 mod deletion;
 mod harness;
+mod limits;
 mod patching;
 mod pods;
 mod watching;

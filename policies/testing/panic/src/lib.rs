@@ -1,14 +1,27 @@
-//! Panics in `evaluate`: the panic message must reach the operator.
+//! Panics in `evaluate`: the panic message must reach the operator. With
+//! `{"repeat": N}` the message is said N times, to test length limits.
 
-use policy_sdk::{NoSettings, Plan, Policy, Rejection, Request};
+use policy_sdk::{Plan, Policy, Rejection, Request};
+use serde::Deserialize;
 
 pub struct Panic;
 
-impl Policy for Panic {
-    type Settings = NoSettings;
+#[derive(Deserialize)]
+pub struct Settings {
+    #[serde(default = "once")]
+    pub repeat: usize,
+}
 
-    fn evaluate(request: &Request<'_, NoSettings>, _: Plan) -> Result<Plan, Rejection> {
-        panic!("policy bug while placing {}", request.service.name);
+fn once() -> usize {
+    1
+}
+
+impl Policy for Panic {
+    type Settings = Settings;
+
+    fn evaluate(request: &Request<'_, Settings>, _: Plan) -> Result<Plan, Rejection> {
+        let message = format!("policy bug while placing {}; ", request.service.name);
+        panic!("{}", message.repeat(request.settings.repeat));
     }
 }
 
