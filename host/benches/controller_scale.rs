@@ -184,6 +184,8 @@ async fn run_bench() {
         .args(["controller", "--no-leader-election", "--kubeconfig"])
         .arg(&kubeconfig)
         .args(["--namespace", SYSTEM])
+        // No policy ConfigMap: the bundled default policy alone.
+        .args(["--policy-configmap", ""])
         .args(["--metrics-address", &format!("127.0.0.1:{metrics_port}")])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

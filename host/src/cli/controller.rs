@@ -20,7 +20,8 @@ pub(super) struct ControllerArgs {
     /// Kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the pod's service account).
     #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
-    /// ConfigMap (in --namespace) holding policies.yaml and the .wasm files.
+    /// ConfigMap (in --namespace) holding policies.yaml and the .wasm files;
+    /// it must exist. Empty: no ConfigMap, the bundled default policy alone.
     #[arg(long, env = "SVCLB_POLICY_CONFIGMAP", default_value = DEFAULT_POLICY_CONFIGMAP)]
     policy_configmap: String,
     /// Do not run the bundled default policy first.
@@ -102,7 +103,7 @@ impl ControllerArgs {
                 ..ControllerTimings::default()
             },
             limits,
-            policy_configmap: self.policy_configmap.clone(),
+            policy_configmap: Some(self.policy_configmap.clone()).filter(|n| !n.is_empty()),
             default_policy: !self.no_default_policy,
             metrics_addr: Some(self.metrics_address),
             election: (!self.no_leader_election).then_some(election),

@@ -11,8 +11,11 @@
 //! swap. A bad set is refused and the previous one stays active; with no
 //! previous set the controller has none (it does not fall back to the
 //! default policy alone) and reports not-ready until a valid set appears.
-//! No ConfigMap at all means the bundled default policy alone, with its
-//! default settings.
+//! A missing ConfigMap is a bad set like any other: deleting it keeps the
+//! active set, and a replica that starts without it has none. No replica
+//! falls back to fewer rules (a set's `planRules` included) by accident.
+//! The bundled default policy alone is what the controller runs when it is
+//! told to use no ConfigMap ([`PolicySource::load_default_only`]).
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
@@ -23,6 +26,10 @@ use sha2::{Digest, Sha256};
 
 use crate::policy::{POLICY_SET_FILE, PolicyChain, PolicyEngine, PolicySetError, PolicySetSpec};
 use crate::validate::PlanRules;
+
+/// What having no valid set means, said wherever it is reported.
+pub const NO_SET_CONSEQUENCE: &str = "this replica has no policy set, so while it leads no \
+     Service is reconciled (existing proxies stay as they are) until a valid set appears";
 
 /// The chain in force, or why there is none.
 #[derive(Clone)]
@@ -95,13 +102,38 @@ impl PolicySource {
     /// and, when it is valid and new, makes it the active one. Compiles
     /// components: call it off the async executor.
     pub fn load(&self, config_map: Option<&ConfigMap>) -> SetChange {
-        let change = self.load_content(config_map);
+        let change = match config_map {
+            Some(config_map) => self.load_content(SetContent::of(config_map)),
+            None => self.refuse(PolicySetError::Spec(
+                "the policy ConfigMap does not exist".into(),
+            )),
+        };
         self.read.send_replace(true);
         change
     }
 
-    fn load_content(&self, config_map: Option<&ConfigMap>) -> SetChange {
-        let content = SetContent::of(config_map);
+    /// Makes the bundled default policy alone, with its default settings,
+    /// the active set (the controller runs without a policy ConfigMap).
+    pub fn load_default_only(&self) -> SetChange {
+        let change = self.load_content(SetContent {
+            spec: None,
+            files: BTreeMap::new(),
+        });
+        self.read.send_replace(true);
+        change
+    }
+
+    fn refuse(&self, error: PolicySetError) -> SetChange {
+        let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+        if let ActivePolicies::None(_) = *active {
+            *active = ActivePolicies::None(format!(
+                "no valid policy set: {error}; {NO_SET_CONSEQUENCE}"
+            ));
+        }
+        SetChange::Refused(error)
+    }
+
+    fn load_content(&self, content: SetContent) -> SetChange {
         let digest = content.digest();
         if let ActivePolicies::Chain { digest: active, .. } = self.active()
             && active == digest
@@ -123,13 +155,7 @@ impl PolicySource {
                 };
                 SetChange::Activated
             }
-            Err(error) => {
-                let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
-                if let ActivePolicies::None(_) = *active {
-                    *active = ActivePolicies::None(format!("the policy set is invalid: {error}"));
-                }
-                SetChange::Refused(error)
-            }
+            Err(error) => self.refuse(error),
         }
     }
 }
@@ -141,13 +167,15 @@ struct SetContent {
 }
 
 impl SetContent {
-    fn of(config_map: Option<&ConfigMap>) -> Self {
+    fn of(config_map: &ConfigMap) -> Self {
         Self {
             spec: config_map
-                .and_then(|cm| cm.data.as_ref())
+                .data
+                .as_ref()
                 .and_then(|data| data.get(POLICY_SET_FILE).cloned()),
             files: config_map
-                .and_then(|cm| cm.binary_data.as_ref())
+                .binary_data
+                .as_ref()
                 .map(|files| {
                     files
                         .iter()

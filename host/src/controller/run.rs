@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
@@ -31,7 +31,7 @@ use super::index::{Index, indexed};
 use super::leader::{Election, ElectionTimings, leadership_lost};
 use super::metrics::Metrics;
 use super::nodes::NodeCache;
-use super::policy_source::{PolicySource, SetChange};
+use super::policy_source::{ActivePolicies, NO_SET_CONSEQUENCE, PolicySource, SetChange};
 use super::reconcile::{error_policy, reconcile};
 use super::sweep::sweep_orphans;
 use crate::config::ControllerConfig;
@@ -52,8 +52,9 @@ pub struct ControllerOptions {
     pub timings: ControllerTimings,
     /// Bounds on policy calls.
     pub limits: EngineLimits,
-    /// Name of the policy ConfigMap in the controller's namespace.
-    pub policy_configmap: String,
+    /// Name of the policy ConfigMap in the controller's namespace; it must
+    /// exist. `None`: no ConfigMap, the bundled default policy alone.
+    pub policy_configmap: Option<String>,
     /// Run the bundled default policy first.
     pub default_policy: bool,
     /// Where to serve metrics and health; `None` serves nothing.
@@ -131,11 +132,18 @@ pub async fn run(
             }
         });
     }
-    tokio::spawn(watch_policy_set(
-        ctx.clone(),
-        options.policy_configmap.clone(),
-        reconcile_all.clone(),
-    ));
+    match options.policy_configmap.clone() {
+        Some(name) => {
+            tokio::spawn(watch_policy_set(ctx.clone(), name, reconcile_all.clone()));
+        }
+        None => {
+            let policies = ctx.policies.clone();
+            let change = tokio::task::spawn_blocking(move || policies.load_default_only()).await;
+            if let Ok(SetChange::Refused(error)) = change {
+                tracing::error!(%error, "the default policy cannot be loaded");
+            }
+        }
+    }
 
     let Some(timings) = options.election else {
         lead(ctx, &options, &reconcile_all, shutdown).await;
@@ -386,18 +394,24 @@ async fn watch_policy_set(ctx: Arc<Context>, name: String, reconcile_all: Arc<wa
             }
             Ok(SetChange::Refused(error)) => {
                 ctx.metrics.policy_set_refused();
-                tracing::error!(configmap = %name, %error, "policy set refused; the previous set stays active");
-                if let Some(cm) = &current {
-                    let note = format!("{error}; the previous policy set stays active");
-                    ctx.event_on(
-                        &cm.object_ref(&()),
-                        true,
-                        "PolicySetRefused",
-                        "LoadPolicies",
-                        note,
-                    )
+                let outcome = match ctx.policies.active() {
+                    ActivePolicies::Chain { .. } => "the previous policy set stays active",
+                    ActivePolicies::None(_) => NO_SET_CONSEQUENCE,
+                };
+                tracing::error!(configmap = %name, %error, outcome, "policy set refused");
+                // About the ConfigMap, also when it is gone: an Event may
+                // refer to a deleted object (`kubectl get events` shows it).
+                let regarding = ObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("ConfigMap".into()),
+                    namespace: Some(ctx.config.namespace.clone()),
+                    name: Some(name.clone()),
+                    uid: current.as_ref().and_then(|cm| cm.metadata.uid.clone()),
+                    ..ObjectReference::default()
+                };
+                let note = format!("{error}; {outcome}");
+                ctx.event_on(&regarding, true, "PolicySetRefused", "LoadPolicies", note)
                     .await;
-                }
             }
             Err(error) => tracing::error!(%error, "loading the policy set panicked"),
         }

@@ -62,6 +62,20 @@ async fn namespace(client: &kube::Client, prefix: &str) -> String {
         .name_any()
 }
 
+/// The policy ConfigMap with an empty set (the default policy alone), as
+/// an installation creates it: the controller requires it.
+async fn empty_policy_set(client: &kube::Client, system: &str) {
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": POLICY_CONFIGMAP},
+        "data": {"policies.yaml": ""}
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), system)
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("policy ConfigMap created");
+}
+
 /// Installs the controller RBAC `yaml` (the shipped file, or a variant of
 /// it) for namespace `system`.
 async fn controller_identity(
@@ -98,6 +112,7 @@ impl Cluster {
         let apps = namespace(&client, "svclb-apps").await;
         let class = format!("{system}.e2e.example.com/lb");
         let (rbac, controller_token) = controller_identity(&client, &system, yaml).await;
+        empty_policy_set(&client, &system).await;
         Arc::new(Self {
             client,
             config,
@@ -118,6 +133,7 @@ impl Cluster {
         let system = namespace(&self.client, "svclb-other").await;
         let (rbac, controller_token) =
             controller_identity(&self.client, &system, &controller_rbac::shipped_rbac_yaml()).await;
+        empty_policy_set(&self.client, &system).await;
         Self {
             client: self.client.clone(),
             config: self.config.clone(),
@@ -146,7 +162,7 @@ impl Cluster {
                 retry_base: Duration::from_millis(200),
             },
             limits: EngineLimits::default(),
-            policy_configmap: POLICY_CONFIGMAP.into(),
+            policy_configmap: Some(POLICY_CONFIGMAP.into()),
             default_policy: true,
             metrics_addr: None,
             election: None,

@@ -150,3 +150,47 @@ async fn a_bad_set_at_start_serves_nothing_until_a_valid_one_appears() {
     cluster.wait_for_daemonset("web").await;
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn deleting_the_policy_configmap_keeps_the_set_and_a_new_replica_serves_nothing() {
+    let cluster = Cluster::connect().await;
+    cluster
+        .create_node("a", json!({pool_label(&cluster): "true"}))
+        .await;
+    put_node_pools(&cluster).await;
+    let controller = cluster.start_default();
+    cluster.create_service("web", json!({POOL: "edge"})).await;
+    placed_on_pool(&cluster, "web").await;
+
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> = cluster.api(&cluster.system);
+    config_maps
+        .delete("policies", &Default::default())
+        .await
+        .unwrap();
+    let note = cluster
+        .wait_for_event(&cluster.system, "policies", "Warning", "PolicySetRefused")
+        .await;
+    assert!(
+        note.contains("does not exist") && note.contains("the previous policy set stays active"),
+        "{note}"
+    );
+    // A change to the Service is reconciled with the set still active, not
+    // with the default policy alone (which would drop the pool).
+    cluster.create_service("api", json!({POOL: "edge"})).await;
+    placed_on_pool(&cluster, "api").await;
+    placed_on_pool(&cluster, "web").await;
+
+    // A replica that starts now (a restart, a standby taking over) has no
+    // set: it says so and leaves the proxies as they are.
+    drop(controller);
+    let _replacement = cluster.start(cluster.options("replacement"));
+    let condition = cluster.wait_for_condition("web", "NoPolicySet").await;
+    assert!(
+        condition.message.contains("does not exist")
+            && condition.message.contains("no Service is reconciled"),
+        "{}",
+        condition.message
+    );
+    placed_on_pool(&cluster, "web").await;
+    cluster.cleanup().await;
+}

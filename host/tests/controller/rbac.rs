@@ -93,7 +93,7 @@ async fn in_memory_only_the_controller_uses_exactly_the_rbac_it_ships_with() {
     let secrets = cluster.secrets();
     secrets.create(&Default::default(), &orphan).await.unwrap();
     let mut options = cluster.options("rbac");
-    options.policy_configmap = "policies".into();
+    options.policy_configmap = Some("policies".into());
     options.election = Some(ElectionTimings {
         duration: 4,
         grace: 2,

@@ -325,7 +325,8 @@ impl PodCluster {
                 retry_base: Duration::from_millis(200),
             },
             limits: EngineLimits::default(),
-            policy_configmap: "policies".into(),
+            // No ConfigMap: the bundled default policy alone.
+            policy_configmap: None,
             default_policy: true,
             metrics_addr: None,
             election: None,
