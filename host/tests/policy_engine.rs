@@ -399,3 +399,83 @@ spec:
     let outcome = chain_of(&engine, &[]).evaluate(&twice, nodes()).unwrap();
     assert_eq!(outcome.plan.tags, ["tag:web", "tag:shop"]);
 }
+
+#[test]
+fn a_component_built_for_contract_0_1_0_still_loads_and_runs() {
+    let engine = engine();
+    let legacy = load(&engine, "test_guest_contract_0_1", "{}");
+    assert_eq!(legacy.contract_version(), "0.1.0");
+    let current = engine.load("default", DEFAULT_POLICY_WASM, "{}").unwrap();
+    assert_eq!(current.contract_version(), "0.2.0");
+    // After the current default policy, in one chain: the plans pass between
+    // versions, node look-ups and logs work.
+    let chain = PolicyChain::new(
+        engine.clone(),
+        vec![current, legacy.clone()],
+        PlanRules::default(),
+    );
+    let outcome = chain.evaluate(&example_service(), nodes()).unwrap();
+    let plan = &outcome.plan;
+    assert_eq!(plan.hostname, "legacy-web");
+    assert_eq!(
+        plan.tags,
+        vec!["tag:shop".to_string()],
+        "kept from the default policy"
+    );
+    assert_eq!(plan.node_selector["pool"], "legacy");
+    assert_eq!(plan.pod_labels["legacy-nodes"], "2");
+    assert_eq!(outcome.trace[1].nodes_returned, 2);
+    assert_eq!(outcome.trace[1].logs[0].message, "2 nodes");
+    // A 0.1.0 rejection is a rejection (invalid input), as it always was.
+    let rejected = service(
+        "metadata: {name: api, namespace: shop, annotations: {legacy/reject: x}}\nspec: {type: LoadBalancer}",
+    );
+    let chain = PolicyChain::new(engine.clone(), vec![legacy], PlanRules::default());
+    match chain.evaluate(&rejected, nodes()) {
+        Err(ChainError::Policy(e)) => {
+            assert!(matches!(e.kind, PolicyErrorKind::Rejected(_)), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn do_not_serve_is_a_verdict_and_invalid_input_a_rejection() {
+    let engine = engine();
+    let chain = chain_of(&engine, &[("test_guest_opt_out", "{}")]);
+    let with = |value: &str| {
+        service(&format!(
+            "metadata: {{name: web, namespace: shop, annotations: {{example.com/expose: {value:?}}}}}\n\
+             spec: {{type: LoadBalancer}}"
+        ))
+    };
+    chain.evaluate(&with("true"), nodes()).expect("served");
+    match chain.evaluate(&with("false"), nodes()) {
+        Err(ChainError::DoNotServe { policy, reason }) => {
+            assert_eq!(policy, "test_guest_opt_out");
+            assert!(reason.contains("example.com/expose=false"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match chain.evaluate(&with("flase"), nodes()) {
+        Err(ChainError::Policy(e)) => {
+            assert!(matches!(e.kind, PolicyErrorKind::Rejected(_)), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_policy_asking_for_some_label_keys_gets_only_those() {
+    let engine = engine();
+    let seen = |settings: &str| {
+        let chain = chain_of(&engine, &[("test_guest_read_all_nodes", settings)]);
+        let plan = chain.evaluate(&example_service(), nodes()).unwrap().plan;
+        plan.pod_annotations["example.com/labels-seen"].clone()
+    };
+    // examples/nodes.yaml: edge-1 has 3 labels, worker-1 has 2.
+    assert_eq!(seen("{}"), "5");
+    let one_key = r#"{"labelKeys": ["svc-lb.tailscale.iptables.sh/deploy"]}"#;
+    assert_eq!(seen(one_key), "2");
+    assert_eq!(seen(r#"{"labelKeys": ["absent"]}"#), "0");
+}

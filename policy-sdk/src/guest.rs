@@ -50,6 +50,9 @@ pub fn evaluate<P: Policy>(service: WitService, settings: &str, plan: WitPlan) -
         &cluster,
     ) {
         Ok(plan) => wit::Decision::Accept(plan_to_wit(plan)),
+        Err(rejection) if rejection.is_do_not_serve() => {
+            wit::Decision::DoNotServe(rejection.reason().to_string())
+        }
         Err(rejection) => wit::Decision::Reject(rejection.reason().to_string()),
     }
 }
@@ -64,7 +67,7 @@ pub(crate) fn log(level: LogLevel, message: &str) {
     host::log(level, message);
 }
 
-pub(crate) fn list_nodes(selector: &Selector) -> Vec<Node> {
+pub(crate) fn list_nodes(selector: &Selector, label_keys: Option<&[&str]>) -> Vec<Node> {
     let requirements: Vec<wit::SelectorRequirement> = selector
         .requirements
         .iter()
@@ -79,7 +82,9 @@ pub(crate) fn list_nodes(selector: &Selector) -> Vec<Node> {
             values: r.values.clone(),
         })
         .collect();
-    host::list_nodes(&requirements)
+    let label_keys: Option<Vec<String>> =
+        label_keys.map(|keys| keys.iter().map(|k| k.to_string()).collect());
+    host::list_nodes(&requirements, label_keys.as_deref())
         .into_iter()
         .map(|n| Node {
             name: n.name,

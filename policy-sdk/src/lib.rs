@@ -9,8 +9,12 @@
 //!
 //! Each one receives the [`Service`], its own settings (JSON written by the
 //! operator) and the [`Plan`] built so far, and returns the next plan or a
-//! [`Rejection`]. Nodes are available through [`Cluster::nodes`], fetched
-//! from the controller only when asked for.
+//! [`Rejection`]: [`Rejection::new`] says the input is invalid (the Service
+//! keeps the proxy it had, so a typo never takes it offline), and
+//! [`Rejection::do_not_serve`] says the Service must not be exposed (its
+//! proxy is removed and the device logs out). Nodes are available through
+//! [`Cluster::nodes`], fetched from the controller only when asked for;
+//! [`Cluster::nodes_with_labels`] copies only the labels the policy reads.
 //!
 //! ## A complete policy
 //!

@@ -175,24 +175,51 @@ pub struct Taint {
 }
 
 /// A policy's refusal to place a Service, with a reason for its owner.
+///
+/// Two kinds, with different effects:
+/// - [`Rejection::new`]: the input is invalid (a malformed annotation, say).
+///   The Service keeps the proxy it had: a typo must not take it offline.
+/// - [`Rejection::do_not_serve`]: this Service must not be exposed. Its
+///   proxy is removed (the device logs out of the tailnet) until a later
+///   evaluation accepts it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection(String);
+pub struct Rejection {
+    reason: String,
+    do_not_serve: bool,
+}
 
 impl Rejection {
-    /// A rejection with the given reason.
+    /// The input is invalid: the Service keeps its last good proxy.
     pub fn new(reason: impl Into<String>) -> Self {
-        Self(reason.into())
+        Self {
+            reason: reason.into(),
+            do_not_serve: false,
+        }
+    }
+
+    /// Do not serve this Service: its proxy is removed.
+    pub fn do_not_serve(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            do_not_serve: true,
+        }
     }
 
     /// The reason given.
     pub fn reason(&self) -> &str {
-        &self.0
+        &self.reason
+    }
+
+    /// Whether the Service must not be served (rather than its input being
+    /// invalid).
+    pub fn is_do_not_serve(&self) -> bool {
+        self.do_not_serve
     }
 }
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.reason)
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Secret, Service};
 use kube::Client;
-use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Resource, ResourceExt};
 
 use super::index::Index;
 use super::metrics::Metrics;
@@ -211,6 +211,15 @@ impl FailureCounts {
             .unwrap_or_else(|p| p.into_inner())
             .remove(service);
     }
+}
+
+/// `namespace/name` of a Service, for logs and messages.
+pub fn service_key(service: &Service) -> String {
+    format!(
+        "{}/{}",
+        service.namespace().unwrap_or_default(),
+        service.name_any()
+    )
 }
 
 impl Context {

@@ -14,27 +14,19 @@ use svc_lb_contract::ProxyNames;
 use tracing::Instrument;
 
 use super::apply::{ApplyOutcome, apply_proxy};
-use super::context::{Context, apply_service_status};
+use super::context::{Context, apply_service_status, service_key};
 use super::error::ReconcileError;
 use super::finalizer::{add_finalizer, has_finalizer, served_by};
 use super::policy_source::ActivePolicies;
 use super::status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
-use super::teardown::{delete_ours, teardown};
+use super::teardown::{AfterTeardown, delete_ours, teardown};
+use crate::policy::ChainError;
 use crate::policy::NodeSource;
 use crate::render::render_proxy;
 use crate::service_input::{NotServed, policy_input};
 
 /// How long a reconcile waits for the caches of our objects to fill.
 const CACHE_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// `namespace/name` of a Service, for logs and messages.
-pub fn service_key(service: &Service) -> String {
-    format!(
-        "{}/{}",
-        service.namespace().unwrap_or_default(),
-        service.name_any()
-    )
-}
 
 /// The controller's reconcile function.
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -93,7 +85,7 @@ async fn reconcile_service(service: &Service, ctx: &Context) -> Result<Action, R
             &ctx.config.load_balancer_class,
         ) =>
         {
-            teardown(service, ctx).await
+            teardown(service, ctx, AfterTeardown::Released).await
         }
         // Not ours (another class or type, and never served): untouched.
         _ => Ok(Action::await_change()),
@@ -110,10 +102,6 @@ async fn provision(
         ctx.client.clone(),
         service.namespace().as_deref().unwrap_or("default"),
     );
-    if !has_finalizer(service) && !add_finalizer(&services, service, &ctx.config.namespace).await? {
-        // Deleted meanwhile: create nothing that nothing would remove.
-        return Ok(Action::await_change());
-    }
     let chain = match ctx.policies.active() {
         ActivePolicies::Chain { chain, .. } => chain,
         ActivePolicies::None(reason) => {
@@ -143,6 +131,9 @@ async fn provision(
     };
     let outcome = match evaluated {
         Ok(outcome) => outcome,
+        Err(ChainError::DoNotServe { policy, reason }) => {
+            return withdraw(service, ctx, &services, policy, reason).await;
+        }
         Err(error) => {
             let message = error.to_string();
             ctx.event(service, true, "PolicyFailed", message.clone())
@@ -160,6 +151,12 @@ async fn provision(
     };
     for step in &outcome.trace {
         ctx.metrics.observe_policy(&step.policy, step.elapsed);
+    }
+    // The finalizer comes before anything is created for the Service (and
+    // only for a Service that is to be served).
+    if !has_finalizer(service) && !add_finalizer(&services, service, &ctx.config.namespace).await? {
+        // Deleted meanwhile: create nothing that nothing would remove.
+        return Ok(Action::await_change());
     }
     let names = ProxyNames::for_service(&input.namespace, &input.name);
     if ctx
@@ -226,6 +223,35 @@ async fn provision(
         &selector_text(&outcome.plan.node_selector),
     );
     set_status(ctx, &services, service, Some(&report), &readiness).await?;
+    Ok(Action::requeue(ctx.timings.resync))
+}
+
+/// A policy decided not to serve the Service: remove its proxy (logging
+/// the device out) if it has one, and say why on the Service.
+async fn withdraw(
+    service: &Service,
+    ctx: &Context,
+    services: &Api<Service>,
+    policy: String,
+    reason: String,
+) -> Result<Action, ReconcileError> {
+    let readiness = Readiness::NotServed { policy, reason };
+    if has_finalizer(service) {
+        return teardown(service, ctx, AfterTeardown::NotServed(readiness)).await;
+    }
+    let already_said = service
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c.type_ == PROXY_READY && c.reason == "NotServed")
+        });
+    set_status(ctx, services, service, None, &readiness).await?;
+    if !already_said {
+        let (_, _, message) = readiness.parts();
+        ctx.event(service, false, "NotServed", message).await;
+    }
     Ok(Action::requeue(ctx.timings.resync))
 }
 

@@ -138,6 +138,14 @@ pub enum Readiness {
     PolicyFailed(String),
     /// The controller has no valid policy set.
     NoPolicySet(String),
+    /// A policy decided that the Service is not to be served; its proxy is
+    /// removed.
+    NotServed {
+        /// The deciding policy.
+        policy: String,
+        /// Its reason.
+        reason: String,
+    },
 }
 
 impl Readiness {
@@ -159,7 +167,7 @@ impl Readiness {
     }
 
     /// `(status, reason, message)` of the condition.
-    fn parts(&self) -> (&'static str, &'static str, String) {
+    pub fn parts(&self) -> (&'static str, &'static str, String) {
         match self {
             Readiness::Ready {
                 leader_pod,
@@ -196,6 +204,11 @@ impl Readiness {
             ),
             Readiness::PolicyFailed(reason) => ("False", "PolicyFailed", reason.clone()),
             Readiness::NoPolicySet(reason) => ("False", "NoPolicySet", reason.clone()),
+            Readiness::NotServed { policy, reason } => (
+                "False",
+                "NotServed",
+                format!("policy {policy} does not serve this Service: {reason}"),
+            ),
         }
     }
 }

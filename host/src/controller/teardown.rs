@@ -6,7 +6,9 @@
 //!    until it reports `logged_out`, for at most the deprovision timeout;
 //! 2. delete the DaemonSet, Secret, Lease and RBAC, each only if it is ours
 //!    (our managed-by label, deleted with a uid precondition);
-//! 3. clear the ingress and our condition, then remove the finalizer.
+//! 3. clear the ingress and our condition (or, when a policy decided not to
+//!    serve the Service, say so in the condition), then remove the
+//!    finalizer.
 
 use std::time::Duration;
 
@@ -22,11 +24,10 @@ use serde_json::json;
 use svc_lb_contract::ProxyNames;
 use svc_lb_contract::keys::{DEPROVISION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
-use super::context::{Context, apply_service_status, manager_params, unless_gone};
+use super::context::{Context, apply_service_status, manager_params, service_key, unless_gone};
 use super::error::ReconcileError;
 use super::finalizer::remove_finalizer;
-use super::reconcile::service_key;
-use super::status::{PROXY_READY, ProxyReport};
+use super::status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
 
 /// How often teardown looks again while the leader logs out.
 const LOGOUT_POLL: Duration = Duration::from_secs(1);
@@ -69,8 +70,22 @@ pub fn deprovision_step(
     }
 }
 
+/// What the Service shows once its proxy is gone.
+#[derive(Debug, Clone)]
+pub enum AfterTeardown {
+    /// Deleted or no longer ours: nothing of ours stays on it.
+    Released,
+    /// Still ours, but a policy decided not to serve it: the condition says
+    /// so (the state is a [`Readiness::NotServed`]).
+    NotServed(Readiness),
+}
+
 /// Tears the proxy of `service` down, a step per call.
-pub async fn teardown(service: &Service, ctx: &Context) -> Result<Action, ReconcileError> {
+pub async fn teardown(
+    service: &Service,
+    ctx: &Context,
+    after: AfterTeardown,
+) -> Result<Action, ReconcileError> {
     let key = service_key(service);
     let namespace = service.namespace().unwrap_or_default();
     let names = ProxyNames::for_service(&namespace, &service.name_any());
@@ -120,17 +135,45 @@ pub async fn teardown(service: &Service, ctx: &Context) -> Result<Action, Reconc
     }
     delete_proxy_objects(&ctx.client, &ctx.config.namespace, &names).await?;
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
-    clear_status(&services, service).await?;
+    let note = match &after {
+        AfterTeardown::Released => {
+            clear_status(&services, service).await?;
+            "removed the Tailscale proxy".to_string()
+        }
+        AfterTeardown::NotServed(readiness) => {
+            show_not_served(&services, service, readiness).await?;
+            format!("removed the Tailscale proxy: {}", readiness.parts().2)
+        }
+    };
     remove_finalizer(&services, service).await?;
     tracing::info!(service = %key, "proxy removed");
-    ctx.event(
-        service,
-        false,
-        "ProxyRemoved",
-        "removed the Tailscale proxy".into(),
-    )
-    .await;
-    Ok(Action::await_change())
+    ctx.event(service, false, "ProxyRemoved", note).await;
+    Ok(match after {
+        AfterTeardown::Released => Action::await_change(),
+        AfterTeardown::NotServed(_) => Action::requeue(ctx.timings.resync),
+    })
+}
+
+/// No ingress, and our condition saying why the Service is not served.
+async fn show_not_served(
+    services: &Api<Service>,
+    service: &Service,
+    readiness: &Readiness,
+) -> kube::Result<()> {
+    let existing = service
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let now =
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    let conditions = with_proxy_condition(&existing, readiness, service.metadata.generation, now);
+    let ours: Vec<_> = conditions
+        .iter()
+        .filter(|c| c.type_ == PROXY_READY)
+        .collect();
+    let status = json!({"loadBalancer": {"ingress": []}, "conditions": ours});
+    apply_service_status(services, &service.name_any(), status).await
 }
 
 /// Deletes every proxy object named by `names` that is ours.

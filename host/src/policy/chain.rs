@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use policy_sdk::{Plan, Service};
 
-use super::bindings::{plan_from_wit, plan_to_wit, service_to_wit, svc_lb};
+use super::bindings::Decision;
 use super::engine::{LoadedPolicy, PolicyEngine};
 use super::error::{PolicyError, PolicyErrorKind};
 use super::nodes::NodeSource;
@@ -49,6 +49,16 @@ pub struct ChainOutcome {
 /// Why the chain produced no plan.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// A policy decided that the Service must not be served. Not a failure:
+    /// the controller removes the Service's proxy and says why. Later
+    /// policies did not run.
+    #[error("policy {policy} does not serve this Service: {reason}")]
+    DoNotServe {
+        /// The deciding policy.
+        policy: String,
+        /// Its reason, for the Service's owner.
+        reason: String,
+    },
     /// A policy failed or rejected the Service.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -61,6 +71,7 @@ impl ChainError {
     /// A short, stable label for metrics and Event reasons.
     pub fn metric_label(&self) -> &'static str {
         match self {
+            ChainError::DoNotServe { .. } => "do_not_serve",
             ChainError::Policy(e) => e.kind.metric_label(),
             ChainError::Incomplete(_) => "incomplete_plan",
         }
@@ -89,24 +100,27 @@ impl PolicyChain {
         nodes: Arc<dyn NodeSource>,
     ) -> Result<ChainOutcome, ChainError> {
         let namespace = service.namespace.as_str();
-        let service = service_to_wit(service);
         let mut plan = Plan::default();
         let mut trace = Vec::with_capacity(self.policies.len());
         for policy in &self.policies {
             let started = Instant::now();
-            let evaluation =
-                self.engine
-                    .evaluate(policy, &service, &plan_to_wit(&plan), nodes.clone())?;
+            let evaluation = self
+                .engine
+                .evaluate(policy, service, &plan, nodes.clone())?;
             let fail = |kind| PolicyError {
                 policy: policy.name.clone(),
                 kind,
             };
             let next = match evaluation.decision {
-                svc_lb::policy::types::Decision::Accept(next) => {
-                    plan_from_wit(next).map_err(|e| fail(PolicyErrorKind::InvalidPlan(e)))?
-                }
-                svc_lb::policy::types::Decision::Reject(reason) => {
+                Decision::Accept(next) => *next,
+                Decision::Reject(reason) => {
                     return Err(fail(PolicyErrorKind::Rejected(clip(&reason))).into());
+                }
+                Decision::DoNotServe(reason) => {
+                    return Err(ChainError::DoNotServe {
+                        policy: policy.name.clone(),
+                        reason: clip(&reason),
+                    });
                 }
             };
             validate_plan(&next, &self.rules, namespace)

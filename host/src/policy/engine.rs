@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, Resource};
+use wasmtime::component::{Component, Linker, Resource};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig,
     Store, Trap,
@@ -21,11 +21,13 @@ use wasmtime::{
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-use super::bindings::{PlacementPolicy, PlacementPolicyPre, svc_lb};
+use super::bindings::Decision;
 use super::error::{PolicyError, PolicyErrorKind, panic_message};
 use super::nodes::NodeSource;
 use super::permits::InstancePermits;
 use super::state::{PolicyLog, PolicyState};
+use super::versions::{PolicyPre, add_host_to_linker};
+use policy_sdk::{Plan, Service};
 
 /// How often the epoch advances; deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -80,7 +82,14 @@ pub struct LoadedPolicy {
     pub digest: String,
     /// The settings JSON handed to every call.
     pub settings: String,
-    pre: PlacementPolicyPre<PolicyState>,
+    pre: PolicyPre,
+}
+
+impl LoadedPolicy {
+    /// The contract version the component implements (`0.2.0`, `0.1.0`).
+    pub fn contract_version(&self) -> &'static str {
+        self.pre.version()
+    }
 }
 
 impl std::fmt::Debug for LoadedPolicy {
@@ -95,8 +104,8 @@ impl std::fmt::Debug for LoadedPolicy {
 /// What one call of `evaluate` returned, with what the policy logged.
 #[derive(Debug)]
 pub struct Evaluation {
-    /// The decision, in the contract's types.
-    pub decision: svc_lb::policy::types::Decision,
+    /// The decision.
+    pub decision: Decision,
     /// Lines logged through the host.
     pub logs: Vec<PolicyLog>,
     /// Nodes handed to the policy through `list-nodes`.
@@ -112,7 +121,7 @@ fn hex(digest: &[u8; 32]) -> String {
 pub struct PolicyEngine {
     engine: Engine,
     linker: Linker<PolicyState>,
-    compiled: Mutex<HashMap<[u8; 32], PlacementPolicyPre<PolicyState>>>,
+    compiled: Mutex<HashMap<[u8; 32], PolicyPre>>,
     limits: EngineLimits,
     permits: InstancePermits,
     ticker: EpochTicker,
@@ -131,8 +140,7 @@ impl PolicyEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup)?;
         refuse_clock_waits(&mut linker).map_err(setup)?;
-        PlacementPolicy::add_to_linker::<PolicyState, HasSelf<PolicyState>>(&mut linker, |s| s)
-            .map_err(setup)?;
+        add_host_to_linker(&mut linker).map_err(setup)?;
         let ticker = EpochTicker::start(engine.clone());
         Ok(Self {
             engine,
@@ -171,10 +179,8 @@ impl PolicyEngine {
             pre,
         };
         let no_nodes: Arc<dyn NodeSource> = Arc::new(super::nodes::StaticNodes::default());
-        let (verdict, _) = self.call(&policy, no_nodes, |store, instance| {
-            instance
-                .svc_lb_policy_policy()
-                .call_validate_settings(store, settings)
+        let (verdict, _) = self.call(&policy, no_nodes, |store, pre| {
+            pre.validate_settings(store, settings)
         })?;
         verdict.map_err(|reason| fail(PolicyErrorKind::InvalidSettings(reason)))?;
         Ok(policy)
@@ -184,14 +190,16 @@ impl PolicyEngine {
     pub fn evaluate(
         &self,
         policy: &LoadedPolicy,
-        service: &svc_lb::policy::types::Service,
-        plan: &svc_lb::policy::types::Plan,
+        service: &Service,
+        plan: &Plan,
         nodes: Arc<dyn NodeSource>,
     ) -> Result<Evaluation, PolicyError> {
-        let (decision, state) = self.call(policy, nodes, |store, instance| {
-            instance
-                .svc_lb_policy_policy()
-                .call_evaluate(store, service, &policy.settings, plan)
+        let (decision, state) = self.call(policy, nodes, |store, pre| {
+            pre.evaluate(store, service, &policy.settings, plan)
+        })?;
+        let decision = decision.map_err(|invalid| PolicyError {
+            policy: policy.name.clone(),
+            kind: PolicyErrorKind::InvalidPlan(invalid),
         })?;
         Ok(Evaluation {
             decision,
@@ -216,11 +224,7 @@ impl PolicyEngine {
         self.compiled.lock().expect("compile cache poisoned").len()
     }
 
-    fn compile(
-        &self,
-        digest: &[u8; 32],
-        bytes: &[u8],
-    ) -> Result<PlacementPolicyPre<PolicyState>, PolicyErrorKind> {
+    fn compile(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<PolicyPre, PolicyErrorKind> {
         if let Some(pre) = self
             .compiled
             .lock()
@@ -235,7 +239,7 @@ impl PolicyEngine {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PolicyErrorKind::WrongWorld(one_line(&format!("{e:#}"))))?;
-        let pre = PlacementPolicyPre::new(instance_pre)
+        let pre = PolicyPre::new(instance_pre)
             .map_err(|e| PolicyErrorKind::WrongWorld(one_line(&format!("{e:#}"))))?;
         self.compiled
             .lock()
@@ -250,7 +254,7 @@ impl PolicyEngine {
         &self,
         policy: &LoadedPolicy,
         nodes: Arc<dyn NodeSource>,
-        f: impl FnOnce(&mut Store<PolicyState>, &PlacementPolicy) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<PolicyState>, &PolicyPre) -> wasmtime::Result<R>,
     ) -> Result<(R, PolicyState), PolicyError> {
         let _slot = self
             .permits
@@ -265,10 +269,7 @@ impl PolicyEngine {
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(self.ticker.ticks_for(self.limits.deadline));
         store.epoch_deadline_trap();
-        let result = policy
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(&mut store, &instance));
+        let result = f(&mut store, &policy.pre);
         let state = store.into_data();
         match result {
             Ok(value) => Ok((value, state)),

@@ -21,7 +21,7 @@ pub enum PolicyErrorKind {
     #[error("not a WebAssembly component: {0}")]
     InvalidComponent(String),
     /// A component, but not of the `svc-lb:policy` world.
-    #[error("not a placement policy (world svc-lb:policy/placement-policy@0.1.0): {0}")]
+    #[error("not a placement policy (world svc-lb:policy/placement-policy@0.2.0 or @0.1.0): {0}")]
     WrongWorld(String),
     /// The policy refused its settings.
     #[error("settings rejected: {0}")]

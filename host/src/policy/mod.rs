@@ -15,7 +15,9 @@ mod nodes;
 mod permits;
 mod set;
 mod state;
+mod versions;
 
+pub use bindings::Decision;
 pub use bindings::imported::LogLevel;
 pub use chain::{ChainError, ChainOutcome, PolicyChain, TraceStep, describe_changes};
 pub use engine::{EngineLimits, EngineSetupError, Evaluation, LoadedPolicy, PolicyEngine};

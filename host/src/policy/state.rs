@@ -16,7 +16,7 @@ use wasmtime_wasi::{
     WasiView,
 };
 
-use super::bindings::{imported, node_to_wit, selector_from_wit, svc_lb};
+use super::bindings::{imported, v0_1, v0_2};
 use super::nodes::NodeSource;
 
 /// Most log lines kept per evaluation.
@@ -120,10 +120,61 @@ impl WasiView for PolicyState {
     }
 }
 
-impl svc_lb::policy::types::Host for PolicyState {}
+impl v0_2::svc_lb::policy::types::Host for PolicyState {}
 
 impl imported::Host for PolicyState {
     fn log(&mut self, level: imported::LogLevel, message: String) {
+        self.record_log(level, message);
+    }
+
+    fn list_nodes(
+        &mut self,
+        selector: Vec<v0_2::svc_lb::policy::types::SelectorRequirement>,
+        label_keys: Option<Vec<String>>,
+    ) -> Vec<v0_2::svc_lb::policy::types::Node> {
+        let selector = v0_2::convert::selector_from_wit(selector);
+        let mut nodes = Vec::new();
+        self.nodes.visit_matching(&selector, &mut |node| {
+            nodes.push(v0_2::convert::node_to_wit(node, label_keys.as_deref()));
+        });
+        self.nodes_returned += nodes.len();
+        nodes
+    }
+}
+
+impl v0_1::svc_lb::policy::types::Host for PolicyState {}
+
+/// The frozen 0.1.0 host interface: the same functions, every label copied.
+impl v0_1::svc_lb::policy::host::Host for PolicyState {
+    fn log(&mut self, level: v0_1::svc_lb::policy::host::LogLevel, message: String) {
+        use v0_1::svc_lb::policy::host::LogLevel as Old;
+        let level = match level {
+            Old::Debug => imported::LogLevel::Debug,
+            Old::Info => imported::LogLevel::Info,
+            Old::Warn => imported::LogLevel::Warn,
+            Old::Error => imported::LogLevel::Error,
+        };
+        self.record_log(level, message);
+    }
+
+    fn list_nodes(
+        &mut self,
+        selector: Vec<v0_1::svc_lb::policy::types::SelectorRequirement>,
+    ) -> Vec<v0_1::svc_lb::policy::types::Node> {
+        let selector = v0_1::convert::selector_from_wit(selector);
+        let mut nodes = Vec::new();
+        self.nodes.visit_matching(&selector, &mut |node| {
+            nodes.push(v0_1::convert::node_to_wit(node, None));
+        });
+        self.nodes_returned += nodes.len();
+        nodes
+    }
+}
+
+impl PolicyState {
+    /// Keeps a line the policy logged: at most [`MAX_LOG_LINES`], each one
+    /// line of at most [`MAX_LOG_LINE`] bytes.
+    fn record_log(&mut self, level: imported::LogLevel, message: String) {
         if self.logs.len() >= MAX_LOG_LINES {
             return;
         }
@@ -140,18 +191,6 @@ impl imported::Host for PolicyState {
             message.truncate(cut);
         }
         self.logs.push(PolicyLog { level, message });
-    }
-
-    fn list_nodes(
-        &mut self,
-        selector: Vec<svc_lb::policy::types::SelectorRequirement>,
-    ) -> Vec<svc_lb::policy::types::Node> {
-        let selector = selector_from_wit(selector);
-        let mut nodes = Vec::new();
-        self.nodes
-            .visit_matching(&selector, &mut |node| nodes.push(node_to_wit(node)));
-        self.nodes_returned += nodes.len();
-        nodes
     }
 }
 

@@ -29,6 +29,22 @@ async fn service_released(cluster: &Cluster, service: &str) {
     .await;
 }
 
+/// Plays the runtime's leader: waits until teardown asks it to log out.
+async fn wait_for_logout_request(cluster: &Cluster, service: &str) {
+    let secret_name = cluster.names(service).state_secret;
+    eventually("logout is requested", || async {
+        let secret = cluster.secrets().get(&secret_name).await.unwrap();
+        secret.annotations().get(DEPROVISION_ANNOTATION).cloned()
+    })
+    .await;
+}
+
+/// Plays the runtime's leader: reports the logout in the state Secret.
+async fn report_logged_out(cluster: &Cluster, service: &str) {
+    let logged_out = (state::LOGGED_OUT, "2026-01-01T00:00:00Z".to_string());
+    write_state(cluster, service, &[logged_out]).await;
+}
+
 /// A served Service whose device has joined the tailnet.
 async fn joined(cluster: &Cluster, service: &str) {
     cluster.create_service(service, json!({})).await;
@@ -48,18 +64,11 @@ async fn deleting_a_service_logs_the_device_out_then_removes_everything() {
         .delete("web", &DeleteParams::default())
         .await
         .unwrap();
-    // Play the runtime's leader: wait for the request, log out, report it.
-    let secret_name = cluster.names("web").state_secret;
-    eventually("logout is requested", || async {
-        let secret = cluster.secrets().get(&secret_name).await.unwrap();
-        secret.annotations().get(DEPROVISION_ANNOTATION).cloned()
-    })
-    .await;
+    wait_for_logout_request(&cluster, "web").await;
     let held = services.get_opt("web").await.unwrap().is_some();
     assert!(held, "the Service is held until the device has left");
     assert!(!proxy_gone(&cluster, "web").await);
-    let logged_out = (state::LOGGED_OUT, "2026-01-01T00:00:00Z".to_string());
-    write_state(&cluster, "web", &[logged_out]).await;
+    report_logged_out(&cluster, "web").await;
     service_released(&cluster, "web").await;
     assert!(proxy_gone(&cluster, "web").await);
     cluster.cleanup().await;
@@ -217,17 +226,11 @@ async fn two_installations_never_touch_each_others_services() {
         .patch("b", &PatchParams::default(), &Patch::Merge(to_cluster_ip))
         .await
         .unwrap();
-    let secret = other.names("b").state_secret;
-    eventually("their controller asks for logout", || async {
-        let secret = other.secrets().get(&secret).await.unwrap();
-        secret.annotations().get(DEPROVISION_ANNOTATION).cloned()
-    })
-    .await;
+    wait_for_logout_request(&other, "b").await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let held = services.get("b").await.unwrap();
     assert!(!held.finalizers().is_empty(), "still held for the logout");
-    let logged_out = (state::LOGGED_OUT, "2026-01-01T00:00:00Z".to_string());
-    write_state(&other, "b", &[logged_out]).await;
+    report_logged_out(&other, "b").await;
     eventually("their proxy is gone and the finalizer released", || async {
         let service = services.get("b").await.unwrap();
         let gone = other.proxy_objects("b").await == [false; 6];
@@ -280,5 +283,105 @@ async fn a_service_served_again_during_its_teardown_gets_a_fresh_proxy_state() {
         },
     )
     .await;
+    cluster.cleanup().await;
+}
+
+/// Sets the opt-out policy's annotation on `service`.
+async fn expose(cluster: &Cluster, service: &str, value: &str) {
+    let patch = json!({"metadata": {"annotations": {"example.com/expose": value}}});
+    cluster
+        .services()
+        .patch(service, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_policy_that_does_not_serve_a_service_logs_it_out_and_removes_its_proxy() {
+    let cluster = Cluster::connect().await;
+    let files = [(
+        "opt-out.wasm",
+        crate::harness::policy_wasm("test_guest_opt_out"),
+    )];
+    let set = "policies:\n- name: opt-out\n  file: opt-out.wasm\n";
+    cluster.put_policies(set, &files).await;
+    let mut options = cluster.options("e2e");
+    options.timings.deprovision_timeout = std::time::Duration::from_secs(60);
+    let _controller = cluster.start(options);
+    joined(&cluster, "web").await;
+    let before = cluster.wait_for_daemonset("web").await;
+
+    // A typo is invalid input: the Service keeps its proxy.
+    expose(&cluster, "web", "flase").await;
+    let condition = cluster.wait_for_condition("web", "PolicyFailed").await;
+    assert!(
+        condition.message.contains("policy opt-out"),
+        "{}",
+        condition.message
+    );
+    let kept = cluster.wait_for_daemonset("web").await;
+    assert_eq!(
+        kept.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    assert!(!cluster.wait_for_ingress("web").await.is_empty());
+
+    // "false": the device is logged out, the proxy removed, and the Service
+    // says which policy decided and why.
+    expose(&cluster, "web", "false").await;
+    wait_for_logout_request(&cluster, "web").await;
+    report_logged_out(&cluster, "web").await;
+    eventually("the proxy is removed", || async {
+        proxy_gone(&cluster, "web").await.then_some(())
+    })
+    .await;
+    let condition = cluster.wait_for_condition("web", "NotServed").await;
+    assert_eq!(
+        condition.message,
+        "policy opt-out does not serve this Service: its owner set example.com/expose=false"
+    );
+    let web = cluster.services().get("web").await.unwrap();
+    let ingress = web
+        .status
+        .and_then(|s| s.load_balancer)
+        .and_then(|lb| lb.ingress);
+    assert!(ingress.unwrap_or_default().is_empty(), "no address shown");
+    assert!(
+        web.metadata.finalizers.unwrap_or_default().is_empty(),
+        "released"
+    );
+    let note = cluster
+        .wait_for_event(&cluster.apps, "web", "Normal", "ProxyRemoved")
+        .await;
+    assert!(
+        note.contains("policy opt-out does not serve this Service"),
+        "{note}"
+    );
+
+    // Served again when the owner changes their mind: a fresh proxy.
+    expose(&cluster, "web", "true").await;
+    cluster.wait_for_daemonset("web").await;
+    // (No node carries the deploy label in this test.)
+    cluster.wait_for_condition("web", "NoMatchingNodes").await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_service_never_served_that_a_policy_does_not_serve_gets_no_proxy_and_no_finalizer() {
+    let cluster = Cluster::connect().await;
+    let files = [(
+        "opt-out.wasm",
+        crate::harness::policy_wasm("test_guest_opt_out"),
+    )];
+    let set = "policies:\n- name: opt-out\n  file: opt-out.wasm\n";
+    cluster.put_policies(set, &files).await;
+    let _controller = cluster.start_default();
+    cluster
+        .create_service("web", json!({"example.com/expose": "false"}))
+        .await;
+    cluster.wait_for_condition("web", "NotServed").await;
+    let web = cluster.services().get("web").await.unwrap();
+    assert!(web.metadata.finalizers.unwrap_or_default().is_empty());
+    assert!(proxy_gone(&cluster, "web").await);
     cluster.cleanup().await;
 }

@@ -20,8 +20,8 @@ impl Policy for Panic {
     type Settings = Settings;
 
     fn evaluate(request: &Request<'_, Settings>, _: Plan) -> Result<Plan, Rejection> {
-        let message = format!("policy bug while placing {}; ", request.service.name);
-        panic!("{}", message.repeat(request.settings.repeat));
+        let message = format!("policy bug while placing {}", request.service.name);
+        panic!("{}", vec![message; request.settings.repeat].join("; "));
     }
 }
 
