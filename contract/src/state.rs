@@ -36,6 +36,44 @@ pub const LOGGED_OUT: &str = "logged_out";
 /// a change of settings is told from this, never from the granted tags.
 pub const LOGIN_REQUEST: &str = "login_request";
 
+/// Why the proxy does not serve, as a code of [`problem`], while it does
+/// not; removed once it serves. The controller shows it on the Service.
+pub const PROBLEM: &str = "problem";
+
+/// What went wrong, in the words of the failing part (tailscale's output,
+/// the kernel's error), with the pod and node it happened on.
+pub const PROBLEM_MESSAGE: &str = "problem_message";
+
+/// The codes of [`PROBLEM`] (also the Service condition's reason).
+pub mod problem {
+    /// Control refused the tags asked for (not owned by the auth key or
+    /// OAuth client in the tailnet policy's `tagOwners`).
+    pub const TAGS_NOT_PERMITTED: &str = "TagsNotPermitted";
+    /// Control refused the auth key (unknown, expired, revoked, used up).
+    pub const AUTH_KEY_REJECTED: &str = "AuthKeyRejected";
+    /// Logging in failed otherwise.
+    pub const LOGIN_FAILED: &str = "LoginFailed";
+    /// The device waits for a tailnet admin's approval.
+    pub const NEEDS_APPROVAL: &str = "NeedsApproval";
+    /// The pod cannot open a TUN device.
+    pub const NO_TUN_DEVICE: &str = "NoTunDevice";
+    /// IP forwarding is off in the pod.
+    pub const FORWARDING_DISABLED: &str = "ForwardingDisabled";
+    /// The forwarding rules could not be installed.
+    pub const FIREWALL_FAILED: &str = "FirewallFailed";
+
+    /// Every code.
+    pub const ALL: &[&str] = &[
+        TAGS_NOT_PERMITTED,
+        AUTH_KEY_REJECTED,
+        LOGIN_FAILED,
+        NEEDS_APPROVAL,
+        NO_TUN_DEVICE,
+        FORWARDING_DISABLED,
+        FIREWALL_FAILED,
+    ];
+}
+
 /// Every key the runtime writes; the controller never writes these.
 pub const RUNTIME_KEYS: &[&str] = &[
     TS_IP,
@@ -47,4 +85,6 @@ pub const RUNTIME_KEYS: &[&str] = &[
     LOGIN_URL,
     LOGGED_OUT,
     LOGIN_REQUEST,
+    PROBLEM,
+    PROBLEM_MESSAGE,
 ];

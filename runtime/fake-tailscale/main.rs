@@ -26,7 +26,14 @@
 //! run the relay and a device outside the cluster.
 //!
 //! The "control server" is a directory (`FAKE_TAILNET_DIR`): a file per
-//! device in the tailnet (`devices/<n>`, removed by logout) and, per device,
+//! device in the tailnet (`devices/<n>`, removed by logout). Two files model
+//! the tailnet's policy, as real control enforces it at login: with
+//! `permitted-tags` (comma-separated), a login asking for another tag fails
+//! with control's words (`requested tags [tag:x] are invalid or not
+//! permitted`); with `device-approval`, a new device waits in
+//! `NeedsMachineAuth` until `approved/<n>` exists (an admin approved it;
+//! `up` returns meanwhile, where the real one waits printing the admin URL).
+//! Per device,
 //! the pid of the daemon currently running it (`active-<id>`) and a lock it
 //! holds meanwhile (`active-<id>.lock`, released by the kernel when it
 //! dies, in whichever pod). A second daemon running the same device while
@@ -286,6 +293,38 @@ impl Daemon {
         }
     }
 
+    /// The requested tags the tailnet policy does not permit, if it has a
+    /// `permitted-tags` list.
+    fn denied_tags(&self, requested: &[String]) -> Vec<String> {
+        match std::fs::read_to_string(self.tailnet.join("permitted-tags")) {
+            Ok(permitted) => {
+                let permitted: Vec<&str> = permitted.trim().split(',').collect();
+                requested
+                    .iter()
+                    .filter(|t| !permitted.contains(&t.as_str()))
+                    .cloned()
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the device waits for an admin's approval.
+    fn awaits_approval(&self, device: &Device) -> bool {
+        self.tailnet.join("device-approval").exists()
+            && !self.tailnet.join(format!("approved/{}", device.n)).exists()
+    }
+
+    /// The device goes up, or waits for approval first.
+    fn go_running_if_approved(&self, node: &mut Node, device: Device) {
+        if self.awaits_approval(&device) {
+            node.state = "NeedsMachineAuth";
+            node.device = Some(device);
+        } else {
+            self.go_running(node, device);
+        }
+    }
+
     fn register(&self, hostname: &str, tags: Vec<String>) -> Device {
         let devices = self.tailnet.join("devices");
         std::fs::create_dir_all(&devices).unwrap();
@@ -339,7 +378,14 @@ impl Daemon {
                     };
                 }
                 let peers = flag("peers").is_none_or(|p| p != "false");
-                let node = self.node.lock().unwrap();
+                let mut node = self.node.lock().unwrap();
+                // Approved meanwhile: control lets the device in.
+                if node.state == "NeedsMachineAuth"
+                    && let Some(device) = node.device.clone()
+                    && !self.awaits_approval(&device)
+                {
+                    self.go_running(&mut node, device);
+                }
                 let me = node.device.as_ref().filter(|_| node.state == "Running").map(|d| {
                     json!({
                         "ID": d.id(), "HostName": d.hostname, "DNSName": format!("{}.fake.ts.net.", d.hostname),
@@ -380,6 +426,15 @@ impl Daemon {
                     }
                 });
                 let existing = self.node.lock().unwrap().device.clone();
+                let logs_in = existing.is_none() || has("force-reauth");
+                let denied = self.denied_tags(&tags);
+                if logs_in && key.is_some() && !denied.is_empty() {
+                    // Go prints the slice space-separated.
+                    return fail(format!(
+                        "backend error: requested tags [{}] are invalid or not permitted\n",
+                        denied.join(" ")
+                    ));
+                }
                 let tags = self.granted(tags);
                 let device = match (existing, key) {
                     (Some(mut d), _) if !has("force-reauth") => {
@@ -420,7 +475,7 @@ impl Daemon {
                 if let Err(e) = self.save(Some(&device)).await {
                     return fail(format!("cannot write state: {e}"));
                 }
-                self.go_running(&mut self.node.lock().unwrap(), device);
+                self.go_running_if_approved(&mut self.node.lock().unwrap(), device);
                 ok(String::new())
             }
             Some("set") => {
@@ -599,7 +654,7 @@ async fn tailscaled(args: Vec<String>) -> i32 {
     {
         let mut node = daemon.node.lock().unwrap();
         match stored {
-            Ok(Some(device)) => daemon.go_running(&mut node, device),
+            Ok(Some(device)) => daemon.go_running_if_approved(&mut node, device),
             Ok(None) => node.state = "NeedsLogin",
             // The real daemon (≥ 1.92) does not exit when its store fails:
             // it stays in NoState, refuses every login, and a logout

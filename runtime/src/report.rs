@@ -36,6 +36,17 @@ pub enum Report {
         /// Its node.
         node: String,
     },
+    /// Not serving because of a problem the Service's owner can act on.
+    Failing {
+        /// A [`state::problem`] code.
+        code: &'static str,
+        /// What went wrong, in the failing part's words.
+        message: String,
+        /// Leader pod.
+        pod: String,
+        /// Its node.
+        node: String,
+    },
     /// Logged out after a deprovisioning request, at this RFC 3339 time.
     LoggedOut(String),
 }
@@ -89,9 +100,33 @@ pub fn report_values(report: &Report) -> BTreeMap<&'static str, Option<String>> 
             set(state::LEADER_POD, pod.clone());
             set(state::LEADER_NODE, node.clone());
         }
+        Report::Failing {
+            code,
+            message,
+            pod,
+            node,
+        } => {
+            set(state::PROBLEM, code.to_string());
+            set(
+                state::PROBLEM_MESSAGE,
+                format!("{message} (pod {pod} on node {node})"),
+            );
+            set(state::LEADER_POD, pod.clone());
+            set(state::LEADER_NODE, node.clone());
+        }
         Report::LoggedOut(at) => set(state::LOGGED_OUT, at.clone()),
     }
     values
+}
+
+/// The merge patch a pod that is not leading writes when it cannot run at
+/// all (no TUN device): the problem keys only, so a leader serving from
+/// another node keeps its report.
+pub fn problem_patch(code: &str, message: &str) -> Value {
+    let mut data = serde_json::Map::new();
+    data.insert(state::PROBLEM.into(), encoded(code));
+    data.insert(state::PROBLEM_MESSAGE.into(), encoded(message));
+    json!({ "data": data })
 }
 
 /// The merge patch that writes `report` into the Secret's `data`.
@@ -123,6 +158,36 @@ mod tests {
             hostname: "default-web".into(),
             tags: vec![],
         }
+    }
+
+    #[test]
+    fn a_failing_leader_reports_its_problem_and_no_address() {
+        let failing = Report::Failing {
+            code: state::problem::TAGS_NOT_PERMITTED,
+            message: "backend error: requested tags [tag:x] are invalid or not permitted".into(),
+            pod: "p-1".into(),
+            node: "n-1".into(),
+        };
+        let values = report_values(&failing);
+        assert_eq!(
+            values[state::PROBLEM].as_deref(),
+            Some(state::problem::TAGS_NOT_PERMITTED)
+        );
+        assert!(
+            values[state::PROBLEM_MESSAGE]
+                .as_deref()
+                .is_some_and(|m| m.ends_with("not permitted (pod p-1 on node n-1)"))
+        );
+        assert_eq!(values[state::DEVICE_IPS], None, "no address is shown");
+        // Serving clears the problem again.
+        let serving = report_values(&Report::Serving {
+            device: device(),
+            pod: "p-1".into(),
+            node: "n-1".into(),
+            login_request: None,
+        });
+        assert_eq!(serving[state::PROBLEM], None);
+        assert_eq!(serving[state::PROBLEM_MESSAGE], None);
     }
 
     #[test]

@@ -66,21 +66,6 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
         }
     });
 
-    // Without a TUN device tailscaled cannot run: say so once, stay unready
-    // and out of the election, and look again now and then (a device
-    // plugin may still provide it).
-    let mut said = false;
-    while let Err(error) = crate::tun::ensure_tun(std::path::Path::new("/dev")) {
-        if !said {
-            tracing::error!(%error, "no TUN device");
-            role.send_replace(Role::NoTunDevice);
-            said = true;
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
-        }
-    }
     let mut config = kube::Config::infer().await?;
     // `<binary>/<version>`: the runtime's requests stand apart from
     // tailscaled's, made with the same ServiceAccount.
@@ -99,6 +84,34 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
         Api::<Secret>::namespaced(client.clone(), namespace),
         &settings.state_secret,
     );
+    // Without a TUN device tailscaled cannot run: say so once (in the log
+    // and, for the Service's owner, in the state Secret), stay unready and
+    // out of the election, and look again now and then (a device plugin
+    // may still provide it).
+    let mut said = false;
+    while let Err(error) = crate::tun::ensure_tun(std::path::Path::new("/dev")) {
+        if !said {
+            tracing::error!(%error, "no TUN device");
+            role.send_replace(Role::NoTunDevice);
+            let message = format!(
+                "{error} (pod {} on node {})",
+                settings.pod.name, settings.pod.node
+            );
+            let written = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                secret.write_problem(svc_lb_contract::state::problem::NO_TUN_DEVICE, &message),
+            )
+            .await;
+            if !matches!(written, Ok(Ok(()))) {
+                tracing::warn!("cannot report the missing TUN device into the state secret");
+            }
+            said = true;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+        }
+    }
     let mut deprovision = secret.watch_deprovision();
     let mut election = Election::start(
         Api::<Lease>::namespaced(client, namespace),

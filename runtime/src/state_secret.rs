@@ -47,6 +47,20 @@ impl StateSecret {
         }
     }
 
+    /// Writes a problem of a pod that cannot run at all (the problem keys
+    /// only; see [`crate::report::problem_patch`]).
+    pub async fn write_problem(&self, code: &str, message: &str) -> kube::Result<()> {
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        let patch = crate::report::problem_patch(code, message);
+        self.api
+            .patch(&self.name, &params, &Patch::Merge(patch))
+            .await
+            .map(drop)
+    }
+
     /// Writes `report` (our keys only).
     pub async fn write(&self, report: &Report) -> kube::Result<()> {
         let params = PatchParams {

@@ -75,6 +75,9 @@ pub struct ControllerTimings {
     /// Delay before the first retry of a failed reconcile; it doubles with
     /// every further failure, up to 5 min.
     pub retry_base: Duration,
+    /// How long a proxy DaemonSet may have no pod at all before the Service
+    /// says that its pods cannot be created.
+    pub pods_grace: Duration,
 }
 
 impl Default for ControllerTimings {
@@ -83,6 +86,7 @@ impl Default for ControllerTimings {
             deprovision_timeout: Duration::from_secs(30),
             resync: Duration::from_secs(300),
             retry_base: Duration::from_secs(5),
+            pods_grace: Duration::from_secs(30),
         }
     }
 }

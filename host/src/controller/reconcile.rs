@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
@@ -18,6 +19,7 @@ use super::context::{Context, apply_service_status, service_key};
 use super::error::ReconcileError;
 use super::finalizer::{add_finalizer, has_finalizer, served_by};
 use super::policy_source::ActivePolicies;
+use super::problems::{PodsNotCreated, ProblemContext, pods_not_created};
 use super::status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
 use super::teardown::{AfterTeardown, delete_ours, teardown};
 use crate::policy::ChainError;
@@ -217,13 +219,36 @@ async fn provision(
         .map(|s| s.report)
         .unwrap_or_default();
     let matching = ctx.nodes.count_matching(&outcome.plan.node_selector);
+    // Only a proxy that does not serve needs its DaemonSet's counts.
+    let pods = match report.ips.is_empty() {
+        true => pods_stuck(ctx, &names.daemonset).await?,
+        false => None,
+    };
+    let context = ProblemContext {
+        tags: outcome.plan.tags.clone(),
+        auth_key_secret: format!("{}/{}", ctx.config.namespace, ctx.config.auth_key_secret),
+    };
     let readiness = Readiness::of_proxy(
         &report,
         matching,
         &selector_text(&outcome.plan.node_selector),
+        &context,
+        pods,
     );
     set_status(ctx, &services, service, Some(&report), &readiness).await?;
     Ok(Action::requeue(ctx.timings.resync))
+}
+
+/// Whether the proxy DaemonSet `name` cannot create its pods.
+async fn pods_stuck(ctx: &Context, name: &str) -> Result<Option<PodsNotCreated>, ReconcileError> {
+    let daemonsets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
+    Ok(daemonsets.get_opt(name).await?.and_then(|ds| {
+        pods_not_created(
+            &ds,
+            k8s_openapi::jiff::Timestamp::now(),
+            ctx.timings.pods_grace,
+        )
+    }))
 }
 
 /// A policy decided not to serve the Service: remove its proxy (logging

@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::LoadBalancerIngress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use svc_lb_contract::state;
 
+use super::problems::{PodsNotCreated, ProblemContext, problem_condition};
 use super::text_limits::{CONDITION_MESSAGE_LIMIT, within};
 
 /// Condition type on served Services.
@@ -39,6 +40,8 @@ pub struct ProxyReport {
     pub login_url: Option<String>,
     /// When the leader logged out after a deprovisioning request.
     pub logged_out: Option<String>,
+    /// Why the proxy does not serve: a problem code and message.
+    pub problem: Option<(String, String)>,
 }
 
 fn text(data: &BTreeMap<String, ByteString>, key: &str) -> Option<String> {
@@ -72,6 +75,8 @@ impl ProxyReport {
             leader_node: text(data, state::LEADER_NODE),
             login_url: text(data, state::LOGIN_URL),
             logged_out: text(data, state::LOGGED_OUT),
+            problem: text(data, state::PROBLEM)
+                .map(|code| (code, text(data, state::PROBLEM_MESSAGE).unwrap_or_default())),
         }
     }
 
@@ -138,6 +143,15 @@ pub enum Readiness {
     PolicyFailed(String),
     /// The controller has no valid policy set.
     NoPolicySet(String),
+    /// The proxy reported a problem (see [`super::problems`]).
+    Problem {
+        /// The condition reason: the problem code.
+        reason: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The DaemonSet cannot create its pods.
+    PodsNotCreated(PodsNotCreated),
     /// A policy decided that the Service is not to be served; its proxy is
     /// removed.
     NotServed {
@@ -150,8 +164,15 @@ pub enum Readiness {
 
 impl Readiness {
     /// From the runtime's report, once the proxy objects are applied and
-    /// `matching_nodes` nodes match the plan's selector.
-    pub fn of_proxy(report: &ProxyReport, matching_nodes: usize, selector: &str) -> Self {
+    /// `matching_nodes` nodes match the plan's selector; `pods` when the
+    /// DaemonSet cannot create its pods.
+    pub fn of_proxy(
+        report: &ProxyReport,
+        matching_nodes: usize,
+        selector: &str,
+        context: &ProblemContext,
+        pods: Option<PodsNotCreated>,
+    ) -> Self {
         if !report.ips.is_empty() {
             Readiness::Ready {
                 leader_pod: report.leader_pod.clone(),
@@ -161,6 +182,11 @@ impl Readiness {
             Readiness::WaitingForLogin(report.leader_pod.clone())
         } else if matching_nodes == 0 {
             Readiness::NoMatchingNodes(selector.to_string())
+        } else if let Some((code, message)) = &report.problem {
+            let (reason, message) = problem_condition(code, message, context);
+            Readiness::Problem { reason, message }
+        } else if let Some(pods) = pods {
+            Readiness::PodsNotCreated(pods)
         } else {
             Readiness::WaitingForLeader
         }
@@ -204,6 +230,8 @@ impl Readiness {
             ),
             Readiness::PolicyFailed(reason) => ("False", "PolicyFailed", reason.clone()),
             Readiness::NoPolicySet(reason) => ("False", "NoPolicySet", reason.clone()),
+            Readiness::Problem { reason, message } => ("False", reason, message.clone()),
+            Readiness::PodsNotCreated(pods) => ("False", "PodsNotCreated", pods.message()),
             Readiness::NotServed { policy, reason } => (
                 "False",
                 "NotServed",
@@ -318,20 +346,62 @@ mod tests {
         assert!(report.ingress().is_empty());
     }
 
+    fn context() -> ProblemContext {
+        ProblemContext::default()
+    }
+
+    #[test]
+    fn a_reported_problem_or_pods_that_cannot_be_created_are_shown_until_it_serves() {
+        let failing = ProxyReport::from_secret_data(&data(&[
+            (state::PROBLEM, state::problem::AUTH_KEY_REJECTED),
+            (
+                state::PROBLEM_MESSAGE,
+                "invalid key: API key does not exist",
+            ),
+        ]));
+        let readiness = Readiness::of_proxy(&failing, 1, "a=b", &context(), None);
+        let (status, reason, message) = readiness.parts();
+        assert_eq!((status, reason), ("False", "AuthKeyRejected"));
+        assert!(
+            message.ends_with(": invalid key: API key does not exist"),
+            "{message}"
+        );
+        let pods = PodsNotCreated {
+            daemonset: "svc/ts-a".into(),
+            desired: 1,
+        };
+        let empty = ProxyReport::default();
+        assert_eq!(
+            Readiness::of_proxy(&empty, 1, "a=b", &context(), Some(pods.clone())),
+            Readiness::PodsNotCreated(pods.clone())
+        );
+        assert_eq!(
+            Readiness::of_proxy(&empty, 0, "a=b", &context(), Some(pods.clone())),
+            Readiness::NoMatchingNodes("a=b".into()),
+            "no node is the first thing to fix"
+        );
+        let mut serving = failing.clone();
+        serving.ips = vec!["100.64.0.7".parse().unwrap()];
+        assert!(matches!(
+            Readiness::of_proxy(&serving, 1, "a=b", &context(), Some(pods)),
+            Readiness::Ready { .. }
+        ));
+    }
+
     #[test]
     fn readiness_explains_what_is_missing() {
         let waiting = ProxyReport::from_secret_data(&data(&[(state::LOGIN_URL, "https://login")]));
         assert_eq!(
-            Readiness::of_proxy(&waiting, 3, "a=b"),
+            Readiness::of_proxy(&waiting, 3, "a=b", &context(), None),
             Readiness::WaitingForLogin(None)
         );
         let empty = ProxyReport::default();
         assert_eq!(
-            Readiness::of_proxy(&empty, 0, "a=b"),
+            Readiness::of_proxy(&empty, 0, "a=b", &context(), None),
             Readiness::NoMatchingNodes("a=b".into())
         );
         assert_eq!(
-            Readiness::of_proxy(&empty, 2, "a=b"),
+            Readiness::of_proxy(&empty, 2, "a=b", &context(), None),
             Readiness::WaitingForLeader
         );
         let ready = ProxyReport::from_secret_data(&data(&[
@@ -341,7 +411,7 @@ mod tests {
         ]));
         let conditions = with_proxy_condition(
             &[],
-            &Readiness::of_proxy(&ready, 1, ""),
+            &Readiness::of_proxy(&ready, 1, "", &context(), None),
             Some(2),
             time("2026-01-01T00:00:00Z"),
         );

@@ -160,6 +160,7 @@ impl Cluster {
                 resync: Duration::from_secs(300),
                 // Faults are injected on purpose: retry soon.
                 retry_base: Duration::from_millis(200),
+                pods_grace: Duration::ZERO,
             },
             limits: EngineLimits::default(),
             policy_configmap: Some(POLICY_CONFIGMAP.into()),

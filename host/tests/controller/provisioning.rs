@@ -236,3 +236,79 @@ async fn a_deleted_proxy_object_is_recreated() {
     .await;
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_problem_the_proxy_reports_is_shown_on_the_service_in_actionable_words() {
+    let cluster = Cluster::connect().await;
+    let _controller = cluster.start_default();
+    let deploy = svc_lb_contract::keys::DEPLOY_NODE_LABEL;
+    cluster.create_node("a", json!({deploy: "true"})).await;
+    cluster
+        .create_service("web", json!({TAGS_ANNOTATION: "tag:web"}))
+        .await;
+    cluster.wait_for_daemonset("web").await;
+    // What the runtime's leader writes when control refuses the tags.
+    let refused = "backend error: requested tags [tag:web] are invalid or not permitted \
+                   (pod ts-pod-1 on node node-1)";
+    write_state(
+        &cluster,
+        "web",
+        &[
+            (
+                state::PROBLEM,
+                state::problem::TAGS_NOT_PERMITTED.to_string(),
+            ),
+            (state::PROBLEM_MESSAGE, refused.to_string()),
+        ],
+    )
+    .await;
+    let condition = cluster.wait_for_condition("web", "TagsNotPermitted").await;
+    assert!(
+        condition
+            .message
+            .starts_with("the tailnet refused the tags tag:web: ")
+            && condition.message.ends_with(refused),
+        "{}",
+        condition.message
+    );
+    // Once it serves, the condition says so.
+    report_address(&cluster, "web", "100.64.0.9").await;
+    cluster.wait_for_condition("web", "Ready").await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_daemonset_that_cannot_create_its_pods_is_shown_on_the_service() {
+    let cluster = Cluster::connect().await;
+    let _controller = cluster.start_default();
+    let deploy = svc_lb_contract::keys::DEPLOY_NODE_LABEL;
+    cluster.create_node("a", json!({deploy: "true"})).await;
+    cluster.create_service("web", json!({})).await;
+    let ds = cluster.wait_for_daemonset("web").await;
+    // What the DaemonSet controller counts when admission (Pod Security,
+    // a quota) refuses every pod: one wanted, none there.
+    let status = json!({"status": {
+        "desiredNumberScheduled": 1, "currentNumberScheduled": 0, "numberMisscheduled": 0,
+        "numberReady": 0, "numberUnavailable": 1,
+        "observedGeneration": ds.metadata.generation,
+    }});
+    cluster
+        .daemonsets()
+        .patch_status(
+            &ds.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(status),
+        )
+        .await
+        .unwrap();
+    let condition = cluster.wait_for_condition("web", "PodsNotCreated").await;
+    assert!(
+        condition
+            .message
+            .contains("should run 1 pod(s) but none could be created")
+            && condition.message.contains(&ds.name_any()),
+        "{}",
+        condition.message
+    );
+    cluster.cleanup().await;
+}

@@ -5,6 +5,8 @@
 
 use std::net::IpAddr;
 
+use svc_lb_contract::state::problem;
+
 use super::Leader;
 use crate::firewall::plan::ForwardingPlan;
 
@@ -50,7 +52,9 @@ async fn firewall<T: Send + 'static>(step: impl FnOnce() -> T + Send + 'static) 
 }
 
 impl Leader<'_> {
-    pub(super) async fn forward(&self, ips: &[IpAddr]) -> bool {
+    /// Installs the forwarding from `ips`; the error is a problem code and
+    /// message for the Service's owner.
+    pub(super) async fn forward(&self, ips: &[IpAddr]) -> Result<(), (&'static str, String)> {
         let service = &self.settings.service;
         let plan = ForwardingPlan::new(
             ips,
@@ -63,7 +67,7 @@ impl Leader<'_> {
         let proc_sys = std::path::Path::new("/proc/sys");
         if let Err(error) = crate::forwarding::check_forwarding(proc_sys, ipv4, ipv6) {
             tracing::error!(%error, "cannot forward");
-            return false;
+            return Err((problem::FORWARDING_DISABLED, error.to_string()));
         }
         let backend = self.backend;
         // The interval this pod forwards is logged on the machine-wide
@@ -74,11 +78,11 @@ impl Leader<'_> {
         match firewall(move || crate::firewall::apply::install(&plan, backend)).await {
             Ok(()) => {
                 tracing::info!(addresses = ?ips, since_ns, "forwarding installed");
-                true
+                Ok(())
             }
             Err(error) => {
                 tracing::error!(%error, "cannot install the forwarding");
-                false
+                Err((problem::FIREWALL_FAILED, error.to_string()))
             }
         }
     }

@@ -51,6 +51,7 @@ impl Leader<'_> {
                 if let Some(key) = &self.settings.tailscale.auth_key {
                     output = output.replace(key.expose(), "<redacted>");
                 }
+                device.up_problem = Some(crate::tailscale::failure::classify_up_failure(&output));
                 device.up_failures += 1;
                 let wait =
                     (UP_RETRY_FIRST * 2u32.pow(device.up_failures.min(4) - 1)).min(UP_RETRY_MAX);
@@ -61,6 +62,7 @@ impl Leader<'_> {
                 // Logged in with these settings: what a later leader
                 // compares its settings with.
                 device.up_failures = 0;
+                device.up_problem = None;
                 device.recorded = Some(LoginRequest::of(&self.settings.tailscale));
             }
             Err(_) => device.up_failures = 0,

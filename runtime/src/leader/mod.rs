@@ -103,6 +103,9 @@ struct Device {
     /// What was last said in the log about a wait for a person (a login URL
     /// during re-authentication, device approval), so it is said once.
     announced: Option<String>,
+    /// Why the last `tailscale up` failed (a problem code and message),
+    /// until one succeeds.
+    up_problem: Option<(&'static str, String)>,
 }
 
 /// The next status poll while tailscaled is not running: half as long
@@ -121,6 +124,17 @@ impl Leader<'_> {
             Ok(Err(error)) => tracing::warn!(%error, "cannot report into the state secret"),
             Err(_) => tracing::warn!("reporting into the state secret timed out"),
         }
+    }
+
+    /// Reports that this leader does not serve because of `code`.
+    async fn report_problem(&self, device: &mut Device, code: &'static str, message: String) {
+        let failing = Report::Failing {
+            code,
+            message,
+            pod: self.settings.pod.name.clone(),
+            node: self.settings.pod.node.clone(),
+        };
+        self.report(device, failing).await;
     }
 
     /// Removes the rules, stops `up` and tailscaled.
@@ -160,6 +174,7 @@ impl Leader<'_> {
                     reported: None,
                     changed: false,
                     up_failures: 0,
+                    up_problem: None,
                     up_retry_at: None,
                     announced: None,
                     recorded: None,

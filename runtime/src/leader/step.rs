@@ -14,6 +14,7 @@ use crate::report::Report;
 use crate::tailscale::args::{Change, change_needed, set_hostname_args};
 use crate::tailscale::daemon;
 use crate::tailscale::status::Phase;
+use svc_lb_contract::state::problem;
 
 impl Leader<'_> {
     /// One look at tailscaled, and what follows from it. Returns when to
@@ -81,9 +82,17 @@ impl Leader<'_> {
             return match phase {
                 Phase::NeedsUp => {
                     self.start_up(device, false).await;
+                    if let Some((code, message)) = device.up_problem.clone() {
+                        self.report_problem(device, code, message).await;
+                    }
                     POLL_STARTING
                 }
-                Phase::NeedsApproval => POLL_LOGIN,
+                Phase::NeedsApproval => {
+                    let message = "the device waits for approval by a tailnet admin".into();
+                    self.report_problem(device, problem::NEEDS_APPROVAL, message)
+                        .await;
+                    POLL_LOGIN
+                }
                 Phase::WaitingForLogin(url) => {
                     if !matches!(&device.reported, Some(Report::WaitingForLogin { url: u, .. }) if *u == url)
                     {
@@ -137,9 +146,15 @@ impl Leader<'_> {
             if !device.forwarded.is_empty() {
                 self.unforward(std::mem::take(&mut device.forwarded)).await;
             }
-            if self.forward(&running.ips).await {
-                device.forwarded = running.ips.clone();
-                self.role.send_replace(Role::Leading { forwarding: true });
+            match self.forward(&running.ips).await {
+                Ok(()) => {
+                    device.forwarded = running.ips.clone();
+                    self.role.send_replace(Role::Leading { forwarding: true });
+                }
+                Err((code, message)) => {
+                    self.report_problem(device, code, message).await;
+                    return POLL_STARTING;
+                }
             }
         }
         if device.forwarded != running.ips {

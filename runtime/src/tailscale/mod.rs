@@ -1,6 +1,7 @@
 //! tailscaled and the tailscale CLI: their arguments, the status they
-//! report, and running them.
+//! report, what their failures mean, and running them.
 
 pub mod args;
 pub mod daemon;
+pub mod failure;
 pub mod status;

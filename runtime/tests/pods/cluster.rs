@@ -323,6 +323,7 @@ impl PodCluster {
                 deprovision_timeout: Duration::from_secs(30),
                 resync: Duration::from_secs(300),
                 retry_base: Duration::from_millis(200),
+                pods_grace: Duration::from_secs(30),
             },
             limits: EngineLimits::default(),
             // No ConfigMap: the bundled default policy alone.
@@ -354,9 +355,18 @@ impl PodCluster {
 
     /// Creates Service `default/web` (ClusterIP 10.96.0.10) with `ports`.
     pub async fn create_service(&self, ports: serde_json::Value) -> Api<Service> {
+        self.create_service_annotated(ports, json!({})).await
+    }
+
+    /// As [`Self::create_service`], with `annotations`.
+    pub async fn create_service_annotated(
+        &self,
+        ports: serde_json::Value,
+        annotations: serde_json::Value,
+    ) -> Api<Service> {
         let services: Api<Service> = Api::namespaced(self.sim.client(), "default");
         let service: Service = serde_json::from_value(json!({
-            "metadata": {"name": "web"},
+            "metadata": {"name": "web", "annotations": annotations},
             "spec": {"type": "LoadBalancer",
                      "loadBalancerClass": svc_lb_contract::DEFAULT_LOAD_BALANCER_CLASS,
                      "clusterIP": "10.96.0.10",

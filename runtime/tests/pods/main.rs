@@ -15,6 +15,7 @@ mod node;
 mod observe;
 #[path = "../support/oracle.rs"]
 mod oracle;
+mod problems;
 #[path = "../support/procs.rs"]
 mod procs;
 #[path = "../support/relay.rs"]
@@ -292,6 +293,24 @@ async fn without_the_tun_device_rule_the_minimal_proxy_names_the_setting_and_sta
     assert!(
         ingress.unwrap_or_default().is_empty(),
         "no address without a device"
+    );
+    // The Service's owner reads why, with the setting that fixes it.
+    let condition = services
+        .get("web")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == svc_lb_host::controller::PROXY_READY)
+        .expect("the condition");
+    assert_eq!(condition.reason, "NoTunDevice");
+    assert!(
+        condition.message.contains("--proxy-privileges privileged")
+            && condition.message.contains("Operation not permitted"),
+        "{}",
+        condition.message
     );
 }
 
