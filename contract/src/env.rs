@@ -32,6 +32,12 @@ pub const HOSTNAME: &str = "SVCLB_HOSTNAME";
 pub const TAGS: &str = "SVCLB_TAGS";
 /// The auth key (from the auth-key Secret, optional).
 pub const AUTH_KEY: &str = "SVCLB_AUTH_KEY";
+/// Where the auth key comes from: `secret` ([`AUTH_KEY`], from the shared
+/// auth-key Secret) or `state` (a one-off key the controller mints per
+/// proxy with its OAuth client and writes into the state Secret under
+/// [`crate::state::AUTH_KEY`]; the runtime waits for it, and removes it
+/// once the device has logged in).
+pub const AUTH_KEY_SOURCE: &str = "SVCLB_AUTH_KEY_SOURCE";
 /// Control server URL (e.g. a Headscale server); empty for Tailscale's.
 pub const LOGIN_SERVER: &str = "SVCLB_LOGIN_SERVER";
 /// The pod's name (downward API).
@@ -89,6 +95,7 @@ pub const ALL: &[&str] = &[
     LEASE_NAME,
     HOSTNAME,
     TAGS,
+    AUTH_KEY_SOURCE,
     AUTH_KEY,
     LOGIN_SERVER,
     POD_NAME,

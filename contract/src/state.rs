@@ -74,6 +74,14 @@ pub mod problem {
     ];
 }
 
+/// A one-off auth key the controller minted for this proxy (with its OAuth
+/// client), for the leader's next login; the runtime removes it (and
+/// [`AUTH_KEY_ID`]) once the device has logged in. containerboot's name.
+pub const AUTH_KEY: &str = "authkey";
+
+/// The id of [`AUTH_KEY`], so the controller can revoke a key never used.
+pub const AUTH_KEY_ID: &str = "authkey_id";
+
 /// Every key the runtime writes; the controller never writes these.
 pub const RUNTIME_KEYS: &[&str] = &[
     TS_IP,

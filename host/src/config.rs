@@ -37,6 +37,21 @@ pub struct ControllerConfig {
     pub tag_allowlist: Option<Vec<String>>,
     /// What the proxy container may do (see [`ProxyPrivileges`]).
     pub proxy_privileges: ProxyPrivileges,
+    /// With a Tailscale OAuth client: one-off keys per proxy and device
+    /// deletion after teardown, instead of the shared auth key.
+    pub oauth: Option<OAuthConfig>,
+}
+
+/// Where the optional Tailscale OAuth client is, and the API it talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthConfig {
+    /// Secret (in the controller's namespace) with `client_id` and
+    /// `client_secret`, as Tailscale's operator takes them.
+    pub secret: String,
+    /// Base URL of the Tailscale API.
+    pub api_url: String,
+    /// The tailnet (`-`: the OAuth client's own).
+    pub tailnet: String,
 }
 
 /// The privileges of the proxy container.
@@ -126,6 +141,7 @@ impl ControllerConfig {
             firewall_mode: FirewallMode::Auto,
             tag_allowlist: None,
             proxy_privileges: ProxyPrivileges::Privileged,
+            oauth: None,
         }
     }
 
@@ -175,6 +191,26 @@ impl ControllerConfig {
             return fail(format!(
                 "tag allowlist entry {bad:?} is not of the form tag:[a-z0-9-]+"
             ));
+        }
+        if let Some(oauth) = &self.oauth {
+            if !crate::validate::is_dns_subdomain(&oauth.secret) {
+                return fail(format!(
+                    "oauth secret {:?} is not a valid name",
+                    oauth.secret
+                ));
+            }
+            if !(oauth.api_url.starts_with("https://") || oauth.api_url.starts_with("http://")) {
+                return fail(format!(
+                    "oauth: tailscale API URL {:?} must be an http(s) URL",
+                    oauth.api_url
+                ));
+            }
+            if oauth.tailnet.is_empty() || oauth.tailnet.contains(['/', '?', '#']) {
+                return fail(format!(
+                    "oauth: tailnet {:?} is not a tailnet name",
+                    oauth.tailnet
+                ));
+            }
         }
         self.lease.validate().map_err(InvalidConfig)?;
         Ok(())

@@ -19,4 +19,5 @@ pub mod controller;
 pub mod policy;
 pub mod render;
 pub mod service_input;
+pub mod tailscale_api;
 pub mod validate;

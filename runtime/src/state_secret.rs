@@ -61,6 +61,33 @@ impl StateSecret {
             .map(drop)
     }
 
+    /// The auth key the controller minted for this proxy, if there is one.
+    pub async fn read_auth_key(&self) -> kube::Result<Option<crate::settings::AuthKey>> {
+        let secret = self.api.get_opt(&self.name).await?;
+        Ok(secret
+            .and_then(|s| s.data?.remove(state::AUTH_KEY))
+            .and_then(|bytes| String::from_utf8(bytes.0).ok())
+            .map(|key| key.trim().to_string())
+            .filter(|key| !key.is_empty())
+            .map(crate::settings::AuthKey::new))
+    }
+
+    /// Removes the minted auth key (used: the device has logged in).
+    pub async fn remove_auth_key(&self) -> kube::Result<()> {
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        let mut data = serde_json::Map::new();
+        data.insert(state::AUTH_KEY.into(), serde_json::Value::Null);
+        data.insert(state::AUTH_KEY_ID.into(), serde_json::Value::Null);
+        let patch = serde_json::json!({ "data": data });
+        self.api
+            .patch(&self.name, &params, &Patch::Merge(patch))
+            .await
+            .map(drop)
+    }
+
     /// Writes `report` (our keys only).
     pub async fn write(&self, report: &Report) -> kube::Result<()> {
         let params = PatchParams {

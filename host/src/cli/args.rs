@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use svc_lb_host::config::{
-    ControllerConfig, FirewallMode, ImagePullPolicy, LeaseTimings, ProxyPrivileges,
+    ControllerConfig, FirewallMode, ImagePullPolicy, LeaseTimings, OAuthConfig, ProxyPrivileges,
 };
 use svc_lb_host::policy::{DefaultPolicySpec, EngineLimits, PolicyEntry, PolicySetSpec};
 use svc_lb_host::validate::PlanRules;
@@ -72,6 +72,17 @@ pub struct ConfigArgs {
         default_value = "privileged"
     )]
     pub proxy_privileges: ProxyPrivileges,
+    /// Secret (in --namespace) holding a Tailscale OAuth client (`client_id`,
+    /// `client_secret`): each proxy then gets a one-off auth key with its
+    /// tags, and its device is deleted from the tailnet after teardown.
+    #[arg(long, env = "SVCLB_OAUTH_SECRET")]
+    pub oauth_secret: Option<String>,
+    /// Base URL of the Tailscale API (with --oauth-secret).
+    #[arg(long, env = "SVCLB_TAILSCALE_API_URL", default_value = svc_lb_host::tailscale_api::DEFAULT_API_URL)]
+    pub tailscale_api_url: String,
+    /// The tailnet (with --oauth-secret; `-` is the OAuth client's own).
+    #[arg(long, env = "SVCLB_TAILNET", default_value = "-")]
+    pub tailnet: String,
 }
 
 impl ConfigArgs {
@@ -93,6 +104,15 @@ impl ConfigArgs {
             firewall_mode: self.firewall_mode,
             tag_allowlist: self.tag_allowlist.clone(),
             proxy_privileges: self.proxy_privileges,
+            oauth: self
+                .oauth_secret
+                .clone()
+                .filter(|s| !s.is_empty())
+                .map(|secret| OAuthConfig {
+                    secret,
+                    api_url: self.tailscale_api_url.clone(),
+                    tailnet: self.tailnet.clone(),
+                }),
         };
         config.validate()?;
         Ok(config)

@@ -118,6 +118,10 @@ pub struct SecretSummary {
     pub report: ProxyReport,
     /// Whether the deprovisioning annotation is set.
     pub deprovision_requested: bool,
+    /// The id of a minted auth key waiting in the Secret.
+    pub auth_key_id: Option<String>,
+    /// The Secret's resourceVersion.
+    pub resource_version: Option<String>,
 }
 
 impl SecretSummary {
@@ -134,6 +138,13 @@ impl SecretSummary {
                 .annotations
                 .as_ref()
                 .is_some_and(|a| a.contains_key(svc_lb_contract::keys::DEPROVISION_ANNOTATION)),
+            auth_key_id: secret
+                .data
+                .as_ref()
+                .and_then(|d| d.get(svc_lb_contract::state::AUTH_KEY_ID))
+                .and_then(|b| String::from_utf8(b.0.clone()).ok())
+                .filter(|id| !id.is_empty()),
+            resource_version: secret.metadata.resource_version.clone(),
         }
     }
 }
@@ -193,6 +204,8 @@ pub struct Context {
     pub caches: ProxyCaches,
     /// Consecutive failed reconciles per Service, for backoff.
     pub failures: Arc<FailureCounts>,
+    /// The Tailscale API, with the optional OAuth client.
+    pub tailnet: Arc<super::tailnet::Tailnet>,
 }
 
 /// Consecutive failed reconciles per Service (`namespace/name`).
@@ -206,6 +219,12 @@ impl FailureCounts {
         let count = counts.entry(service.to_string()).or_default();
         *count = count.saturating_add(1);
         *count
+    }
+
+    /// The failures counted so far.
+    pub fn count(&self, service: &str) -> u32 {
+        let counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        counts.get(service).copied().unwrap_or(0)
     }
 
     /// Forgets the failures after a success.

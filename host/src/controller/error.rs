@@ -24,6 +24,12 @@ pub enum ReconcileError {
     /// The policy evaluation task died.
     #[error("policy evaluation did not finish: {0}")]
     Evaluation(String),
+    /// The OAuth client cannot be read.
+    #[error("{0}")]
+    OAuth(String),
+    /// A call to the Tailscale API failed.
+    #[error(transparent)]
+    Tailnet(crate::tailscale_api::ApiError),
 }
 
 impl ReconcileError {
@@ -36,6 +42,8 @@ impl ReconcileError {
             ReconcileError::NoPolicySet(_) => "no_policy_set",
             ReconcileError::Evaluation(_) => "evaluation_task",
             ReconcileError::CachesNotSynced => "caches_not_synced",
+            ReconcileError::OAuth(_) => "oauth_secret",
+            ReconcileError::Tailnet(_) => "tailscale_api",
         }
     }
 }

@@ -26,6 +26,7 @@ mod reconcile;
 mod run;
 mod status;
 mod sweep;
+mod tailnet;
 mod teardown;
 mod text_limits;
 
@@ -39,5 +40,6 @@ pub use problems::{PodsNotCreated, ProblemContext, pods_not_created, problem_con
 pub use run::{ControllerOptions, DEFAULT_POLICY_CONFIGMAP, RunError, run};
 pub use status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
 pub use sweep::is_orphaned;
+pub use tailnet::{CLIENT_ID_KEY, CLIENT_SECRET_KEY, needs_auth_key};
 pub use teardown::{Deprovision, deprovision_step};
 pub use text_limits::{CONDITION_MESSAGE_LIMIT, EVENT_NOTE_LIMIT};

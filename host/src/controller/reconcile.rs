@@ -212,12 +212,30 @@ async fn provision(
             .await;
         }
     }
-    let report = ctx
+    let summary = ctx
         .caches
         .secrets
         .get(&names.state_secret)
-        .map(|s| s.report)
         .unwrap_or_default();
+    if ctx.caches.secrets.contains(&names.state_secret) {
+        let description = oauth_key_description(&key);
+        let minted = ctx
+            .tailnet
+            .ensure_auth_key(
+                ctx,
+                &names.state_secret,
+                &summary,
+                &outcome.plan.tags,
+                &description,
+            )
+            .await;
+        if let Err(error) = minted {
+            ctx.event(service, true, "AuthKeyNotMinted", error.to_string())
+                .await;
+            return Err(error);
+        }
+    }
+    let report = summary.report;
     let matching = ctx.nodes.count_matching(&outcome.plan.node_selector);
     // Only a proxy that does not serve needs its DaemonSet's counts.
     let pods = match report.ips.is_empty() {
@@ -278,6 +296,21 @@ async fn withdraw(
         ctx.event(service, false, "NotServed", message).await;
     }
     Ok(Action::requeue(ctx.timings.resync))
+}
+
+/// The description of a minted key: the Service, within the API's 50
+/// characters.
+fn oauth_key_description(service: &str) -> String {
+    let mut text = format!("tailscale-svc-lb {service}");
+    if text.len() > 50 {
+        let mut cut = 49;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }
 
 fn selector_text(selector: &policy_sdk::Labels) -> String {

@@ -109,6 +109,7 @@ pub async fn run(
         metrics: metrics.clone(),
         caches: ProxyCaches::empty(),
         failures: Arc::default(),
+        tailnet: Arc::default(),
     });
     if let Some(addr) = options.metrics_addr {
         let listener_health = Health {

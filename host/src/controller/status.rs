@@ -42,6 +42,8 @@ pub struct ProxyReport {
     pub logged_out: Option<String>,
     /// Why the proxy does not serve: a problem code and message.
     pub problem: Option<(String, String)>,
+    /// The tags the device last logged in with (sorted), when recorded.
+    pub login_tags: Option<Vec<String>>,
 }
 
 fn text(data: &BTreeMap<String, ByteString>, key: &str) -> Option<String> {
@@ -77,6 +79,9 @@ impl ProxyReport {
             logged_out: text(data, state::LOGGED_OUT),
             problem: text(data, state::PROBLEM)
                 .map(|code| (code, text(data, state::PROBLEM_MESSAGE).unwrap_or_default())),
+            login_tags: text(data, state::LOGIN_REQUEST)
+                .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+                .and_then(|request| serde_json::from_value(request["tags"].clone()).ok()),
         }
     }
 

@@ -24,13 +24,18 @@ use serde_json::json;
 use svc_lb_contract::ProxyNames;
 use svc_lb_contract::keys::{DEPROVISION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
-use super::context::{Context, apply_service_status, manager_params, service_key, unless_gone};
+use super::context::{
+    Context, SecretSummary, apply_service_status, manager_params, service_key, unless_gone,
+};
 use super::error::ReconcileError;
 use super::finalizer::remove_finalizer;
 use super::status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
+use super::tailnet::retryable;
 
 /// How often teardown looks again while the leader logs out.
 const LOGOUT_POLL: Duration = Duration::from_secs(1);
+/// Tries at cleaning the tailnet before the Service is let go anyway.
+const TAILNET_CLEANUP_TRIES: u32 = 3;
 
 /// Where the logout handshake stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,10 +95,13 @@ pub async fn teardown(
     let namespace = service.namespace().unwrap_or_default();
     let names = ProxyNames::for_service(&namespace, &service.name_any());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
+    // What the tailnet may still hold of this proxy: its device, a key.
+    let mut leftovers = None;
     if let Some(secret) = secrets.get_opt(&names.state_secret).await?
         && is_ours(&secret)
     {
         let report = ProxyReport::from_secret_data(&secret.data.clone().unwrap_or_default());
+        leftovers = Some((report.clone(), SecretSummary::of(&secret).auth_key_id));
         let requested_at = secret.annotations().get(DEPROVISION_ANNOTATION).cloned();
         let now = k8s_openapi::jiff::Timestamp::now();
         match deprovision_step(
@@ -132,6 +140,25 @@ pub async fn teardown(
                     .await;
             }
         }
+    }
+    if let Some((report, key_id)) = &leftovers
+        && let Err(error) = ctx.tailnet.clean(ctx, report, key_id.as_deref()).await
+    {
+        // Retried a few times; then the Service is let go anyway (a
+        // Tailscale API that is down must not hold it for ever).
+        let retry = matches!(&error, ReconcileError::Tailnet(e) if retryable(e))
+            && ctx.failures.count(&key) + 1 < TAILNET_CLEANUP_TRIES;
+        if retry {
+            return Err(error);
+        }
+        let message = format!(
+            "cannot clean the tailnet ({error}); removing the proxy anyway: device {} may stay \
+             in the tailnet until removed there",
+            report.device_id.as_deref().unwrap_or("(none)")
+        );
+        tracing::warn!(service = %key, "{message}");
+        ctx.event(service, true, "TailnetCleanupFailed", message)
+            .await;
     }
     delete_proxy_objects(&ctx.client, &ctx.config.namespace, &names).await?;
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);

@@ -66,6 +66,14 @@ pub(super) fn runtime_env(
         value(env::LEASE_NAME, &names.lease),
         value(env::HOSTNAME, &plan.hostname),
         value(env::TAGS, plan.tags.join(",")),
+        value(
+            env::AUTH_KEY_SOURCE,
+            if config.oauth.is_some() {
+                "state"
+            } else {
+                "secret"
+            },
+        ),
         EnvVar {
             name: env::AUTH_KEY.to_string(),
             value: None,

@@ -8,9 +8,12 @@
 #[path = "../support/controller_rbac.rs"]
 mod controller_rbac;
 mod harness;
+mod oauth;
 mod observability;
 mod policies;
 mod provisioning;
 mod rbac;
 mod robustness;
+#[path = "../support/tailscale_api.rs"]
+mod tailscale_api;
 mod teardown;

@@ -16,7 +16,7 @@ async fn proxy_gone(cluster: &Cluster, service: &str) -> bool {
     cluster.proxy_objects(service).await == [false; 6]
 }
 
-async fn service_released(cluster: &Cluster, service: &str) {
+pub async fn service_released(cluster: &Cluster, service: &str) {
     eventually(&format!("{service} is released"), || async {
         cluster
             .services()
@@ -30,7 +30,7 @@ async fn service_released(cluster: &Cluster, service: &str) {
 }
 
 /// Plays the runtime's leader: waits until teardown asks it to log out.
-async fn wait_for_logout_request(cluster: &Cluster, service: &str) {
+pub async fn wait_for_logout_request(cluster: &Cluster, service: &str) {
     let secret_name = cluster.names(service).state_secret;
     eventually("logout is requested", || async {
         let secret = cluster.secrets().get(&secret_name).await.unwrap();
@@ -40,7 +40,7 @@ async fn wait_for_logout_request(cluster: &Cluster, service: &str) {
 }
 
 /// Plays the runtime's leader: reports the logout in the state Secret.
-async fn report_logged_out(cluster: &Cluster, service: &str) {
+pub async fn report_logged_out(cluster: &Cluster, service: &str) {
     let logged_out = (state::LOGGED_OUT, "2026-01-01T00:00:00Z".to_string());
     write_state(cluster, service, &[logged_out]).await;
 }

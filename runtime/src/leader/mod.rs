@@ -106,6 +106,8 @@ struct Device {
     /// Why the last `tailscale up` failed (a problem code and message),
     /// until one succeeds.
     up_problem: Option<(&'static str, String)>,
+    /// Whether `up` waits for the controller's minted auth key (said once).
+    awaiting_key: bool,
 }
 
 /// The next status poll while tailscaled is not running: half as long
@@ -150,7 +152,7 @@ impl Leader<'_> {
             let _ = up.kill().await;
         }
         device.daemon.stop(TAILSCALED_GRACE).await;
-        if self.settings.tailscale.auth_key.is_some() {
+        if self.settings.tailscale.auth_key.is_some() || self.settings.tailscale.auth_key_in_state {
             let _ = std::fs::remove_file(self.settings.tailscale.socket.with_extension("authkey"));
         }
     }
@@ -175,6 +177,7 @@ impl Leader<'_> {
                     changed: false,
                     up_failures: 0,
                     up_problem: None,
+                    awaiting_key: false,
                     up_retry_at: None,
                     announced: None,
                     recorded: None,

@@ -30,7 +30,7 @@ use std::time::Duration;
 use svc_lb_contract::{LeaseTimings, RUNTIME_HEALTH_PORT, env};
 
 pub use service::{FirewallMode, ServiceSettings};
-pub use tailscale::TailscaleSettings;
+pub use tailscale::{AuthKey, TailscaleSettings};
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -21,6 +21,11 @@ const DEFAULT_STATE_DIR: &str = "/run/tailscale-svc-lb/state";
 pub struct AuthKey(String);
 
 impl AuthKey {
+    /// Wraps `key`.
+    pub fn new(key: String) -> Self {
+        Self(key)
+    }
+
     /// The key itself.
     pub fn expose(&self) -> &str {
         &self.0
@@ -42,6 +47,9 @@ pub struct TailscaleSettings {
     pub tags: Vec<String>,
     /// The auth key; without one, the login URL is reported.
     pub auth_key: Option<AuthKey>,
+    /// The auth key comes from the state Secret (minted per proxy by the
+    /// controller), not from [`Self::auth_key`]: wait for it there.
+    pub auth_key_in_state: bool,
     /// Control server URL (Headscale); `None`: Tailscale's.
     pub login_server: Option<String>,
     /// tailscaled's binary.
@@ -81,6 +89,16 @@ impl TailscaleSettings {
                 problem: format!("{url:?} is not an http(s) URL"),
             });
         }
+        let auth_key_in_state = match read.optional(env::AUTH_KEY_SOURCE).as_deref() {
+            None | Some("secret") => false,
+            Some("state") => true,
+            Some(other) => {
+                return Err(InvalidSetting {
+                    variable: env::AUTH_KEY_SOURCE,
+                    problem: format!("{other:?} is neither \"secret\" nor \"state\""),
+                });
+            }
+        };
         let path = |variable, default: &str| {
             PathBuf::from(read.optional(variable).unwrap_or_else(|| default.into()))
         };
@@ -88,6 +106,7 @@ impl TailscaleSettings {
             hostname,
             tags,
             auth_key: read.optional(env::AUTH_KEY).map(AuthKey),
+            auth_key_in_state,
             login_server,
             tailscaled: path(env::TAILSCALED_BINARY, "tailscaled"),
             tailscale: path(env::TAILSCALE_BINARY, "tailscale"),
