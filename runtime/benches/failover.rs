@@ -33,6 +33,8 @@ mod oracle;
 mod relay;
 #[path = "../tests/pods/tailnet.rs"]
 mod tailnet;
+#[path = "../../host/tests/support/tailscale_api.rs"]
+mod tailscale_api;
 
 use std::time::{Duration, Instant};
 

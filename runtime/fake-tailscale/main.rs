@@ -26,13 +26,20 @@
 //! run the relay and a device outside the cluster.
 //!
 //! The "control server" is a directory (`FAKE_TAILNET_DIR`): a file per
-//! device in the tailnet (`devices/<n>`, removed by logout). Two files model
+//! device listed in the tailnet (`devices/<n>`; a logout marks it
+//! `logged-out` and leaves it listed, as real control does; that a new
+//! device with the same hostname then gets a `-1` name is not modelled). Two files model
 //! the tailnet's policy, as real control enforces it at login: with
 //! `permitted-tags` (comma-separated), a login asking for another tag fails
 //! with control's words (`requested tags [tag:x] are invalid or not
 //! permitted`); with `device-approval`, a new device waits in
 //! `NeedsMachineAuth` until `approved/<n>` exists (an admin approved it;
 //! `up` returns meanwhile, where the real one waits printing the admin URL).
+//! With `keys/` (written by the tests' fake Tailscale API when it mints a
+//! key) a login's key must be one of them, as control checks it: an unknown
+//! key fails with `invalid key: API key does not exist`, a one-off key is
+//! used up by its login, the device gets the key's tags, and a
+//! preauthorized key skips device approval.
 //! Per device,
 //! the pid of the daemon currently running it (`active-<id>`) and a lock it
 //! holds meanwhile (`active-<id>.lock`, released by the kernel when it
@@ -65,6 +72,8 @@ mod tailnet;
 const MACHINE_KEY: &str = "_machinekey";
 const PROFILES: &str = "_profiles";
 const CURRENT_PROFILE: &str = "_current-profile";
+/// The second line of `devices/<n>` once the device has logged out.
+const LOGGED_OUT_MARK: &str = "logged-out";
 /// How long after a login the profile keys are written.
 const STATE_COMPLETION: Duration = Duration::from_millis(300);
 
@@ -293,6 +302,27 @@ impl Daemon {
         }
     }
 
+    /// The minted key `key` (with `keys/`): its tags and whether it is
+    /// preauthorized, used up when one-off. `Ok(None)`: keys are not
+    /// checked (no `keys/`).
+    fn redeem_key(&self, key: &str) -> Result<Option<(Vec<String>, bool)>, String> {
+        let keys = self.tailnet.join("keys");
+        if !keys.is_dir() {
+            return Ok(None);
+        }
+        let record = std::fs::read_to_string(keys.join(key))
+            .map_err(|_| "backend error: invalid key: API key does not exist\n".to_string())?;
+        let record: serde_json::Value = serde_json::from_str(&record).unwrap_or_default();
+        if !record["reusable"].as_bool().unwrap_or(false) {
+            let _ = std::fs::remove_file(keys.join(key));
+        }
+        let tags = serde_json::from_value(record["tags"].clone()).unwrap_or_default();
+        Ok(Some((
+            tags,
+            record["preauthorized"].as_bool().unwrap_or(false),
+        )))
+    }
+
     /// The requested tags the tailnet policy does not permit, if it has a
     /// `permitted-tags` list.
     fn denied_tags(&self, requested: &[String]) -> Vec<String> {
@@ -460,7 +490,19 @@ impl Daemon {
                             "backend error: invalid key: unable to validate API key".into(),
                         );
                     }
-                    (None, Some(_)) => self.register(&hostname, tags),
+                    (None, Some(key)) => match self.redeem_key(&key) {
+                        Err(refusal) => return fail(refusal),
+                        Ok(None) => self.register(&hostname, tags),
+                        Ok(Some((key_tags, preauthorized))) => {
+                            let device = self.register(&hostname, key_tags);
+                            if preauthorized {
+                                let approved = self.tailnet.join("approved");
+                                std::fs::create_dir_all(&approved).unwrap();
+                                std::fs::write(approved.join(device.n.to_string()), "").unwrap();
+                            }
+                            device
+                        }
+                    },
                     (_, None) => {
                         let mut node = self.node.lock().unwrap();
                         node.state = "NeedsLogin";
@@ -498,10 +540,14 @@ impl Daemon {
                 }
             }
             Some("logout") => {
+                // As with real control, a logout expires the device's key
+                // but leaves it listed in the tailnet (only deleting it
+                // through the API, or in the admin console, removes it).
                 let device = self.node.lock().unwrap().device.clone();
                 if let Some(device) = &device {
-                    let _ = std::fs::remove_file(
+                    let _ = std::fs::write(
                         self.tailnet.join("devices").join(device.n.to_string()),
+                        format!("{}\n{LOGGED_OUT_MARK}", device.hostname),
                     );
                 }
                 if let Err(e) = self.save(None).await {

@@ -63,10 +63,14 @@ fn first_ipv4(ips: &[IpAddr]) -> Option<&IpAddr> {
 pub fn report_values(report: &Report) -> BTreeMap<&'static str, Option<String>> {
     // Every key that no longer applies is removed, except the login
     // request: it stays true while the device waits (for a login, for
-    // approval) and goes only with the device's logout.
+    // approval) and goes only with the device's logout; and the device id,
+    // which a logout leaves: the device stays listed in the tailnet, and
+    // the controller deletes it by that id.
+    let logged_out = matches!(report, Report::LoggedOut(_));
     let mut values: BTreeMap<&'static str, Option<String>> = state::RUNTIME_KEYS
         .iter()
-        .filter(|key| **key != state::LOGIN_REQUEST || matches!(report, Report::LoggedOut(_)))
+        .filter(|key| **key != state::LOGIN_REQUEST || logged_out)
+        .filter(|key| !(logged_out && **key == state::DEVICE_ID))
         .map(|key| (*key, None))
         .collect();
     let mut set = |key, value: String| {
@@ -200,6 +204,10 @@ mod tests {
         assert!(!report_values(&waiting).contains_key(state::LOGIN_REQUEST));
         let logged_out = report_values(&Report::LoggedOut("2026-01-01T00:00:00Z".into()));
         assert_eq!(logged_out.get(state::LOGIN_REQUEST), Some(&None));
+        assert!(
+            !logged_out.contains_key(state::DEVICE_ID),
+            "the id of a device still listed stays"
+        );
     }
 
     #[test]

@@ -148,13 +148,13 @@ fn message(status: StatusCode, text: &str) -> Response {
     (status, axum::Json(json!({ "message": text }))).into_response()
 }
 
-/// Records the request; refuses it when unavailable or, with `token`,
+/// Records the request; the refusal when unavailable or, with `headers`,
 /// without a valid Bearer token.
-fn admit(state: &Shared, what: String, headers: Option<&HeaderMap>) -> Result<(), Response> {
+fn refusal(state: &Shared, what: String, headers: Option<&HeaderMap>) -> Option<Response> {
     let mut state = state.lock().unwrap();
     state.requests.push(what);
     if state.unavailable {
-        return Err(message(
+        return Some(message(
             StatusCode::SERVICE_UNAVAILABLE,
             "service unavailable",
         ));
@@ -165,14 +165,14 @@ fn admit(state: &Shared, what: String, headers: Option<&HeaderMap>) -> Result<()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if !bearer.is_some_and(|t| state.tokens.iter().any(|k| k == t)) {
-            return Err(message(StatusCode::UNAUTHORIZED, "API token invalid"));
+            return Some(message(StatusCode::UNAUTHORIZED, "API token invalid"));
         }
     }
-    Ok(())
+    None
 }
 
 async fn token(State(state): State<Shared>, body: Bytes) -> Response {
-    if let Err(refused) = admit(&state, "POST /api/v2/oauth/token".into(), None) {
+    if let Some(refused) = refusal(&state, "POST /api/v2/oauth/token".into(), None) {
         return refused;
     }
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
@@ -199,7 +199,7 @@ async fn create_key(
     body: Bytes,
 ) -> Response {
     let what = format!("POST /api/v2/tailnet/{tailnet}/keys");
-    if let Err(refused) = admit(&state, what, Some(&headers)) {
+    if let Some(refused) = refusal(&state, what, Some(&headers)) {
         return refused;
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
@@ -264,7 +264,7 @@ async fn delete_key(
     headers: HeaderMap,
 ) -> Response {
     let what = format!("DELETE /api/v2/tailnet/{tailnet}/keys/{id}");
-    if let Err(refused) = admit(&state, what, Some(&headers)) {
+    if let Some(refused) = refusal(&state, what, Some(&headers)) {
         return refused;
     }
     let mut state = state.lock().unwrap();
@@ -286,7 +286,7 @@ async fn delete_device(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = admit(
+    if let Some(refused) = refusal(
         &state,
         format!("DELETE /api/v2/device/{id}"),
         Some(&headers),

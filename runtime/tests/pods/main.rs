@@ -21,6 +21,8 @@ mod procs;
 #[path = "../support/relay.rs"]
 mod relay;
 mod tailnet;
+#[path = "../../../host/tests/support/tailscale_api.rs"]
+mod tailscale_api;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::time::Duration;
@@ -158,7 +160,12 @@ async fn a_service_is_served_by_proxies_running_as_pid_one_in_containers_with_th
     // Deleting the Service logs the device out and removes everything:
     // the DaemonSet's pods terminate and their kubelets remove them.
     cluster.delete_service(Duration::from_secs(60)).await;
-    assert_eq!(cluster.tailnet_devices(), 0, "the device left the tailnet");
+    assert_eq!(cluster.logged_in_devices(), 0, "the device logged out");
+    assert_eq!(
+        cluster.tailnet_devices(),
+        1,
+        "without an OAuth client the device stays listed in the tailnet"
+    );
     let daemonsets: Api<DaemonSet> = Api::namespaced(cluster.sim.client(), NAMESPACE);
     assert!(
         daemonsets

@@ -123,6 +123,19 @@ impl PodCluster {
         std::fs::read_dir(self.dir.path().join("tailnet/devices")).map_or(0, |d| d.count())
     }
 
+    /// Devices listed in the fake tailnet and not logged out.
+    pub fn logged_in_devices(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("tailnet/devices")).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .filter(|f| {
+                    !std::fs::read_to_string(f.path())
+                        .unwrap_or_default()
+                        .contains("logged-out")
+                })
+                .count()
+        })
+    }
+
     /// The names of the Service's objects.
     pub fn names() -> ProxyNames {
         ProxyNames::for_service("default", "web")

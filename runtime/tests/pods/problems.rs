@@ -76,3 +76,60 @@ async fn a_device_waiting_for_approval_is_shown_on_the_service_until_approved() 
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
     assert_never_two_forwarders(&cluster);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_oauth_client_the_proxy_logs_in_with_its_own_key_and_its_device_is_deleted_after_teardown()
+ {
+    let options = Options {
+        nodes: 1,
+        auth_key: false,
+        oauth: true,
+        ..Options::default()
+    };
+    let cluster = PodCluster::new("o", options).await;
+    // Device approval is on: the minted key is preauthorized, so the
+    // device needs none.
+    let tailnet = cluster.dir.path().join("tailnet");
+    std::fs::write(tailnet.join("device-approval"), "").unwrap();
+    let tags = json!({svc_lb_contract::keys::TAGS_ANNOTATION: "tag:web"});
+    cluster.create_service_annotated(http_port(), tags).await;
+    let ip = cluster.ingress(Duration::from_secs(60)).await;
+    assert!(cluster.reaches_backend(&ip, Duration::from_secs(10)));
+    let api = cluster.tailscale_api.as_ref().unwrap();
+    let minted = api.state(|s| s.keys.clone());
+    assert_eq!(minted.len(), 1);
+    assert_eq!(minted[0].tags, vec!["tag:web".to_string()]);
+    assert!(minted[0].preauthorized && !minted[0].reusable);
+    let device = std::fs::read_dir(tailnet.join("devices"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    assert_eq!(cluster.tailnet_devices(), 1);
+    // The used key is gone from the state Secret, and from control.
+    within(Duration::from_secs(10), "the used key removed", || async {
+        cluster
+            .state(svc_lb_contract::state::AUTH_KEY)
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !tailnet.join("keys").join(&minted[0].key).exists(),
+        "used up"
+    );
+    let logs: String = cluster.pod_logs().into_iter().map(|(_, log)| log).collect();
+    assert!(
+        !logs.contains(&minted[0].key),
+        "the key reached a pod's log"
+    );
+    assert!(!logs.contains(crate::cluster::OAUTH_CLIENT_SECRET));
+
+    cluster.delete_service(Duration::from_secs(60)).await;
+    let id = format!("nFAKE{}CNTRL", device.to_string_lossy());
+    assert_eq!(api.state(|s| s.deleted_devices.clone()), vec![id]);
+    assert_eq!(cluster.tailnet_devices(), 0, "nothing left in the tailnet");
+    assert_never_two_forwarders(&cluster);
+}
