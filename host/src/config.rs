@@ -40,6 +40,8 @@ pub struct ControllerConfig {
     /// With a Tailscale OAuth client: one-off keys per proxy and device
     /// deletion after teardown, instead of the shared auth key.
     pub oauth: Option<OAuthConfig>,
+    /// The proxies log JSON, as the controller does (`--log-format json`).
+    pub json_logs: bool,
 }
 
 /// Where the optional Tailscale OAuth client is, and the API it talks to.
@@ -142,6 +144,7 @@ impl ControllerConfig {
             tag_allowlist: None,
             proxy_privileges: ProxyPrivileges::Privileged,
             oauth: None,
+            json_logs: false,
         }
     }
 

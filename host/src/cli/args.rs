@@ -113,6 +113,7 @@ impl ConfigArgs {
                     api_url: self.tailscale_api_url.clone(),
                     tailnet: self.tailnet.clone(),
                 }),
+            json_logs: false,
         };
         config.validate()?;
         Ok(config)

@@ -95,8 +95,10 @@ impl ControllerArgs {
             check_memory_limit(&limits, limit)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         }
+        let mut config = self.config.to_config()?;
+        config.json_logs = matches!(self.log_format, svc_lb_contract::logging::LogFormat::Json);
         Ok(ControllerOptions {
-            config: self.config.to_config()?,
+            config,
             timings: ControllerTimings {
                 deprovision_timeout: Duration::from_secs(self.deprovision_timeout),
                 resync: Duration::from_secs(self.resync_period),

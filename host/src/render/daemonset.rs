@@ -155,7 +155,7 @@ fn pod_spec(
                 .map(|name| LocalObjectReference { name: name.clone() })
                 .collect()
         }),
-        node_selector: Some(plan.node_selector.clone()),
+        node_selector: Some(node_selector(plan)),
         tolerations: (!plan.tolerations.is_empty())
             .then(|| plan.tolerations.iter().map(toleration).collect()),
         priority_class_name: plan.priority_class_name.clone(),
@@ -255,4 +255,17 @@ fn toleration(t: &policy_sdk::Toleration) -> Toleration {
         effect: non_empty(&t.effect),
         toleration_seconds: t.toleration_seconds,
     }
+}
+
+/// The well-known node label every kubelet sets to its operating system.
+pub const OS_LABEL: &str = "kubernetes.io/os";
+
+/// The plan's node selector, and always Linux nodes: the runtime image is
+/// Linux-only, and in a cluster with Windows nodes a plan selecting by pool
+/// alone would otherwise place pods that cannot start there. A plan may
+/// not select another OS (validation keeps `kubernetes.io/os` to `linux`).
+pub fn node_selector(plan: &Plan) -> Labels {
+    let mut selector = plan.node_selector.clone();
+    selector.insert(OS_LABEL.into(), "linux".into());
+    selector
 }

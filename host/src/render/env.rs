@@ -110,6 +110,9 @@ pub(super) fn runtime_env(
         value(env::FIREWALL_MODE, config.firewall_mode.as_str()),
         value(env::HEALTH_PORT, RUNTIME_HEALTH_PORT.to_string()),
     ];
+    if config.json_logs {
+        vars.push(value(env::LOG_FORMAT, "json"));
+    }
     vars.extend(plan.env.iter().map(|(name, v)| value(name, v)));
     vars
 }

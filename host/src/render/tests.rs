@@ -182,3 +182,25 @@ fn the_minimal_proxy_has_only_the_capabilities_it_needs_and_every_proxy_requests
     let seccomp = pod.security_context.unwrap().seccomp_profile.unwrap();
     assert_eq!(seccomp.type_, "RuntimeDefault");
 }
+
+#[test]
+fn a_controller_logging_json_has_its_proxies_log_json() {
+    let service = web_in("team-a");
+    let plan = default_plan("h");
+    let env_of = |config: &ControllerConfig| {
+        let objects = render_proxy(&service, &plan, config);
+        let pod = objects.daemonset.spec.unwrap().template.spec.unwrap();
+        pod.containers[0].env.clone().unwrap()
+    };
+    let format = |env: &[k8s_openapi::api::core::v1::EnvVar]| {
+        env.iter()
+            .find(|e| e.name == svc_lb_contract::env::LOG_FORMAT)
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(format(&env_of(&ControllerConfig::defaults())), None);
+    let json = ControllerConfig {
+        json_logs: true,
+        ..ControllerConfig::defaults()
+    };
+    assert_eq!(format(&env_of(&json)).as_deref(), Some("json"));
+}

@@ -160,6 +160,9 @@ pub enum InvalidPlan {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The node selector asks for an operating system the runtime does not run on.
+    #[error("nodeSelector: kubernetes.io/os={0:?}: the proxy runs on linux nodes only")]
+    UnsupportedOs(String),
     /// The priority class name is malformed.
     #[error("priority class name {0:?} is not a DNS subdomain")]
     PriorityClass(String),
@@ -198,6 +201,11 @@ pub fn validate_plan(plan: &Plan, rules: &PlanRules, namespace: &str) -> Result<
     }
     bounded("nodeSelector", plan.node_selector.len(), MAX_SMALL_LIST)?;
     labels("nodeSelector", &plan.node_selector)?;
+    if let Some(os) = plan.node_selector.get("kubernetes.io/os")
+        && os != "linux"
+    {
+        return Err(InvalidPlan::UnsupportedOs(clip(os)));
+    }
     bounded("podLabels", plan.pod_labels.len(), MAX_LARGE_LIST)?;
     labels("podLabels", &plan.pod_labels)?;
     if let Some(reserved) = plan

@@ -283,3 +283,21 @@ fn errors_quote_at_most_a_few_hundred_bytes_of_policy_output() {
             .ends_with("…\" is not a DNS label (lower-case letters, digits and '-', at most 63)")
     );
 }
+
+#[test]
+fn only_linux_nodes_may_be_selected() {
+    assert_eq!(
+        check(|p| {
+            p.node_selector
+                .insert("kubernetes.io/os".into(), "windows".into());
+        }),
+        Err(InvalidPlan::UnsupportedOs("windows".into()))
+    );
+    assert_eq!(
+        check(|p| {
+            p.node_selector
+                .insert("kubernetes.io/os".into(), "linux".into());
+        }),
+        Ok(())
+    );
+}

@@ -60,20 +60,81 @@ pub async fn remove_everything(
     }
 }
 
-/// Registers the node if it is not there yet (labels come from whoever
-/// made it: the tests create their nodes with theirs).
-async fn register(client: &kube::Client, name: &str) {
+/// The labels every kubelet puts on its node (`kubeletapis` well-known
+/// labels): the real kubelet sets them at registration and, on a node that
+/// exists already, reconciles them (`updateDefaultLabels`).
+fn well_known_labels(name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("kubernetes.io/hostname".to_string(), name.to_string()),
+        (
+            "kubernetes.io/os".to_string(),
+            std::env::consts::OS.to_string(),
+        ),
+        ("kubernetes.io/arch".to_string(), go_arch().to_string()),
+        (
+            "beta.kubernetes.io/os".to_string(),
+            std::env::consts::OS.to_string(),
+        ),
+        ("beta.kubernetes.io/arch".to_string(), go_arch().to_string()),
+    ])
+}
+
+/// The architecture as Go (`runtime.GOARCH`) names it.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Registers the node, retrying as the real kubelet's
+/// `registerWithAPIServer` does (from 100 ms, doubling to 7 s), until it
+/// succeeds or `shutdown` turns `true`.
+async fn register(client: &kube::Client, name: &str, shutdown: &mut watch::Receiver<bool>) {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match register_once(client, name).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(node = %name, %error, retry_in = ?wait, "node not registered yet")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(7));
+    }
+}
+
+/// Creates the node with the well-known labels, or adds them to a node
+/// that exists (the tests create their nodes with their own labels first).
+async fn register_once(client: &kube::Client, name: &str) -> kube::Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
-    if nodes.get_opt(name).await.ok().flatten().is_none() {
-        let node = Node {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
+    let labels = well_known_labels(name);
+    match nodes.get_opt(name).await? {
+        None => {
+            let node = Node {
+                metadata: ObjectMeta {
+                    name: Some(name.into()),
+                    labels: Some(labels),
+                    ..Default::default()
+                },
                 ..Default::default()
-            },
-            ..Default::default()
-        };
-        if let Err(error) = nodes.create(&PostParams::default(), &node).await {
-            tracing::warn!(node = %name, %error, "node not registered");
+            };
+            nodes.create(&PostParams::default(), &node).await.map(drop)
+        }
+        Some(_) => {
+            let patch = serde_json::json!({"metadata": {"labels": labels}});
+            nodes
+                .patch(
+                    name,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(patch),
+                )
+                .await
+                .map(drop)
         }
     }
 }
@@ -99,7 +160,7 @@ pub async fn run(
     )
     .await;
     node.network.set_up_node().await?;
-    register(&node.client, &node.name).await;
+    register(&node.client, &node.name, &mut shutdown).await;
     let pods: Api<Pod> = Api::all(node.client.clone());
     let on_node = ListParams::default().fields(&format!("spec.nodeName={}", node.name));
     // Pod uid → (stop request, the pod as last seen, worker).
