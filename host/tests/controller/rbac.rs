@@ -1,4 +1,4 @@
-//! The RBAC in `examples/controller/rbac.yaml` is exactly what the
+//! The RBAC the chart installs (`examples/controller/install.yaml`) is exactly what the
 //! controller uses: the controller runs as its ServiceAccount under it (the
 //! server authorizes every request), nothing of a full life cycle is
 //! denied, every grant is used (or is listed below with the reason it is
@@ -45,7 +45,7 @@ fn rules(role: &Value) -> BTreeSet<(String, String, String)> {
 fn grants() -> Grants {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../examples/controller/rbac.yaml"
+        "/../examples/controller/install.yaml"
     );
     let text = std::fs::read_to_string(path).unwrap();
     let mut grants = Grants {

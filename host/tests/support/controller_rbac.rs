@@ -1,5 +1,6 @@
 //! The controller's identity in tests: the shipped RBAC
-//! (`examples/controller/rbac.yaml`) applied as it is, adapted only where a
+//! (the chart's, as `examples/controller/install.yaml` holds it rendered; a
+//! test keeps the two equal) applied as it is, adapted only where a
 //! test must differ from an installation (its own namespace, cluster-scoped
 //! names of its own, its policy ConfigMap's name), and a ServiceAccount
 //! token from TokenRequest. The controller under test then runs with
@@ -23,7 +24,7 @@ const SHIPPED_CONFIGMAP: &str = "tailscale-svc-lb-policies";
 pub fn shipped_rbac_yaml() -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../examples/controller/rbac.yaml"
+        "/../examples/controller/install.yaml"
     );
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -46,7 +47,14 @@ pub fn adapt(yaml: &str, target: &RbacTarget) -> Vec<Value> {
     for document in serde_yaml_ng::Deserializer::from_str(yaml) {
         let mut doc: Value = serde::Deserialize::deserialize(document).expect("valid YAML");
         let kind = doc["kind"].as_str().unwrap_or_default().to_string();
-        if kind == "Namespace" || doc.is_null() {
+        let identity = [
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+        ];
+        if doc.is_null() || !identity.contains(&kind.as_str()) {
             continue;
         }
         if doc["metadata"]["namespace"] == SHIPPED_NAME {
