@@ -82,7 +82,13 @@ pub const AUTH_KEY: &str = "authkey";
 /// The id of [`AUTH_KEY`], so the controller can revoke a key never used.
 pub const AUTH_KEY_ID: &str = "authkey_id";
 
-/// Every key the runtime writes; the controller never writes these.
+/// The tags [`AUTH_KEY`] was minted with (comma-separated), so a key for
+/// tags the plan no longer asks for is replaced.
+pub const AUTH_KEY_TAGS: &str = "authkey_tags";
+
+/// Every key the runtime writes; the controller never writes these, but
+/// for removing [`PROBLEM`] and [`PROBLEM_MESSAGE`] with a minted key the
+/// tailnet refused (the problem was about that key).
 pub const RUNTIME_KEYS: &[&str] = &[
     TS_IP,
     DEVICE_IPS,

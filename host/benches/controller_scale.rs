@@ -146,6 +146,8 @@ async fn run_bench() {
             async move {
                 let node: Node = serde_json::from_value(json!({
                     "metadata": {"name": format!("node-{i:04}"), "labels": {
+                        // What a kubelet sets, then what the test varies.
+                        "kubernetes.io/os": "linux",
                         "svc-lb.tailscale.iptables.sh/deploy": if i % 2 == 0 { "true" } else { "false" },
                         "topology.kubernetes.io/zone": format!("zone-{}", i % 3)}},
                     "status": {"conditions": [{"type": "Ready", "status": "True"}]}

@@ -73,6 +73,17 @@ pub struct AuthKey {
     pub key: Secret,
 }
 
+/// What the API says of a device (`GET /api/v2/device/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Device {
+    /// The hostname the device reported.
+    #[serde(default)]
+    pub hostname: String,
+    /// Its tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
 /// What deleting a device found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
@@ -205,6 +216,25 @@ impl TailscaleApi {
             id: key.id,
             key: Secret::new(key.key),
         })
+    }
+
+    /// The device `id`, if the tailnet has it.
+    pub async fn device(&self, id: &str) -> Result<Option<Device>, ApiError> {
+        const WHAT: &str = "reading a device";
+        let url = format!("{}/api/v2/device/{}", self.base, path_segment(id));
+        let (status, bytes) = self.authorized(Method::GET, &url, None).await?;
+        match status {
+            StatusCode::OK => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| ApiError::Unreadable {
+                        what: WHAT,
+                        reason: e.to_string(),
+                    })
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            status => Err(refused(WHAT, status, &bytes)),
+        }
     }
 
     /// Deletes the device `id` from the tailnet.

@@ -1,6 +1,7 @@
 //! The policy engine's memory stays within its stated worst case
 //! (`instances × cap × (1 + host copy factor)`) when every call at once
-//! grows its guest to the cap or returns the largest result it can build:
+//! grows its guest to the cap or returns the largest result it can build
+//! (many entries, or one huge string):
 //! calls beyond the instance count wait for a slot instead of adding
 //! memory. Alone in its test binary, so the process's peak RSS is the
 //! engine's.
@@ -52,13 +53,23 @@ fn every_slot_at_its_cap_at_once_stays_within_the_stated_worst_case() {
             r#"{"mistake": "many-labels", "count": 60000}"#,
         )
         .unwrap();
+    let huge = engine
+        .load(
+            "huge",
+            &wasm("test_guest_bad_plan"),
+            r#"{"mistake": "huge-hostname", "count": 6000000}"#,
+        )
+        .unwrap();
     let chain = |policy| PolicyChain::new(engine.clone(), vec![policy], PlanRules::default());
-    let (grow, big) = (chain(grow), chain(big));
+    let (grow, big, huge) = (chain(grow), chain(big), chain(huge));
     let service = example_service();
     let nodes = || Arc::new(StaticNodes::default());
     let outcome = |chain: &PolicyChain| match chain.evaluate(&service, nodes()) {
         Err(ChainError::Policy(e)) => match e.kind {
             PolicyErrorKind::InvalidPlan(InvalidPlan::TooMany { .. }) => "too_many".to_string(),
+            PolicyErrorKind::InvalidPlan(InvalidPlan::TooLarge { field: "plan", .. }) => {
+                "too_large".to_string()
+            }
             kind => kind.metric_label().to_string(),
         },
         other => format!("{:?}", other.map(|o| o.plan)),
@@ -67,14 +78,15 @@ fn every_slot_at_its_cap_at_once_stays_within_the_stated_worst_case() {
     // Warm up (allocator arenas, first-call paths), then measure from here.
     outcome(&grow);
     outcome(&big);
+    outcome(&huge);
     let before = status_bytes("VmRSS:");
     reset_peak_rss();
 
-    let callers = 8 * limits.max_concurrent_instances as usize;
+    let callers = 9 * limits.max_concurrent_instances as usize;
     let outcomes: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..callers)
             .map(|i| {
-                let chain = if i % 2 == 0 { &grow } else { &big };
+                let chain = [&grow, &big, &huge][i % 3];
                 let outcome = &outcome;
                 s.spawn(move || (0..3).map(|_| outcome(chain)).collect::<Vec<_>>())
             })
@@ -99,15 +111,21 @@ fn every_slot_at_its_cap_at_once_stays_within_the_stated_worst_case() {
     );
 
     let memory_limit = "memory_limit";
+    let count = |what: &str| outcomes.iter().filter(|o| *o == what).count();
     assert_eq!(
-        outcomes.iter().filter(|o| *o == memory_limit).count(),
-        3 * callers / 2,
+        count(memory_limit),
+        callers,
         "every growing call reached its cap, none was refused as busy: {outcomes:?}"
     );
     assert_eq!(
-        outcomes.iter().filter(|o| *o == "too_many").count(),
-        3 * callers / 2,
-        "every large result reached the host and was refused: {outcomes:?}"
+        count("too_many"),
+        callers,
+        "every result of many entries reached the host and was refused: {outcomes:?}"
+    );
+    assert_eq!(
+        count("too_large"),
+        callers,
+        "every result of one huge string reached the host and was refused: {outcomes:?}"
     );
     assert!(
         grown >= limits.max_memory_bytes,

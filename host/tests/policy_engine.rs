@@ -479,3 +479,24 @@ fn a_policy_asking_for_some_label_keys_gets_only_those() {
     assert_eq!(seen(one_key), "2");
     assert_eq!(seen(r#"{"labelKeys": ["absent"]}"#), "0");
 }
+
+#[test]
+fn a_refused_set_listed_again_is_neither_loaded_nor_reported_again() {
+    use svc_lb_host::controller::{PolicySource, SetChange};
+    let source = PolicySource::new(engine(), None, true);
+    let empty: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(serde_json::json!({"data": {"policies.yaml": ""}})).unwrap();
+    let refused = |change: SetChange| matches!(change, SetChange::Refused(_));
+    assert!(refused(source.load(None)), "no ConfigMap is a bad set");
+    assert!(
+        matches!(source.load(None), SetChange::Unchanged),
+        "the same absence again: nothing new to say"
+    );
+    assert!(matches!(source.load(Some(&empty)), SetChange::Activated));
+    assert!(
+        refused(source.load(None)),
+        "deleted: refused, the set stays"
+    );
+    assert!(matches!(source.load(None), SetChange::Unchanged));
+    assert!(matches!(source.load(Some(&empty)), SetChange::Unchanged));
+}

@@ -367,7 +367,12 @@ impl Daemon {
                     .is_ok()
             })
             .unwrap();
-        std::fs::write(devices.join(n.to_string()), hostname).unwrap();
+        // As the tests' fake API reads it: hostname, then tags.
+        std::fs::write(
+            devices.join(n.to_string()),
+            format!("{hostname}\n{}", tags.join(",")),
+        )
+        .unwrap();
         Device {
             n,
             hostname: hostname.into(),
@@ -534,6 +539,11 @@ impl Daemon {
                 let Some(device) = device else {
                     return fail("set: nothing to set or not logged in".into());
                 };
+                // Control learns the new hostname.
+                let _ = std::fs::write(
+                    self.tailnet.join("devices").join(device.n.to_string()),
+                    format!("{}\n{}", device.hostname, device.tags.join(",")),
+                );
                 match self.save(Some(&device)).await {
                     Ok(()) => ok(String::new()),
                     Err(e) => fail(e),
@@ -547,7 +557,11 @@ impl Daemon {
                 if let Some(device) = &device {
                     let _ = std::fs::write(
                         self.tailnet.join("devices").join(device.n.to_string()),
-                        format!("{}\n{LOGGED_OUT_MARK}", device.hostname),
+                        format!(
+                            "{}\n{}\n{LOGGED_OUT_MARK}",
+                            device.hostname,
+                            device.tags.join(",")
+                        ),
                     );
                 }
                 if let Err(e) = self.save(None).await {

@@ -64,13 +64,14 @@ pub fn report_values(report: &Report) -> BTreeMap<&'static str, Option<String>> 
     // Every key that no longer applies is removed, except the login
     // request: it stays true while the device waits (for a login, for
     // approval) and goes only with the device's logout; and the device id,
-    // which a logout leaves: the device stays listed in the tailnet, and
-    // the controller deletes it by that id.
+    // which nothing but a new device replaces: a device that waits or
+    // fails, or logged out, stays listed in the tailnet, and the controller
+    // deletes it by that id.
     let logged_out = matches!(report, Report::LoggedOut(_));
     let mut values: BTreeMap<&'static str, Option<String>> = state::RUNTIME_KEYS
         .iter()
         .filter(|key| **key != state::LOGIN_REQUEST || logged_out)
-        .filter(|key| !(logged_out && **key == state::DEVICE_ID))
+        .filter(|key| **key != state::DEVICE_ID)
         .map(|key| (*key, None))
         .collect();
     let mut set = |key, value: String| {
@@ -183,6 +184,10 @@ mod tests {
                 .is_some_and(|m| m.ends_with("not permitted (pod p-1 on node n-1)"))
         );
         assert_eq!(values[state::DEVICE_IPS], None, "no address is shown");
+        assert!(
+            !values.contains_key(state::DEVICE_ID),
+            "a failing device keeps its id"
+        );
         // Serving clears the problem again.
         let serving = report_values(&Report::Serving {
             device: device(),

@@ -89,6 +89,7 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
     // out of the election, and look again now and then (a device plugin
     // may still provide it).
     let mut said = false;
+    let mut written = None;
     while let Err(error) = crate::tun::ensure_tun(std::path::Path::new("/dev")) {
         if !said {
             tracing::error!(%error, "no TUN device");
@@ -97,13 +98,15 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
                 "{error} (pod {} on node {})",
                 settings.pod.name, settings.pod.node
             );
-            let written = tokio::time::timeout(
+            let write = tokio::time::timeout(
                 std::time::Duration::from_secs(5),
                 secret.write_problem(svc_lb_contract::state::problem::NO_TUN_DEVICE, &message),
             )
             .await;
-            if !matches!(written, Ok(Ok(()))) {
-                tracing::warn!("cannot report the missing TUN device into the state secret");
+            match write {
+                Ok(Ok(true)) => written = Some(message),
+                Ok(Ok(false)) => {}
+                _ => tracing::warn!("cannot report the missing TUN device into the state secret"),
             }
             said = true;
         }
@@ -111,6 +114,13 @@ pub async fn run(settings: RuntimeSettings) -> anyhow::Result<()> {
             () = shutdown.cancelled() => return Ok(()),
             () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
         }
+    }
+    // The device appeared (a device plugin): what this pod reported is
+    // over.
+    if let Some(message) = written
+        && let Err(error) = secret.clear_problem(&message).await
+    {
+        tracing::warn!(%error, "cannot clear the reported problem");
     }
     let mut deprovision = secret.watch_deprovision();
     let mut election = Election::start(

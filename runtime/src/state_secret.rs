@@ -48,17 +48,56 @@ impl StateSecret {
     }
 
     /// Writes a problem of a pod that cannot run at all (the problem keys
-    /// only; see [`crate::report::problem_patch`]).
-    pub async fn write_problem(&self, code: &str, message: &str) -> kube::Result<()> {
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..PatchParams::default()
-        };
+    /// only; see [`crate::report::problem_patch`]), unless a leader serves
+    /// or has reported a problem of its own: those say more. Returns
+    /// whether it wrote.
+    pub async fn write_problem(&self, code: &str, message: &str) -> kube::Result<bool> {
+        let data = self
+            .api
+            .get_opt(&self.name)
+            .await?
+            .and_then(|s| s.data)
+            .unwrap_or_default();
+        if data.contains_key(state::DEVICE_IPS) || data.contains_key(state::PROBLEM) {
+            return Ok(false);
+        }
         let patch = crate::report::problem_patch(code, message);
         self.api
-            .patch(&self.name, &params, &Patch::Merge(patch))
+            .patch(&self.name, &Self::params(), &Patch::Merge(patch))
+            .await
+            .map(|_| true)
+    }
+
+    /// Removes the problem keys if they still hold what this pod wrote
+    /// (its `message`), now that the problem is gone.
+    pub async fn clear_problem(&self, message: &str) -> kube::Result<()> {
+        let data = self
+            .api
+            .get_opt(&self.name)
+            .await?
+            .and_then(|s| s.data)
+            .unwrap_or_default();
+        let ours = data
+            .get(state::PROBLEM_MESSAGE)
+            .is_some_and(|m| m.0 == message.as_bytes());
+        if !ours {
+            return Ok(());
+        }
+        let mut keys = serde_json::Map::new();
+        keys.insert(state::PROBLEM.into(), serde_json::Value::Null);
+        keys.insert(state::PROBLEM_MESSAGE.into(), serde_json::Value::Null);
+        let patch = serde_json::json!({ "data": keys });
+        self.api
+            .patch(&self.name, &Self::params(), &Patch::Merge(patch))
             .await
             .map(drop)
+    }
+
+    fn params() -> PatchParams {
+        PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        }
     }
 
     /// The auth key the controller minted for this proxy, if there is one.
@@ -72,8 +111,10 @@ impl StateSecret {
             .map(crate::settings::AuthKey::new))
     }
 
-    /// Removes the minted auth key (used: the device has logged in).
-    pub async fn remove_auth_key(&self) -> kube::Result<()> {
+    /// Removes the minted auth key (used: the device has logged in with
+    /// `request`), and records the login in the same write, so the
+    /// controller never sees neither a key nor a login (and mints another).
+    pub async fn remove_auth_key(&self, request: &LoginRequest) -> kube::Result<()> {
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
@@ -81,6 +122,12 @@ impl StateSecret {
         let mut data = serde_json::Map::new();
         data.insert(state::AUTH_KEY.into(), serde_json::Value::Null);
         data.insert(state::AUTH_KEY_ID.into(), serde_json::Value::Null);
+        let recorded = serde_json::to_string(request).expect("serializable");
+        data.insert(
+            state::LOGIN_REQUEST.into(),
+            serde_json::to_value(k8s_openapi::ByteString(recorded.into_bytes()))
+                .expect("bytes encode"),
+        );
         let patch = serde_json::json!({ "data": data });
         self.api
             .patch(&self.name, &params, &Patch::Merge(patch))

@@ -120,6 +120,8 @@ pub struct SecretSummary {
     pub deprovision_requested: bool,
     /// The id of a minted auth key waiting in the Secret.
     pub auth_key_id: Option<String>,
+    /// The tags it was minted with.
+    pub auth_key_tags: Vec<String>,
     /// The Secret's resourceVersion.
     pub resource_version: Option<String>,
 }
@@ -138,15 +140,23 @@ impl SecretSummary {
                 .annotations
                 .as_ref()
                 .is_some_and(|a| a.contains_key(svc_lb_contract::keys::DEPROVISION_ANNOTATION)),
-            auth_key_id: secret
-                .data
-                .as_ref()
-                .and_then(|d| d.get(svc_lb_contract::state::AUTH_KEY_ID))
-                .and_then(|b| String::from_utf8(b.0.clone()).ok())
-                .filter(|id| !id.is_empty()),
+            auth_key_id: data_text(secret, svc_lb_contract::state::AUTH_KEY_ID),
+            auth_key_tags: data_text(secret, svc_lb_contract::state::AUTH_KEY_TAGS)
+                .map(|tags| tags.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
             resource_version: secret.metadata.resource_version.clone(),
         }
     }
+}
+
+/// A non-empty text value of `secret`'s data.
+fn data_text(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        .filter(|v| !v.is_empty())
 }
 
 impl ProxyCaches {

@@ -36,10 +36,12 @@ pub use context::{ControllerTimings, FIELD_MANAGER};
 pub use error::ReconcileError;
 pub use nodes::{NodeCache, policy_node};
 pub use policy_source::{ActivePolicies, PolicySource, SetChange};
-pub use problems::{PodsNotCreated, ProblemContext, pods_not_created, problem_condition};
+pub use problems::{
+    PodsCheck, PodsNotCreated, ProblemContext, pods_not_created, problem_condition,
+};
 pub use run::{ControllerOptions, DEFAULT_POLICY_CONFIGMAP, RunError, run};
 pub use status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
 pub use sweep::is_orphaned;
-pub use tailnet::{CLIENT_ID_KEY, CLIENT_SECRET_KEY, needs_auth_key};
+pub use tailnet::{CLIENT_ID_KEY, CLIENT_SECRET_KEY, KeyAction, key_action};
 pub use teardown::{Deprovision, deprovision_step};
 pub use text_limits::{CONDITION_MESSAGE_LIMIT, EVENT_NOTE_LIMIT};

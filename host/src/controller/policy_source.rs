@@ -63,6 +63,9 @@ pub struct PolicySource {
     tag_allowlist: Option<Vec<String>>,
     default_policy: bool,
     active: RwLock<ActivePolicies>,
+    /// The digest of the content last refused: a watch that lists again
+    /// brings the same content, which is neither loaded nor reported again.
+    last_refused: std::sync::Mutex<Option<[u8; 32]>>,
     /// Becomes `true` once a first content has been loaded (or refused).
     read: tokio::sync::watch::Sender<bool>,
 }
@@ -81,6 +84,7 @@ impl PolicySource {
             active: RwLock::new(ActivePolicies::None(
                 "the policy set has not been read yet".into(),
             )),
+            last_refused: std::sync::Mutex::new(None),
             read: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -102,11 +106,21 @@ impl PolicySource {
     /// and, when it is valid and new, makes it the active one. Compiles
     /// components: call it off the async executor.
     pub fn load(&self, config_map: Option<&ConfigMap>) -> SetChange {
-        let change = match config_map {
-            Some(config_map) => self.load_content(SetContent::of(config_map)),
-            None => self.refuse(PolicySetError::Spec(
-                "the policy ConfigMap does not exist".into(),
-            )),
+        /// What an absent ConfigMap counts as, for [`Self::last_refused`].
+        const ABSENT: [u8; 32] = [0; 32];
+        let digest = config_map.map_or(ABSENT, |cm| SetContent::of(cm).digest());
+        let mut last_refused = self.last_refused.lock().unwrap_or_else(|p| p.into_inner());
+        let change = if *last_refused == Some(digest) {
+            SetChange::Unchanged
+        } else {
+            let change = match config_map {
+                Some(config_map) => self.load_content(SetContent::of(config_map)),
+                None => self.refuse(PolicySetError::Spec(
+                    "the policy ConfigMap does not exist".into(),
+                )),
+            };
+            *last_refused = matches!(change, SetChange::Refused(_)).then_some(digest);
+            change
         };
         self.read.send_replace(true);
         change

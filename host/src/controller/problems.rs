@@ -19,6 +19,8 @@ pub struct ProblemContext {
     pub tags: Vec<String>,
     /// `namespace/name` of the auth-key Secret.
     pub auth_key_secret: String,
+    /// Keys are minted per proxy with an OAuth client.
+    pub oauth: bool,
 }
 
 /// The condition reason (the code, if known) and message of a problem.
@@ -38,6 +40,10 @@ pub fn problem_condition(
                 context.tags.join(", ")
             }
         ),
+        Some(problem::AUTH_KEY_REJECTED) if context.oauth => "the tailnet refused the auth key \
+             minted for this proxy (expired or used up): the controller revokes it and mints \
+             another"
+            .to_string(),
         Some(problem::AUTH_KEY_REJECTED) => format!(
             "the tailnet refused the auth key (unknown, expired, revoked or already used): put a \
              valid reusable key in Secret {} under ts-auth-key",
@@ -91,20 +97,42 @@ impl PodsNotCreated {
     }
 }
 
-/// Whether `daemonset`, created more than `grace` before `now`, wants pods
-/// and has none at all (as its controller last counted).
+/// What a DaemonSet's counts say about its pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodsCheck {
+    /// It has pods, or wants none, or has not been counted yet.
+    Fine,
+    /// It wants pods and has none, but is younger than the grace: look
+    /// again after this long.
+    Recheck(std::time::Duration),
+    /// It wants pods and has had none for longer than the grace.
+    Stuck(PodsNotCreated),
+}
+
+/// Whether `daemonset` wants pods and has none at all (as its controller
+/// last counted), for longer than `grace` since its creation.
 pub fn pods_not_created(
     daemonset: &DaemonSet,
     now: Timestamp,
     grace: std::time::Duration,
-) -> Option<PodsNotCreated> {
-    let status = daemonset.status.as_ref()?;
-    let created = daemonset.metadata.creation_timestamp.as_ref()?.0;
-    let old_enough = now.duration_since(created).unsigned_abs() >= grace;
+) -> PodsCheck {
+    let (Some(status), Some(created)) = (
+        daemonset.status.as_ref(),
+        daemonset.metadata.creation_timestamp.as_ref(),
+    ) else {
+        return PodsCheck::Fine;
+    };
     let counted = status.observed_generation.is_some()
         && status.observed_generation == daemonset.metadata.generation;
     let none = status.current_number_scheduled == 0 && status.number_misscheduled == 0;
-    (old_enough && counted && status.desired_number_scheduled > 0 && none).then(|| PodsNotCreated {
+    if !(counted && status.desired_number_scheduled > 0 && none) {
+        return PodsCheck::Fine;
+    }
+    let age = now.duration_since(created.0).unsigned_abs();
+    if age < grace {
+        return PodsCheck::Recheck(grace - age);
+    }
+    PodsCheck::Stuck(PodsNotCreated {
         daemonset: format!(
             "{}/{}",
             daemonset.metadata.namespace.as_deref().unwrap_or_default(),
@@ -122,6 +150,7 @@ mod tests {
         ProblemContext {
             tags: vec!["tag:web".into()],
             auth_key_secret: "tailscale-svc-lb/tailscale-svc-lb".into(),
+            oauth: false,
         }
     }
 
@@ -173,23 +202,17 @@ mod tests {
     fn a_daemonset_without_any_pod_after_the_grace_is_reported() {
         let grace = std::time::Duration::from_secs(30);
         let now = Timestamp::now();
-        let stuck = pods_not_created(&daemonset(60, 2, 0), now, grace).expect("stuck");
+        let PodsCheck::Stuck(stuck) = pods_not_created(&daemonset(60, 2, 0), now, grace) else {
+            panic!("stuck");
+        };
         assert_eq!(stuck.desired, 2);
         assert!(stuck.message().contains("describe daemonset ts-a-b-1"));
-        assert_eq!(
-            pods_not_created(&daemonset(5, 2, 0), now, grace),
-            None,
-            "too young"
-        );
-        assert_eq!(
-            pods_not_created(&daemonset(60, 2, 1), now, grace),
-            None,
-            "has a pod"
-        );
-        assert_eq!(
-            pods_not_created(&daemonset(60, 0, 0), now, grace),
-            None,
-            "no node"
-        );
+        let PodsCheck::Recheck(after) = pods_not_created(&daemonset(5, 2, 0), now, grace) else {
+            panic!("too young: looked at again later");
+        };
+        assert!(after > std::time::Duration::from_secs(20) && after <= grace);
+        let fine = |ds| pods_not_created(&ds, now, grace) == PodsCheck::Fine;
+        assert!(fine(daemonset(60, 2, 1)), "has a pod");
+        assert!(fine(daemonset(60, 0, 0)), "no node");
     }
 }

@@ -19,11 +19,12 @@ use super::context::{Context, apply_service_status, service_key};
 use super::error::ReconcileError;
 use super::finalizer::{add_finalizer, has_finalizer, served_by};
 use super::policy_source::ActivePolicies;
-use super::problems::{PodsNotCreated, ProblemContext, pods_not_created};
+use super::problems::{PodsCheck, ProblemContext, pods_not_created};
 use super::status::{PROXY_READY, ProxyReport, Readiness, with_proxy_condition};
+use super::tailnet::Minted;
 use super::teardown::{AfterTeardown, delete_ours, teardown};
-use crate::policy::ChainError;
 use crate::policy::NodeSource;
+use crate::policy::{ChainError, PolicyErrorKind};
 use crate::render::render_proxy;
 use crate::service_input::{NotServed, policy_input};
 
@@ -136,6 +137,12 @@ async fn provision(
         Err(ChainError::DoNotServe { policy, reason }) => {
             return withdraw(service, ctx, &services, policy, reason).await;
         }
+        // Every instance slot stayed busy: not the policy's fault, and not
+        // the Service owner's business; try again soon.
+        Err(ChainError::Policy(error)) if matches!(error.kind, PolicyErrorKind::Busy(_)) => {
+            tracing::debug!(service = %key, "policy instances busy; retrying");
+            return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+        }
         Err(error) => {
             let message = error.to_string();
             ctx.event(service, true, "PolicyFailed", message.clone())
@@ -161,12 +168,22 @@ async fn provision(
         return Ok(Action::await_change());
     }
     let names = ProxyNames::for_service(&input.namespace, &input.name);
-    if ctx
+    if let Some(old) = ctx
         .caches
         .secrets
         .get(&names.state_secret)
-        .is_some_and(|s| s.deprovision_requested)
+        .filter(|s| s.deprovision_requested)
     {
+        // The old device leaves the tailnet too (with an OAuth client), or
+        // the new one would be `<hostname>-1`.
+        ctx.tailnet
+            .clean(
+                ctx,
+                &old.report,
+                old.auth_key_id.as_deref(),
+                &names.daemonset,
+            )
+            .await?;
         // Served again after a teardown began: the device is logging out
         // or has; start over with a fresh state (a new device).
         delete_ours::<Secret>(&ctx.client, &ctx.config.namespace, &names.state_secret).await?;
@@ -229,22 +246,40 @@ async fn provision(
                 &description,
             )
             .await;
-        if let Err(error) = minted {
-            ctx.event(service, true, "AuthKeyNotMinted", error.to_string())
-                .await;
-            return Err(error);
+        match minted {
+            Ok(Minted::Done) => {}
+            Ok(Minted::Retry) => return Ok(Action::requeue(std::time::Duration::from_millis(500))),
+            Err(error) => {
+                let message = format!("cannot mint the proxy's auth key: {error}");
+                ctx.event(service, true, "AuthKeyNotMinted", message.clone())
+                    .await;
+                let readiness = Readiness::Problem {
+                    reason: "AuthKeyNotMinted",
+                    message,
+                };
+                set_status(ctx, &services, service, None, &readiness).await?;
+                return Err(error);
+            }
         }
     }
     let report = summary.report;
-    let matching = ctx.nodes.count_matching(&outcome.plan.node_selector);
+    // The nodes the pods may run on: the plan's selector and Linux.
+    let matching = ctx
+        .nodes
+        .count_matching(&crate::render::node_selector(&outcome.plan));
     // Only a proxy that does not serve needs its DaemonSet's counts.
-    let pods = match report.ips.is_empty() {
-        true => pods_stuck(ctx, &names.daemonset).await?,
-        false => None,
+    let (pods, recheck) = match report.ips.is_empty() {
+        true => match pods_check(ctx, &names.daemonset).await? {
+            PodsCheck::Stuck(stuck) => (Some(stuck), None),
+            PodsCheck::Recheck(after) => (None, Some(after)),
+            PodsCheck::Fine => (None, None),
+        },
+        false => (None, None),
     };
     let context = ProblemContext {
         tags: outcome.plan.tags.clone(),
         auth_key_secret: format!("{}/{}", ctx.config.namespace, ctx.config.auth_key_secret),
+        oauth: ctx.config.oauth.is_some(),
     };
     let readiness = Readiness::of_proxy(
         &report,
@@ -254,19 +289,21 @@ async fn provision(
         pods,
     );
     set_status(ctx, &services, service, Some(&report), &readiness).await?;
-    Ok(Action::requeue(ctx.timings.resync))
+    // A DaemonSet whose pods may turn out stuck is looked at again then:
+    // nothing else would trigger a reconcile (its status stops changing).
+    Ok(Action::requeue(
+        recheck.map_or(ctx.timings.resync, |after| after.min(ctx.timings.resync)),
+    ))
 }
 
-/// Whether the proxy DaemonSet `name` cannot create its pods.
-async fn pods_stuck(ctx: &Context, name: &str) -> Result<Option<PodsNotCreated>, ReconcileError> {
+/// What the proxy DaemonSet `name`'s counts say about its pods.
+async fn pods_check(ctx: &Context, name: &str) -> Result<PodsCheck, ReconcileError> {
     let daemonsets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
-    Ok(daemonsets.get_opt(name).await?.and_then(|ds| {
-        pods_not_created(
-            &ds,
-            k8s_openapi::jiff::Timestamp::now(),
-            ctx.timings.pods_grace,
-        )
-    }))
+    let now = k8s_openapi::jiff::Timestamp::now();
+    Ok(match daemonsets.get_opt(name).await? {
+        Some(ds) => pods_not_created(&ds, now, ctx.timings.pods_grace),
+        None => PodsCheck::Fine,
+    })
 }
 
 /// A policy decided not to serve the Service: remove its proxy (logging

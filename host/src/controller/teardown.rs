@@ -142,7 +142,10 @@ pub async fn teardown(
         }
     }
     if let Some((report, key_id)) = &leftovers
-        && let Err(error) = ctx.tailnet.clean(ctx, report, key_id.as_deref()).await
+        && let Err(error) = ctx
+            .tailnet
+            .clean(ctx, report, key_id.as_deref(), &names.daemonset)
+            .await
     {
         // Retried a few times; then the Service is let go anyway (a
         // Tailscale API that is down must not hold it for ever).

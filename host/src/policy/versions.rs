@@ -8,7 +8,7 @@ use wasmtime::component::{HasSelf, InstancePre, Linker};
 
 use super::bindings::{Decision, v0_1, v0_2};
 use super::state::PolicyState;
-use crate::validate::InvalidPlan;
+use crate::validate::{InvalidPlan, clip};
 
 /// A compiled, pre-linked policy of one contract version.
 #[derive(Clone)]
@@ -65,7 +65,8 @@ impl PolicyPre {
     }
 
     /// Instantiates the policy in `store` and calls `evaluate`. The inner
-    /// error is a returned plan too large to take in.
+    /// error is a returned plan too large to take in. Reasons are cut here,
+    /// while the call holds its instance slot (see `super::memory`).
     pub fn evaluate(
         &self,
         store: &mut Store<PolicyState>,
@@ -88,8 +89,8 @@ impl PolicyPre {
                     )?;
                 match decision {
                     Wit::Accept(plan) => plan_from_wit(plan).map(|p| Decision::Accept(Box::new(p))),
-                    Wit::Reject(reason) => Ok(Decision::Reject(reason)),
-                    Wit::DoNotServe(reason) => Ok(Decision::DoNotServe(reason)),
+                    Wit::Reject(reason) => Ok(Decision::Reject(clip(&reason))),
+                    Wit::DoNotServe(reason) => Ok(Decision::DoNotServe(clip(&reason))),
                 }
             }
             Self::V0_1(pre) => {
@@ -106,7 +107,7 @@ impl PolicyPre {
                     )?;
                 match decision {
                     Wit::Accept(plan) => plan_from_wit(plan).map(|p| Decision::Accept(Box::new(p))),
-                    Wit::Reject(reason) => Ok(Decision::Reject(reason)),
+                    Wit::Reject(reason) => Ok(Decision::Reject(clip(&reason))),
                 }
             }
         })

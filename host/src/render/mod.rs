@@ -25,7 +25,7 @@ use svc_lb_contract::ProxyNames;
 
 use crate::config::ControllerConfig;
 
-pub use daemonset::{ENABLE_FORWARDING_CONTAINER, PROXY_CONTAINER};
+pub use daemonset::{ENABLE_FORWARDING_CONTAINER, OS_LABEL, PROXY_CONTAINER, node_selector};
 pub use metadata::{owner_labels, selector_labels};
 
 /// Every object the controller applies for one Service.

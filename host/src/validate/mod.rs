@@ -23,6 +23,10 @@ pub const MAX_LARGE_LIST: usize = 64;
 pub const MAX_ANNOTATION_BYTES: usize = 64 << 10;
 /// Longest environment variable value.
 pub const MAX_ENV_VALUE: usize = 4096;
+/// Most bytes of all strings of a plan together: what any valid plan fits
+/// in (annotations, env values, labels and the rest), checked while the
+/// result is taken from the policy, so an oversized one is dropped at once.
+pub const MAX_PLAN_BYTES: usize = 512 << 10;
 
 /// Why a plan was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,8 +108,8 @@ pub enum InvalidPlan {
     EnvNotAllowed(String),
     /// A prefixed pod annotation the operator has not allowed.
     #[error(
-        "pod annotation {0} is not allowed: prefixed annotations can change how the node runs \
-         the pod; the operator may allow it in planRules.allowedPodAnnotations"
+        "pod annotation {0} is not allowed: annotations can change how the node runs the pod; \
+         the operator may allow it in planRules.allowedPodAnnotations"
     )]
     AnnotationNotAllowed(String),
     /// A toleration of every taint or of the control plane.

@@ -61,7 +61,7 @@ pub struct PlanRules {
     #[serde(default)]
     pub allowed_pod_annotations: Vec<String>,
     /// Taint keys of [`PROTECTED_TAINTS`] plans may tolerate; `"*"` also
-    /// allows a toleration of every taint.
+    /// allows a toleration of every taint (and so of the control plane's).
     #[serde(default)]
     pub allowed_tolerations: Vec<String>,
     /// `system-*` priority classes plans may use.

@@ -246,7 +246,13 @@ impl Cluster {
     /// deploy label), deleted at cleanup.
     pub async fn create_node(&self, suffix: &str, labels: serde_json::Value) -> String {
         let name = format!("{}-{suffix}", self.node_prefix);
-        let mut all = json!({svc_lb_contract::keys::DEPLOY_NODE_LABEL: "true"});
+        // The labels every kubelet sets on its node, then the deploy label.
+        let mut all = json!({
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            svc_lb_contract::keys::DEPLOY_NODE_LABEL: "true",
+        });
         for (k, v) in labels.as_object().into_iter().flatten() {
             all[k] = v.clone();
         }

@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -72,6 +73,19 @@ async fn with_oauth(cluster: &Cluster, secret: &str) -> (FakeTailscaleApi, Contr
     (api, controller)
 }
 
+/// The hostname the proxy of `service` logs in with (from its DaemonSet).
+async fn proxy_hostname(cluster: &Cluster, service: &str) -> String {
+    let ds = cluster.wait_for_daemonset(service).await;
+    let env = ds.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    env.into_iter()
+        .find(|e| e.name == svc_lb_contract::env::HOSTNAME)
+        .and_then(|e| e.value)
+        .unwrap()
+}
+
 /// The state Secret's `key`, once set.
 async fn state_key(cluster: &Cluster, service: &str, key: &str) -> String {
     let name = cluster.names(service).state_secret;
@@ -119,19 +133,28 @@ async fn each_proxy_gets_a_one_off_key_with_its_tags_and_its_device_is_deleted_a
         .find(|e| e.name == svc_lb_contract::env::AUTH_KEY_SOURCE);
     assert_eq!(source.and_then(|e| e.value.as_deref()), Some("state"));
 
-    // Play the leader: it logs in with the key (the device joins), then
-    // removes the used key, as the runtime does.
-    api.add_device("nTEST1234");
-    report_address(&cluster, "web", "100.64.0.9").await;
+    // Play the leader as the runtime does it: it logs in with the key (the
+    // device joins), removes the used key and records the login in one
+    // write, and reports its id and address a little later.
+    api.add_device(
+        "nTEST1234",
+        &proxy_hostname(&cluster, "web").await,
+        &["tag:web"],
+    );
     let name = cluster.names("web").state_secret;
-    let used = json!({"data": {state::AUTH_KEY: null, state::AUTH_KEY_ID: null}});
+    let login = ByteString(br#"{"tags":["tag:web"]}"#.to_vec());
+    let used = json!({"data": {
+        state::AUTH_KEY: null, state::AUTH_KEY_ID: null, state::LOGIN_REQUEST: login,
+    }});
     cluster
         .secrets()
         .patch(&name, &PatchParams::default(), &Patch::Merge(used))
         .await
         .unwrap();
+    // Between the login and the first report, the controller mints nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    report_address(&cluster, "web", "100.64.0.9").await;
     cluster.wait_for_ingress("web").await;
-    // Serving, the proxy needs no other key.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(api.state(|s| s.keys.len()), 1, "no second key");
 
@@ -198,7 +221,11 @@ async fn a_key_never_used_is_revoked_and_an_api_outage_does_not_hold_the_service
         .create_service("api", json!({TAGS_ANNOTATION: "tag:web"}))
         .await;
     state_key(&cluster, "api", state::AUTH_KEY_ID).await;
-    api.add_device("nTEST1234");
+    api.add_device(
+        "nTEST1234",
+        &proxy_hostname(&cluster, "api").await,
+        &["tag:web"],
+    );
     report_address(&cluster, "api", "100.64.0.9").await;
     api.set_unavailable(true);
     cluster
@@ -212,7 +239,7 @@ async fn a_key_never_used_is_revoked_and_an_api_outage_does_not_hold_the_service
     let tries = api.state(|s| {
         s.requests
             .iter()
-            .filter(|r| r.starts_with("DELETE /api/v2/device/"))
+            .filter(|r| r.contains(" /api/v2/device/"))
             .count()
     });
     assert_eq!(tries, 3, "tried three times");
@@ -234,6 +261,12 @@ async fn refused_credentials_or_tags_are_reported_on_the_service() {
         .wait_for_event(&cluster.apps, "web", "Warning", "AuthKeyNotMinted")
         .await;
     assert!(note.contains("(401): API token invalid"), "{note}");
+    let condition = cluster.wait_for_condition("web", "AuthKeyNotMinted").await;
+    assert!(
+        condition.message.contains("API token invalid"),
+        "{}",
+        condition.message
+    );
     cluster.cleanup().await;
 
     let cluster = Cluster::connect().await;
@@ -248,5 +281,76 @@ async fn refused_credentials_or_tags_are_reported_on_the_service() {
         note.contains("requested tags [tag:db] are invalid or not permitted"),
         "{note}"
     );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_key_the_tailnet_refused_is_revoked_and_replaced() {
+    let cluster = Cluster::connect().await;
+    let (api, _controller) = with_oauth(&cluster, CLIENT_SECRET).await;
+    cluster
+        .create_service("web", json!({TAGS_ANNOTATION: "tag:web"}))
+        .await;
+    let first = state_key(&cluster, "web", state::AUTH_KEY_ID).await;
+    // What the leader reports when control refuses the key (expired).
+    crate::provisioning::write_state(
+        &cluster,
+        "web",
+        &[
+            (
+                state::PROBLEM,
+                state::problem::AUTH_KEY_REJECTED.to_string(),
+            ),
+            (
+                state::PROBLEM_MESSAGE,
+                "backend error: invalid key: API key does not exist".to_string(),
+            ),
+        ],
+    )
+    .await;
+    eventually("a second key replaces the first", || async {
+        let id = state_key(&cluster, "web", state::AUTH_KEY_ID).await;
+        (id != first).then_some(())
+    })
+    .await;
+    // Replaced once: the refusal went with the old key.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(api.state(|s| s.revoked_keys.clone()), vec![first]);
+    assert_eq!(api.state(|s| s.keys.len()), 2);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_device_id_that_is_not_the_proxys_device_is_not_deleted() {
+    let cluster = Cluster::connect().await;
+    let (api, _controller) = with_oauth(&cluster, CLIENT_SECRET).await;
+    cluster
+        .create_service("web", json!({TAGS_ANNOTATION: "tag:web"}))
+        .await;
+    state_key(&cluster, "web", state::AUTH_KEY_ID).await;
+    // A compromised proxy pod writes another device's id into its state
+    // Secret (its Role lets it): the controller must not delete that one.
+    api.add_device("nTEST1234", "web", &["tag:web"]);
+    api.add_device("nOTHER999", "payroll", &["tag:finance"]);
+    report_address(&cluster, "web", "100.64.0.9").await;
+    crate::provisioning::write_state(&cluster, "web", &[(state::DEVICE_ID, "nOTHER999".into())])
+        .await;
+    cluster
+        .services()
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    crate::teardown::wait_for_logout_request(&cluster, "web").await;
+    crate::teardown::report_logged_out(&cluster, "web").await;
+    crate::teardown::service_released(&cluster, "web").await;
+    assert!(
+        api.state(|s| s.deleted_devices.is_empty()),
+        "nothing deleted"
+    );
+    assert!(api.state(|s| s.devices.contains_key("nOTHER999")));
+    let note = cluster
+        .wait_for_event(&cluster.apps, "web", "Warning", "TailnetCleanupFailed")
+        .await;
+    assert!(note.contains("not deleting device nOTHER999"), "{note}");
     cluster.cleanup().await;
 }

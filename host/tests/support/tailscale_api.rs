@@ -14,6 +14,8 @@
 //!   [...] are invalid or not permitted` (the exact text for missing tags
 //!   is not documented; this fake's is its own). Answers `{"id", "key",
 //!   "created", "expires", "capabilities", "description"}`.
+//! - `GET /api/v2/device/{id}`: `{"id", "hostname", "tags", …}`, 404 if
+//!   unknown.
 //! - `DELETE /api/v2/device/{id}` and `DELETE /api/v2/tailnet/{t}/keys/{id}`:
 //!   200 with an empty body; an unknown id is a 404 with a JSON message
 //!   (what the operator's client expects when a device is gone already).
@@ -24,10 +26,11 @@
 //! With a fake tailnet directory (the one the fake tailscaled uses), minted
 //! keys are written to `keys/<key>` (tags, preauthorized, reusable) for the
 //! fake control to check at login, and devices are the fake control's
-//! `devices/<n>` (id `nFAKE<n>CNTRL`), removed by a delete.
+//! `devices/<n>` (id `nFAKE<n>CNTRL`; hostname and tags on its first two
+//! lines), removed by a delete.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -71,8 +74,8 @@ pub struct ApiState {
     unavailable: bool,
     /// Keys minted, in order.
     pub keys: Vec<MintedKey>,
-    /// Devices known without a tailnet directory.
-    pub devices: BTreeSet<String>,
+    /// Devices known without a tailnet directory: id → (hostname, tags).
+    pub devices: BTreeMap<String, (String, Vec<String>)>,
     /// Devices deleted, in order.
     pub deleted_devices: Vec<String>,
     /// Keys revoked, in order.
@@ -117,7 +120,7 @@ impl FakeTailscaleApi {
             .route("/api/v2/oauth/token", post(token))
             .route("/api/v2/tailnet/{tailnet}/keys", post(create_key))
             .route("/api/v2/tailnet/{tailnet}/keys/{id}", delete(delete_key))
-            .route("/api/v2/device/{id}", delete(delete_device))
+            .route("/api/v2/device/{id}", delete(delete_device).get(get_device))
             .fallback(|| async { message(StatusCode::NOT_FOUND, "not found") })
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -134,8 +137,13 @@ impl FakeTailscaleApi {
     }
 
     /// A device the tailnet holds (without a tailnet directory).
-    pub fn add_device(&self, id: &str) {
-        self.state.lock().unwrap().devices.insert(id.into());
+    pub fn add_device(&self, id: &str, hostname: &str, tags: &[&str]) {
+        let tags = tags.iter().map(|t| t.to_string()).collect();
+        self.state
+            .lock()
+            .unwrap()
+            .devices
+            .insert(id.into(), (hostname.into(), tags));
     }
 
     /// Every call fails with a 503 (`true`) or works again.
@@ -281,6 +289,45 @@ async fn delete_key(
     StatusCode::OK.into_response()
 }
 
+/// The hostname and tags of device `id`, if the tailnet has it.
+fn known_device(state: &ApiState, id: &str) -> Option<(String, Vec<String>)> {
+    match &state.tailnet_dir {
+        Some(dir) => {
+            let text = std::fs::read_to_string(fake_device_file(dir, id)?).ok()?;
+            let mut lines = text.lines();
+            let hostname = lines.next().unwrap_or_default().to_string();
+            let tags = lines
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect();
+            Some((hostname, tags))
+        }
+        None => state.devices.get(id).cloned(),
+    }
+}
+
+async fn get_device(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refusal(&state, format!("GET /api/v2/device/{id}"), Some(&headers)) {
+        return refused;
+    }
+    let state = state.lock().unwrap();
+    match known_device(&state, &id) {
+        Some((hostname, tags)) => axum::Json(json!({
+            "id": id, "nodeId": id, "hostname": hostname, "tags": tags,
+            "name": format!("{hostname}.fake.ts.net"),
+        }))
+        .into_response(),
+        None => message(StatusCode::NOT_FOUND, "device not found"),
+    }
+}
+
 async fn delete_device(
     State(state): State<Shared>,
     Path(id): Path<String>,
@@ -296,7 +343,7 @@ async fn delete_device(
     let mut state = state.lock().unwrap();
     let known = match &state.tailnet_dir {
         Some(dir) => fake_device_file(dir, &id).is_some_and(|f| std::fs::remove_file(f).is_ok()),
-        None => state.devices.remove(&id),
+        None => state.devices.remove(&id).is_some(),
     };
     if !known {
         return message(StatusCode::NOT_FOUND, "device not found");

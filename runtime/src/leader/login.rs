@@ -85,7 +85,10 @@ impl Leader<'_> {
                 device.recorded = Some(LoginRequest::of(&self.settings.tailscale));
                 // A minted key is one-off: used now, so it goes.
                 if self.settings.tailscale.auth_key_in_state
-                    && let Err(error) = self.secret.remove_auth_key().await
+                    && let Err(error) = self
+                        .secret
+                        .remove_auth_key(&LoginRequest::of(&self.settings.tailscale))
+                        .await
                 {
                     tracing::warn!(%error, "cannot remove the used auth key from the state secret");
                 }

@@ -9,7 +9,7 @@ use policy_sdk::{
     Toleration, TolerationOperator,
 };
 
-use crate::validate::{InvalidPlan, MAX_LARGE_LIST, MAX_SMALL_LIST};
+use crate::validate::{InvalidPlan, MAX_LARGE_LIST, MAX_PLAN_BYTES, MAX_SMALL_LIST};
 
 fn labels_to_wit(labels: &Labels) -> Vec<wit::KeyValue> {
     labels
@@ -116,6 +116,30 @@ pub fn plan_from_wit(plan: wit::Plan) -> Result<Plan, InvalidPlan> {
         if count > max {
             return Err(InvalidPlan::TooMany { field, count, max });
         }
+    }
+    let pairs = |list: &[wit::KeyValue]| -> usize {
+        list.iter().map(|kv| kv.key.len() + kv.value.len()).sum()
+    };
+    let bytes = plan.hostname.len()
+        + plan.priority_class_name.len()
+        + plan.tags.iter().map(String::len).sum::<usize>()
+        + pairs(&plan.node_selector)
+        + pairs(&plan.pod_labels)
+        + pairs(&plan.pod_annotations)
+        + pairs(&plan.resources.requests)
+        + pairs(&plan.resources.limits)
+        + pairs(&plan.env)
+        + plan
+            .tolerations
+            .iter()
+            .map(|t| t.key.len() + t.value.len() + t.effect.len())
+            .sum::<usize>();
+    if bytes > MAX_PLAN_BYTES {
+        return Err(InvalidPlan::TooLarge {
+            field: "plan",
+            bytes,
+            max: MAX_PLAN_BYTES,
+        });
     }
     Ok(Plan {
         node_selector: labels_from_wit(plan.node_selector),

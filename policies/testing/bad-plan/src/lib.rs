@@ -16,6 +16,8 @@ pub enum Mistake {
     LabelKey,
     /// `count` pod labels: a result as large as the guest's memory allows.
     ManyLabels,
+    /// A hostname of `count` bytes: one huge string.
+    HugeHostname,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +48,7 @@ impl Policy for BadPlan {
             Mistake::LabelKey => {
                 plan.pod_labels.insert("-bad key".into(), "v".into());
             }
+            Mistake::HugeHostname => plan.hostname = "h".repeat(request.settings.count),
             Mistake::ManyLabels => {
                 for i in 0..request.settings.count {
                     plan.pod_labels.insert(format!("{i:x}"), String::new());
