@@ -52,12 +52,7 @@ impl StateSecret {
     /// or has reported a problem of its own: those say more. Returns
     /// whether it wrote.
     pub async fn write_problem(&self, code: &str, message: &str) -> kube::Result<bool> {
-        let data = self
-            .api
-            .get_opt(&self.name)
-            .await?
-            .and_then(|s| s.data)
-            .unwrap_or_default();
+        let data = self.data().await?;
         if data.contains_key(state::DEVICE_IPS) || data.contains_key(state::PROBLEM) {
             return Ok(false);
         }
@@ -71,12 +66,7 @@ impl StateSecret {
     /// Removes the problem keys if they still hold what this pod wrote
     /// (its `message`), now that the problem is gone.
     pub async fn clear_problem(&self, message: &str) -> kube::Result<()> {
-        let data = self
-            .api
-            .get_opt(&self.name)
-            .await?
-            .and_then(|s| s.data)
-            .unwrap_or_default();
+        let data = self.data().await?;
         let ours = data
             .get(state::PROBLEM_MESSAGE)
             .is_some_and(|m| m.0 == message.as_bytes());
@@ -91,6 +81,18 @@ impl StateSecret {
             .patch(&self.name, &Self::params(), &Patch::Merge(patch))
             .await
             .map(drop)
+    }
+
+    /// The Secret's data, as the API server has it now.
+    async fn data(
+        &self,
+    ) -> kube::Result<std::collections::BTreeMap<String, k8s_openapi::ByteString>> {
+        Ok(self
+            .api
+            .get_opt(&self.name)
+            .await?
+            .and_then(|s| s.data)
+            .unwrap_or_default())
     }
 
     fn params() -> PatchParams {

@@ -86,6 +86,18 @@ async fn proxy_hostname(cluster: &Cluster, service: &str) -> String {
         .unwrap()
 }
 
+/// Deletes `service`, plays its leader's logout, and waits until it is gone.
+async fn delete_and_log_out(cluster: &Cluster, service: &str) {
+    cluster
+        .services()
+        .delete(service, &DeleteParams::default())
+        .await
+        .unwrap();
+    crate::teardown::wait_for_logout_request(cluster, service).await;
+    crate::teardown::report_logged_out(cluster, service).await;
+    crate::teardown::service_released(cluster, service).await;
+}
+
 /// The state Secret's `key`, once set.
 async fn state_key(cluster: &Cluster, service: &str, key: &str) -> String {
     let name = cluster.names(service).state_secret;
@@ -228,14 +240,7 @@ async fn a_key_never_used_is_revoked_and_an_api_outage_does_not_hold_the_service
     );
     report_address(&cluster, "api", "100.64.0.9").await;
     api.set_unavailable(true);
-    cluster
-        .services()
-        .delete("api", &DeleteParams::default())
-        .await
-        .unwrap();
-    crate::teardown::wait_for_logout_request(&cluster, "api").await;
-    crate::teardown::report_logged_out(&cluster, "api").await;
-    crate::teardown::service_released(&cluster, "api").await;
+    delete_and_log_out(&cluster, "api").await;
     let tries = api.state(|s| {
         s.requests
             .iter()
@@ -335,14 +340,7 @@ async fn a_device_id_that_is_not_the_proxys_device_is_not_deleted() {
     report_address(&cluster, "web", "100.64.0.9").await;
     crate::provisioning::write_state(&cluster, "web", &[(state::DEVICE_ID, "nOTHER999".into())])
         .await;
-    cluster
-        .services()
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    crate::teardown::wait_for_logout_request(&cluster, "web").await;
-    crate::teardown::report_logged_out(&cluster, "web").await;
-    crate::teardown::service_released(&cluster, "web").await;
+    delete_and_log_out(&cluster, "web").await;
     assert!(
         api.state(|s| s.deleted_devices.is_empty()),
         "nothing deleted"
