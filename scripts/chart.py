@@ -4,8 +4,10 @@ on the chart, for the tests and for regenerating examples/controller/.
 
   chart.py lint [VALUES.yaml]              lint --strict; prints the report as JSON,
                                            exits 1 on warnings or errors
-  chart.py template [VALUES.yaml]          prints every rendered object, as
-                                           `helm template` does (sorted by path)
+  chart.py template [--hooks] [VALUES.yaml]
+                                           prints every rendered object in install
+                                           order; hooks (the uninstall Job) only
+                                           with --hooks
   chart.py validate VALUES.yaml            schema validation only; exits 1 with
                                            Helm's message on a bad value
 """
@@ -26,8 +28,9 @@ KIND_ORDER = ["Namespace", "PodDisruptionBudget", "ServiceAccount", "Secret", "C
               "Deployment", "Job", "ServiceMonitor"]
 
 
-def documents(manifests):
-    """(kind, name, text) of every rendered object, in install order."""
+def documents(manifests, hooks):
+    """(rank, name, path, text) of every rendered object, in install order;
+    hook objects only with `hooks`."""
     docs = []
     for path in sorted(manifests):
         if path.endswith("NOTES.txt"):
@@ -36,6 +39,8 @@ def documents(manifests):
             text = text.strip().removeprefix("---").strip()
             body = yaml.safe_load(text) if text else None
             if not body:
+                continue
+            if not hooks and "helm.sh/hook" in (body["metadata"].get("annotations") or {}):
                 continue
             kind = body.get("kind", "")
             rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
@@ -69,13 +74,15 @@ def main(argv):
             return 1
         return 0
     if command == "template":
+        hooks = "--hooks" in rest
+        rest = [a for a in rest if a != "--hooks"]
         try:
             manifests = chart.render(values_of(rest), name=RELEASE, namespace="default",
                                      is_install=True)
         except helm.HelmError as e:
             print(e, file=sys.stderr)
             return 1
-        for _, _, path, text in documents(manifests):
+        for _, _, path, text in documents(manifests, hooks):
             print(f"---\n# Source: {path}\n{text}")
         return 0
     print(__doc__, file=sys.stderr)

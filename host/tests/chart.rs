@@ -36,9 +36,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The chart rendered with `values` (a file of the repository, or none).
+/// The chart rendered with `values` (a file of the repository, or none),
+/// hooks included.
 fn render(values: Option<&str>) -> String {
+    render_with(values, true)
+}
+
+fn render_with(values: Option<&str>, hooks: bool) -> String {
     let mut args = vec!["template"];
+    if hooks {
+        args.push("--hooks");
+    }
     let path = values.map(|v| repo(v).display().to_string());
     args.extend(path.as_deref());
     let output = chart_py(&args);
@@ -81,6 +89,7 @@ fn check_object(doc: &Value) {
         "Service" => drop(strictly::<Service>(doc)),
         "Deployment" => drop(strictly::<Deployment>(doc)),
         "PodDisruptionBudget" => drop(strictly::<PodDisruptionBudget>(doc)),
+        "Job" => drop(strictly::<k8s_openapi::api::batch::v1::Job>(doc)),
         // A CRD's type, not in k8s-openapi.
         "ServiceMonitor" => {}
         other => panic!("the chart renders a {other} the tests do not know"),
@@ -126,7 +135,13 @@ fn every_rendered_object_decodes_into_its_type_with_no_unknown_field() {
         !kinds(&all).contains(&"Namespace".to_string()),
         "namespace.create=false"
     );
-    for kind in ["Secret", "ServiceMonitor", "PodDisruptionBudget", "Service"] {
+    for kind in [
+        "Secret",
+        "ServiceMonitor",
+        "PodDisruptionBudget",
+        "Service",
+        "Job",
+    ] {
         assert!(kinds(&all).contains(&kind.to_string()), "{kind}");
     }
 }
@@ -186,7 +201,8 @@ fn the_examples_are_the_chart_rendered_with_its_defaults() {
     let header = "# Generated from the Helm chart with its default values (scripts/chart.py\n\
                   # template); a test keeps it equal to the chart. Install without Helm:\n\
                   #   kubectl apply -f examples/controller/install.yaml\n";
-    let wanted = format!("{header}{}", render(None));
+    // Without the uninstall hook: `kubectl apply` would run it at once.
+    let wanted = format!("{header}{}", render_with(None, false));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &wanted).unwrap();
     }
@@ -245,6 +261,42 @@ fn controller_env(values: Option<&str>) -> BTreeMap<String, String> {
             (var.name, value)
         })
         .collect()
+}
+
+#[test]
+fn the_uninstall_hook_accepts_every_setting_the_chart_gives_it() {
+    for values in [None, Some(ALL_FEATURES)] {
+        let docs = documents(&render(values));
+        let job: k8s_openapi::api::batch::v1::Job = strictly(
+            docs.iter()
+                .find(|d| d["kind"] == "Job")
+                .expect("the hook Job"),
+        );
+        let annotations = job.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(annotations["helm.sh/hook"], "pre-delete");
+        let container = &job.spec.unwrap().template.spec.unwrap().containers[0];
+        let env: BTreeMap<String, String> = container
+            .env
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| (v.name, v.value.unwrap_or_default()))
+            .collect();
+        let output = Command::new(env!("CARGO_BIN_EXE_tailscale-svc-lb"))
+            .args(container.args.clone().unwrap_or_default())
+            .args(["--kubeconfig", "/nonexistent/kubeconfig"])
+            .env_clear()
+            .envs(&env)
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success());
+        assert!(
+            !stderr.contains("invalid configuration") && !stderr.contains("error: unexpected"),
+            "{values:?}: {stderr}"
+        );
+        assert!(stderr.contains("kubeconfig"), "{values:?}: {stderr}");
+    }
 }
 
 #[test]

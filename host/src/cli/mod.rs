@@ -1,12 +1,13 @@
 //! The command line: `controller` (the default: run the controller),
-//! `render` (offline preview of what would be applied) and `policy check`
-//! (load a policy and validate its settings).
+//! `render` (offline preview of what would be applied), `policy check`
+//! (load a policy and validate its settings) and `uninstall`.
 
 mod args;
 mod controller;
 mod policy_check;
 mod render;
 mod trace;
+mod uninstall;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,9 @@ enum Command {
     /// Work with policy components.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Stop the controller and tear every proxy of the installation down
+    /// (logout, objects, finalizers), leaving the Services as they are.
+    Uninstall(Box<uninstall::UninstallArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +58,7 @@ impl Cli {
             Some(Command::Controller(args)) => controller::run(*args),
             Some(Command::Render(args)) => render::run(*args),
             Some(Command::Policy(PolicyCommand::Check(args))) => policy_check::run(args),
+            Some(Command::Uninstall(args)) => uninstall::run(*args),
         }
     }
 }

@@ -29,6 +29,7 @@ mod sweep;
 mod tailnet;
 mod teardown;
 mod text_limits;
+pub mod uninstall;
 
 pub use apply::{RENDER_DIGEST_ANNOTATION, render_digest};
 pub use context::USER_AGENT;

@@ -17,3 +17,4 @@ mod robustness;
 #[path = "../support/tailscale_api.rs"]
 mod tailscale_api;
 mod teardown;
+mod uninstall;
