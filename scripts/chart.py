@@ -10,6 +10,13 @@ on the chart, for the tests and for regenerating examples/controller/.
                                            with --hooks
   chart.py validate VALUES.yaml            schema validation only; exits 1 with
                                            Helm's message on a bad value
+  chart.py session KUBECONFIG              install, upgrade and uninstall against a
+                                           cluster, driven by JSON lines on stdin
+                                           ({"op": "install"|"upgrade", "values": {...}}
+                                           or {"op": "uninstall"}), one JSON answer
+                                           line each. Releases are kept in memory
+                                           (Helm's "memory" storage driver): the
+                                           session is one process.
 """
 
 import json
@@ -85,8 +92,38 @@ def main(argv):
         for _, _, path, text in documents(manifests, hooks):
             print(f"---\n# Source: {path}\n{text}")
         return 0
+    if command == "session":
+        return session(rest[0])
     print(__doc__, file=sys.stderr)
     return 2
+
+
+def session(kubeconfig):
+    config = helm.Config(kubeconfig_path=kubeconfig, namespace="default",
+                         storage_driver="memory")
+    for line in sys.stdin:
+        request = json.loads(line)
+        op = request["op"]
+        try:
+            if op == "install":
+                release = config.install(CHART, RELEASE, request.get("values"),
+                                         namespace="default", timeout=120)
+            elif op == "upgrade":
+                release = config.upgrade(CHART, RELEASE, request.get("values"),
+                                         namespace="default", timeout=120)
+            elif op == "uninstall":
+                # "legacy" waiting (Helm 3's: hooks are waited for by kind,
+                # a Job until it completes): kube-sim does not serve what
+                # Helm 4's default kstatus watcher needs to call a
+                # ServiceAccount ready.
+                release = config.uninstall(RELEASE, timeout=300, wait="legacy")
+            else:
+                raise ValueError(f"unknown op {op}")
+            answer = {"ok": True, "revision": (release or {}).get("revision")}
+        except Exception as e:  # Helm's errors are reported, not raised
+            answer = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(answer), flush=True)
+    return 0
 
 
 if __name__ == "__main__":

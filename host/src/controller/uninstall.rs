@@ -127,9 +127,10 @@ async fn stop_controller(
 ) -> Result<(), UninstallError> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     if deployments.get_opt(deployment).await?.is_some() {
+        // The spec's replicas (what the scale subresource also sets).
         let scale = serde_json::json!({"spec": {"replicas": 0}});
         deployments
-            .patch_scale(deployment, &PatchParams::default(), &Patch::Merge(&scale))
+            .patch(deployment, &PatchParams::default(), &Patch::Merge(&scale))
             .await?;
         tracing::info!(deployment, "scaled the controller to zero");
     }
