@@ -17,6 +17,11 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+#[path = "support/container_env.rs"]
+mod container_env;
+
+use container_env::container_environment;
+
 const ALL_FEATURES: &str = "chart/ci/all-features-values.yaml";
 
 fn repo(path: &str) -> PathBuf {
@@ -240,27 +245,12 @@ fn the_policy_set_the_chart_renders_is_one_the_controller_loads() {
     }
 }
 
-/// The controller container's environment as the kubelet would give it:
-/// literal values, and the downward API values it uses.
+/// The controller container's environment as the kubelet would give it.
 fn controller_env(values: Option<&str>) -> BTreeMap<String, String> {
     let docs = documents(&render(values));
     let deployment: Deployment = strictly(docs.iter().find(|d| d["kind"] == "Deployment").unwrap());
     let container = &deployment.spec.unwrap().template.spec.unwrap().containers[0];
-    container
-        .env
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|var| {
-            let value = match (var.value, var.value_from) {
-                (Some(value), _) => value,
-                (None, Some(from)) if from.field_ref.is_some() => "controller-0".into(),
-                (None, Some(from)) if from.resource_field_ref.is_some() => "256".into(),
-                other => panic!("{}: {other:?}", var.name),
-            };
-            (var.name, value)
-        })
-        .collect()
+    container_environment(container, "controller-0")
 }
 
 #[test]

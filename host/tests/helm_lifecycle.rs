@@ -18,15 +18,17 @@
 //! nor the legacy one; the cause is not found yet), so the test checks what
 //! the hook did and stops Helm there.
 
+#[path = "support/container_env.rs"]
+mod container_env;
 #[path = "support/process.rs"]
 mod process;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use container_env::container_environment;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::authentication::v1::TokenRequest;
@@ -133,29 +135,9 @@ async fn account_kubeconfig(
     path
 }
 
-/// The container's environment as the kubelet gives it: literal values and
-/// the downward API values the chart uses.
-fn environment(container: &Container, pod: &str) -> BTreeMap<String, String> {
-    container
-        .env
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|var| {
-            let value = match (var.value, var.value_from) {
-                (Some(value), _) => value,
-                (None, Some(from)) if from.field_ref.is_some() => pod.to_string(),
-                (None, Some(from)) if from.resource_field_ref.is_some() => "256".into(),
-                other => panic!("{}: {other:?}", var.name),
-            };
-            (var.name, value)
-        })
-        .collect()
-}
-
 /// Runs `container` as the binary would run in its pod.
 fn run_container(container: &Container, pod: &str, kubeconfig: &Path) -> Process {
-    let mut env = environment(container, pod);
+    let mut env = container_environment(container, pod);
     // Several tests may run at once on this machine: no fixed port.
     env.insert("SVCLB_METRICS_ADDRESS".into(), "127.0.0.1:0".into());
     env.insert("KUBECONFIG".into(), kubeconfig.display().to_string());
