@@ -24,6 +24,7 @@ mod policy_source;
 mod problems;
 mod reconcile;
 mod run;
+mod service_status;
 mod status;
 mod sweep;
 mod tailnet;
