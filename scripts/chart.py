@@ -112,11 +112,7 @@ def session(kubeconfig):
                 release = config.upgrade(CHART, RELEASE, request.get("values"),
                                          namespace="default", timeout=120)
             elif op == "uninstall":
-                # "legacy" waiting (Helm 3's: hooks are waited for by kind,
-                # a Job until it completes): kube-sim does not serve what
-                # Helm 4's default kstatus watcher needs to call a
-                # ServiceAccount ready.
-                release = config.uninstall(RELEASE, timeout=300, wait="legacy")
+                release = config.uninstall(RELEASE, timeout=300)
             else:
                 raise ValueError(f"unknown op {op}")
             answer = {"ok": True, "revision": (release or {}).get("revision")}

@@ -344,3 +344,40 @@ async fn metadata_only_lists_and_watches_carry_the_metadata() {
     assert_eq!(seen.metadata.name.as_deref(), Some("meta"));
     cluster.cleanup().await;
 }
+
+/// Watch-list (KEP-3157): the current objects as initial events, the end
+/// of them marked by a bookmark, then the changes; what client-go's
+/// informers (and so Helm's waiters) ask for.
+#[tokio::test]
+async fn a_streaming_list_sends_the_current_objects_then_marks_their_end() {
+    let cluster = Cluster::connect().await;
+    let api = cluster.api::<ConfigMap>();
+    api.create(&PostParams::default(), &config_map("before"))
+        .await
+        .unwrap();
+    let config = watcher::Config::default().streaming_lists();
+    let mut events = watcher::watcher(api.clone(), config).boxed();
+    let mut initial = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+            .await
+            .expect("the initial events end")
+            .unwrap()
+            .unwrap();
+        match event {
+            Event::Init => {}
+            Event::InitApply(cm) => initial.push(cm.metadata.name.unwrap()),
+            Event::InitDone => break,
+            other => panic!("{other:?} before the end of the initial events"),
+        }
+    }
+    assert!(initial.contains(&"before".to_string()), "{initial:?}");
+    api.create(&PostParams::default(), &config_map("after"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_about(&mut events, "after").await,
+        Event::Apply(_)
+    ));
+    cluster.cleanup().await;
+}
