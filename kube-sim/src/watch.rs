@@ -94,43 +94,39 @@ pub(crate) fn respond(
     // WatchListClient feature): the current state as ADDED events, then a
     // bookmark annotated `k8s.io/initial-events-end`, then the changes. The
     // real server requires bookmarks and `resourceVersionMatch=NotOlderThan`.
-    if query.get("sendInitialEvents").is_some_and(|v| v == "true") {
-        if !bookmarks
-            || query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan")
-        {
-            return Err(ApiError::invalid(
-                "sendInitialEvents requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan",
-            ));
-        }
-        let (items, version) = shared.store.list(
-            filter.target.rt,
-            filter.target.namespace.as_deref(),
-            &filter.labels,
-            &filter.fields,
-        );
-        let mut initial: Vec<Result<Bytes, Infallible>> =
-            items.iter().map(|o| filter.line("ADDED", o)).collect();
-        let end = json!({
-            "kind": filter.target.rt.kind,
-            "apiVersion": filter.target.rt.api_version(),
-            "metadata": {
-                "resourceVersion": version.to_string(),
-                "annotations": {"k8s.io/initial-events-end": "true"},
-            },
-        });
-        initial.push(line("BOOKMARK", &end));
-        let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(stream_events(
-            tx, initial, version, live, dropped, filter, timeout, bookmarks,
+    let watch_list = query.get("sendInitialEvents").is_some_and(|v| v == "true");
+    if watch_list
+        && (!bookmarks
+            || query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan"))
+    {
+        return Err(ApiError::invalid(
+            "sendInitialEvents requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan",
         ));
-        return Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from_stream(ReceiverStream::new(rx)))
-            .map_err(|e| ApiError::bad_request(e.to_string()));
     }
     let (initial, from): (Vec<Result<Bytes, Infallible>>, u64) =
         match query.get("resourceVersion").map(String::as_str) {
+            _ if watch_list => {
+                let (items, version) = shared.store.list(
+                    filter.target.rt,
+                    filter.target.namespace.as_deref(),
+                    &filter.labels,
+                    &filter.fields,
+                );
+                let end = json!({
+                    "kind": filter.target.rt.kind,
+                    "apiVersion": filter.target.rt.api_version(),
+                    "metadata": {
+                        "resourceVersion": version.to_string(),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                });
+                let lines = items
+                    .iter()
+                    .map(|o| filter.line("ADDED", o))
+                    .chain([line("BOOKMARK", &end)])
+                    .collect();
+                (lines, version)
+            }
             None | Some("") | Some("0") => {
                 let (items, version) = shared.store.list(
                     filter.target.rt,
