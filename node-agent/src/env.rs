@@ -3,16 +3,23 @@
 //! server's Service variables first, then the container's `env` in order,
 //! each value's `$(NAME)` references expanded against what came before
 //! (`third_party/forked/golang/expansion`), `valueFrom` resolved from the
-//! downward API, Secrets and ConfigMaps. A missing Secret, ConfigMap or key
-//! fails the container (`CreateContainerConfigError`) unless `optional`.
+//! downward API (fields and the container's resources, `resourceFieldRef`,
+//! as `pkg/api/v1/resource`'s `ExtractContainerResourceValue` rounds them:
+//! up to a whole divisor), Secrets and ConfigMaps. A missing Secret,
+//! ConfigMap or key fails the container (`CreateContainerConfigError`)
+//! unless `optional`.
 //!
 //! Not modelled: the variables of the pod namespace's other Services
-//! (`enableServiceLinks`), `envFrom`, and `resourceFieldRef` (refused with
-//! an error naming them).
+//! (`enableServiceLinks`), `envFrom`, and a `resourceFieldRef` to a limit
+//! the container does not set (the kubelet gives the node's allocatable
+//! there, which this agent does not know): each is refused with an error
+//! naming it.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
+use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, ResourceFieldSelector};
+
+use crate::kubelet::container::{memory_bytes, milli_cpu};
 
 /// What the kubelet looked up for the container's `valueFrom`s.
 #[derive(Debug, Default, Clone)]
@@ -153,6 +160,7 @@ fn lookup(
 fn value_of(
     var: &EnvVar,
     pod: &Pod,
+    container: &Container,
     sources: &EnvSources,
     defined: &BTreeMap<String, String>,
 ) -> Result<Option<String>, EnvError> {
@@ -173,7 +181,60 @@ fn value_of(
         let optional = c.optional.unwrap_or(false);
         return lookup(&sources.config_maps, "configmap", &c.name, &c.key, optional);
     }
-    Err(EnvError::Unsupported("resourceFieldRef"))
+    if let Some(r) = &from.resource_field_ref {
+        return resource_value(pod, container, r).map(Some);
+    }
+    Err(EnvError::Unsupported("an empty valueFrom"))
+}
+
+/// A `resourceFieldRef`'s value: the quantity over the divisor, rounded up.
+fn resource_value(
+    pod: &Pod,
+    container: &Container,
+    selector: &ResourceFieldSelector,
+) -> Result<String, EnvError> {
+    let named = selector.container_name.as_deref().filter(|n| !n.is_empty());
+    let spec = pod.spec.as_ref();
+    let target = match named {
+        None => Some(container),
+        Some(name) => spec.and_then(|s| s.containers.iter().find(|c| c.name == name)),
+    }
+    .ok_or_else(|| EnvError::FieldPath(format!("resourceFieldRef container {named:?}")))?;
+    let unsupported = || EnvError::FieldPath(format!("resource {:?}", selector.resource));
+    let (kind, resource) = selector.resource.split_once('.').ok_or_else(unsupported)?;
+    let resources = target.resources.as_ref();
+    let quantities = match kind {
+        "limits" => resources.and_then(|r| r.limits.as_ref()),
+        "requests" => resources.and_then(|r| r.requests.as_ref()),
+        _ => return Err(unsupported()),
+    };
+    let quantity = quantities.and_then(|q| q.get(resource)).map(|q| q.0.as_str());
+    let divisor = selector.divisor.as_ref().map(|d| d.0.as_str());
+    match resource {
+        "cpu" => {
+            let milli = match quantity {
+                Some(q) => milli_cpu(q).ok_or_else(unsupported)?,
+                None if kind == "requests" => 0,
+                None => return Err(EnvError::Unsupported("limits.cpu without a limit")),
+            };
+            let divisor = milli_cpu(divisor.unwrap_or("1")).filter(|d| *d > 0);
+            Ok(milli.div_ceil(divisor.ok_or_else(unsupported)?).to_string())
+        }
+        "memory" | "ephemeral-storage" => {
+            let bytes = match quantity {
+                Some(q) => memory_bytes(q)
+                    .and_then(|b| u64::try_from(b).ok())
+                    .ok_or_else(unsupported)?,
+                None if kind == "requests" => 0,
+                None => return Err(EnvError::Unsupported("a memory limit that is not set")),
+            };
+            let divisor = memory_bytes(divisor.unwrap_or("1"))
+                .and_then(|d| u64::try_from(d).ok())
+                .filter(|d| *d > 0);
+            Ok(bytes.div_ceil(divisor.ok_or_else(unsupported)?).to_string())
+        }
+        _ => Err(unsupported()),
+    }
 }
 
 /// The environment of `container` in `pod`, after the image's `image_env`.
@@ -197,7 +258,7 @@ pub fn container_env(
     }
     let mut defined: BTreeMap<String, String> = env.iter().cloned().collect();
     for var in container.env.iter().flatten() {
-        if let Some(value) = value_of(var, pod, sources, &defined)? {
+        if let Some(value) = value_of(var, pod, container, sources, &defined)? {
             defined.insert(var.name.clone(), value.clone());
             set(&mut env, var.name.clone(), value);
         }
@@ -375,5 +436,47 @@ mod tests {
             &EnvSources::default(),
         );
         assert_eq!(error, Err(EnvError::FieldPath("spec.nope".into())));
+    }
+
+    #[test]
+    fn a_resource_field_is_the_quantity_over_the_divisor_rounded_up() {
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let resource = |resource: &str, divisor: &str| EnvVarSource {
+            resource_field_ref: Some(ResourceFieldSelector {
+                container_name: None,
+                resource: resource.into(),
+                divisor: Some(Quantity(divisor.into())),
+            }),
+            ..Default::default()
+        };
+        let container = Container {
+            name: "controller".into(),
+            env: Some(vec![
+                from("MEM", resource("limits.memory", "1Mi")),
+                from("MEM_BYTES", resource("limits.memory", "1")),
+                from("CPU", resource("requests.cpu", "1")),
+                from("MILLI", resource("requests.cpu", "1m")),
+                from("NO_REQUEST", resource("requests.memory", "1Mi")),
+            ]),
+            resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
+                limits: Some([("memory".to_string(), Quantity("300Mi".into()))].into()),
+                requests: Some([("cpu".to_string(), Quantity("50m".into()))].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let env = container_env(&pod(), &container, &[], &EnvSources::default(), &api()).unwrap();
+        assert_eq!(get(&env, "MEM"), Some("300"));
+        assert_eq!(get(&env, "MEM_BYTES"), Some("314572800"));
+        assert_eq!(get(&env, "CPU"), Some("1"), "50m is rounded up to 1 core");
+        assert_eq!(get(&env, "MILLI"), Some("50"));
+        assert_eq!(get(&env, "NO_REQUEST"), Some("0"));
+        // A limit that is not set would be the node's allocatable.
+        let unset = Container {
+            env: Some(vec![from("X", resource("limits.cpu", "1"))]),
+            ..container
+        };
+        let error = container_env(&pod(), &unset, &[], &EnvSources::default(), &api());
+        assert!(matches!(error, Err(EnvError::Unsupported(_))), "{error:?}");
     }
 }

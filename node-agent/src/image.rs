@@ -4,6 +4,13 @@
 //! A file comes from this workspace's build, from the same path of the
 //! host (a Debian system, as the image's base), or is a symbolic link; the
 //! container sees exactly the listed paths, bound read-only.
+//!
+//! Three lines carry the image's configuration, as its Dockerfile's
+//! `ENTRYPOINT`, `CMD` and `USER` do: `@entrypoint <word>...` (run when a
+//! container sets no `command`), `@cmd <word>...` (its arguments when the
+//! container sets neither `command` nor `args`) and `@user <uid>:<gid>`
+//! (the user a container runs as unless its security context says
+//! otherwise; root when absent, as for an image without `USER`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,12 +48,50 @@ pub enum ImageError {
     },
 }
 
+/// An image's configuration (its Dockerfile's `ENTRYPOINT`, `CMD` and
+/// `USER`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// The command run when a container sets no `command`.
+    pub entrypoint: Vec<String>,
+    /// Its arguments when the container sets neither `command` nor `args`.
+    pub cmd: Vec<String>,
+    /// `(uid, gid)` the image runs as; root when `None`.
+    pub user: Option<(u32, u32)>,
+}
+
+/// Parses the `@entrypoint`, `@cmd` and `@user` lines of a file list.
+pub fn parse_config(text: &str) -> Result<ImageConfig, ImageError> {
+    let mut config = ImageConfig::default();
+    for (i, line) in text.lines().enumerate() {
+        let syntax = |reason: &str| ImageError::Syntax {
+            line: i + 1,
+            reason: reason.to_string(),
+        };
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("@entrypoint") => config.entrypoint = words.map(str::to_string).collect(),
+            Some("@cmd") => config.cmd = words.map(str::to_string).collect(),
+            Some("@user") => {
+                let user = words.next().and_then(|u| u.split_once(':'));
+                let ids = user.and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
+                config.user = Some(ids.ok_or_else(|| syntax("expected `@user <uid>:<gid>`"))?);
+            }
+            Some(other) if other.starts_with('@') => {
+                return Err(syntax("the settings are @entrypoint, @cmd and @user"));
+            }
+            _ => {}
+        }
+    }
+    Ok(config)
+}
+
 /// Parses a file list: `(path in the image, source)` per line.
 pub fn parse_files(text: &str) -> Result<Vec<(String, Source)>, ImageError> {
     let mut files = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+        if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
             continue;
         }
         let syntax = |reason: &str| ImageError::Syntax {
@@ -80,6 +125,8 @@ pub struct Image {
     pub mounts: Vec<BindMount>,
     /// The image's environment.
     pub env: Vec<(String, String)>,
+    /// Its entrypoint and user.
+    pub config: ImageConfig,
 }
 
 impl Image {
@@ -94,6 +141,7 @@ impl Image {
             root: root.to_path_buf(),
             source,
         };
+        let config = parse_config(list)?;
         let mut mounts = Vec::new();
         for dir in ["proc", "sys", "dev", "etc", "run", "tmp", "var/lib"] {
             std::fs::create_dir_all(root.join(dir)).map_err(io)?;
@@ -133,6 +181,7 @@ impl Image {
             rootfs: root.to_path_buf(),
             mounts,
             env: vec![("PATH".into(), IMAGE_PATH.into())],
+            config,
         })
     }
 }
@@ -155,6 +204,21 @@ mod tests {
                 ("/usr/local/bin/x".into(), Source::Build("x".into())),
             ]
         );
+    }
+
+    #[test]
+    fn the_entrypoint_and_user_lines_configure_the_image() {
+        let list = "@entrypoint /usr/local/bin/x\n@cmd serve\n@user 65532:65533\n/usr/local/bin/x build:x\n";
+        let config = parse_config(list).unwrap();
+        assert_eq!(config.entrypoint, ["/usr/local/bin/x"]);
+        assert_eq!(config.cmd, ["serve"]);
+        assert_eq!(config.user, Some((65532, 65533)));
+        assert_eq!(parse_files(list).unwrap().len(), 1);
+        assert_eq!(parse_config("/x host\n").unwrap(), ImageConfig::default());
+        for bad in ["@user nobody", "@user 1", "@workdir x"] {
+            let error = parse_config(&format!("# c\n{bad}")).unwrap_err();
+            assert!(error.to_string().starts_with("line 2:"), "{bad}: {error}");
+        }
     }
 
     #[test]

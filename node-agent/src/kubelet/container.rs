@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 
 use crate::env::{self, ApiService, EnvSources};
 use crate::image::Image;
-use crate::oci::{BindMount, ContainerConfig, capabilities, cpu_shares, seccomp};
+use crate::oci::{BindMount, ContainerConfig, UserIds, capabilities, cpu_shares, seccomp};
 
 /// Where the kubelet projects the ServiceAccount token.
 pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -65,6 +65,9 @@ pub enum ConfigError {
     Volume(String),
     #[error("the container has no command (the image has no entrypoint)")]
     NoCommand,
+    /// The kubelet's `verifyRunAsNonRoot` refusal.
+    #[error("container has runAsNonRoot and image will run as root (pod: {pod:?}, container: {container})")]
+    RunsAsRoot { pod: String, container: String },
     #[error("seccomp RuntimeDefault needs {path}")]
     NoSeccompProfile { path: &'static str },
     #[error(transparent)]
@@ -114,6 +117,64 @@ fn seccomp_type(pod: &Pod, container: &Container) -> Option<String> {
     own.or(pods).map(|p| p.type_.clone())
 }
 
+/// The process's arguments, as the runtime joins the container's
+/// `command` and `args` with the image's `ENTRYPOINT` and `CMD`: the
+/// container's command replaces the entrypoint and drops `CMD`; its args
+/// replace `CMD`.
+fn command_line(container: &Container, image: &Image) -> Vec<String> {
+    let (command, args) = (container.command.clone(), container.args.clone());
+    match command.filter(|c| !c.is_empty()) {
+        Some(command) => command.into_iter().chain(args.unwrap_or_default()).collect(),
+        None => {
+            let args = args.unwrap_or_else(|| image.config.cmd.clone());
+            image.config.entrypoint.iter().cloned().chain(args).collect()
+        }
+    }
+}
+
+/// The user the process runs as, with the pod's extra groups: the
+/// container's `runAsUser`/`runAsGroup`, else the pod's, else the image's
+/// `USER`; `fsGroup` and `supplementalGroups` join the process's groups
+/// (containerd's `additionalGids`). `runAsNonRoot` refuses a root user, as
+/// the kubelet does before creating the container.
+fn user_of(pod: &Pod, container: &Container, image: &Image) -> Result<UserIds, ConfigError> {
+    let own = container.security_context.as_ref();
+    let pods = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let (image_uid, image_gid) = image.config.user.unwrap_or((0, 0));
+    let uid = own
+        .and_then(|s| s.run_as_user)
+        .or(pods.and_then(|s| s.run_as_user))
+        .map_or(image_uid, |u| u as u32);
+    let gid = own
+        .and_then(|s| s.run_as_group)
+        .or(pods.and_then(|s| s.run_as_group))
+        .map_or(image_gid, |g| g as u32);
+    let non_root = own
+        .and_then(|s| s.run_as_non_root)
+        .or(pods.and_then(|s| s.run_as_non_root))
+        == Some(true);
+    if non_root && uid == 0 {
+        return Err(ConfigError::RunsAsRoot {
+            pod: pod.metadata.name.clone().unwrap_or_default(),
+            container: container.name.clone(),
+        });
+    }
+    let mut additional: Vec<u32> = pods
+        .and_then(|s| s.supplemental_groups.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(pods.and_then(|s| s.fs_group))
+        .map(|g| g as u32)
+        .collect();
+    additional.sort_unstable();
+    additional.dedup();
+    Ok(UserIds {
+        uid,
+        gid,
+        additional,
+    })
+}
+
 /// The configuration of `container` of `pod` in network namespace `netns`.
 #[allow(clippy::too_many_arguments)]
 pub fn container_config(
@@ -143,11 +204,11 @@ pub fn container_config(
         }
         Some(other) => return Err(ConfigError::SeccompType(other.to_string())),
     };
-    let mut args: Vec<String> = container.command.clone().unwrap_or_default();
+    let args = command_line(container, image);
     if args.is_empty() {
         return Err(ConfigError::NoCommand);
     }
-    args.extend(container.args.clone().unwrap_or_default());
+    let user = user_of(pod, container, image)?;
     let mut env = env::container_env(pod, container, &image.env, sources, &node.api)?;
     env.extend(node.overlay.env.iter().cloned());
     let mut mounts = image.mounts.clone();
@@ -196,6 +257,7 @@ pub fn container_config(
     Ok(ContainerConfig {
         args,
         env,
+        user,
         cwd: container.working_dir.clone().unwrap_or_else(|| "/".into()),
         hostname: pod.metadata.name.clone().unwrap_or_default(),
         netns,
@@ -225,5 +287,83 @@ mod tests {
         assert_eq!(milli_cpu("20m"), Some(20));
         assert_eq!(milli_cpu("0.5"), Some(500));
         assert_eq!(milli_cpu("2"), Some(2000));
+    }
+
+    fn image(entrypoint: &[&str], cmd: &[&str], user: Option<(u32, u32)>) -> Image {
+        Image {
+            rootfs: "/images/x".into(),
+            mounts: Vec::new(),
+            env: Vec::new(),
+            config: crate::image::ImageConfig {
+                entrypoint: entrypoint.iter().map(|s| s.to_string()).collect(),
+                cmd: cmd.iter().map(|s| s.to_string()).collect(),
+                user,
+            },
+        }
+    }
+
+    fn words(list: &[&str]) -> Option<Vec<String>> {
+        Some(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn command_and_args_combine_with_the_images_entrypoint_and_cmd() {
+        let image = image(&["/bin/app"], &["serve"], None);
+        let run = |command: Option<Vec<String>>, args: Option<Vec<String>>| {
+            let container = Container {
+                command,
+                args,
+                ..Default::default()
+            };
+            command_line(&container, &image)
+        };
+        assert_eq!(run(None, None), ["/bin/app", "serve"]);
+        assert_eq!(run(None, words(&["uninstall"])), ["/bin/app", "uninstall"]);
+        assert_eq!(run(words(&["/bin/other"]), None), ["/bin/other"]);
+        assert_eq!(
+            run(words(&["/bin/other"]), words(&["-v"])),
+            ["/bin/other", "-v"]
+        );
+    }
+
+    #[test]
+    fn the_user_comes_from_the_container_the_pod_or_the_image_and_root_is_refused_when_asked() {
+        use k8s_openapi::api::core::v1::{PodSecurityContext, PodSpec, SecurityContext};
+        let pod = |security: PodSecurityContext| Pod {
+            spec: Some(PodSpec {
+                security_context: Some(security),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let plain = Container::default();
+        let nonroot_image = image(&[], &[], Some((65532, 65532)));
+        let root_image = image(&[], &[], None);
+        let by_pod = pod(PodSecurityContext {
+            run_as_user: Some(1000),
+            run_as_group: Some(1001),
+            fs_group: Some(2000),
+            supplemental_groups: Some(vec![3000, 2000]),
+            ..Default::default()
+        });
+        let user = user_of(&by_pod, &plain, &root_image).unwrap();
+        assert_eq!((user.uid, user.gid, user.additional), (1000, 1001, vec![2000, 3000]));
+        let own = Container {
+            security_context: Some(SecurityContext {
+                run_as_user: Some(7),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(user_of(&by_pod, &own, &root_image).unwrap().uid, 7);
+        let image_user = user_of(&Pod::default(), &plain, &nonroot_image).unwrap();
+        assert_eq!((image_user.uid, image_user.gid), (65532, 65532));
+        let non_root = pod(PodSecurityContext {
+            run_as_non_root: Some(true),
+            ..Default::default()
+        });
+        assert!(user_of(&non_root, &plain, &nonroot_image).is_ok());
+        let refused = user_of(&non_root, &plain, &root_image).unwrap_err();
+        assert!(refused.to_string().starts_with("container has runAsNonRoot and image will run as root"));
     }
 }

@@ -77,10 +77,15 @@ pub async fn make_pod_files(
     for volume in spec.volumes.iter().flatten() {
         if volume.empty_dir.is_some() {
             let path = dir.join("volumes").join(&volume.name);
-            std::fs::create_dir_all(&path).map_err(|source| FilesError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+            // World-writable, as the kubelet makes an emptyDir (mode 0777),
+            // so a non-root container can write to it.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(&path)
+                .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)))
+                .map_err(|source| FilesError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
             volumes.insert(volume.name.clone(), path);
         }
     }

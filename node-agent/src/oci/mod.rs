@@ -27,6 +27,15 @@ pub struct BindMount {
     pub read_only: bool,
 }
 
+/// The user a container's process runs as.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserIds {
+    pub uid: u32,
+    pub gid: u32,
+    /// Further groups (`fsGroup`, `supplementalGroups`).
+    pub additional: Vec<u32>,
+}
+
 /// What one container's spec is made of: the pod's and container's
 /// settings, already resolved by the kubelet.
 #[derive(Debug, Clone)]
@@ -35,6 +44,8 @@ pub struct ContainerConfig {
     pub args: Vec<String>,
     /// Environment, image's first, in order.
     pub env: Vec<(String, String)>,
+    /// The process's user and groups.
+    pub user: UserIds,
     /// Working directory.
     pub cwd: String,
     /// The pod's hostname (its name).
@@ -153,7 +164,7 @@ pub fn render_config(c: &ContainerConfig) -> Value {
         "ociVersion": "1.0.2-dev",
         "process": {
             "terminal": false,
-            "user": {"uid": 0, "gid": 0},
+            "user": {"uid": c.user.uid, "gid": c.user.gid, "additionalGids": c.user.additional},
             "args": c.args,
             "env": env,
             "cwd": c.cwd,
@@ -179,6 +190,7 @@ mod tests {
         ContainerConfig {
             args: vec!["tailscale-svc-lb-runtime".into()],
             env: vec![("PATH".into(), "/usr/bin".into())],
+            user: UserIds::default(),
             cwd: "/".into(),
             hostname: "ts-web-abcde".into(),
             netns: "/run/netns/pod".into(),
