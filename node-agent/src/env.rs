@@ -208,7 +208,9 @@ fn resource_value(
         "requests" => resources.and_then(|r| r.requests.as_ref()),
         _ => return Err(unsupported()),
     };
-    let quantity = quantities.and_then(|q| q.get(resource)).map(|q| q.0.as_str());
+    let quantity = quantities
+        .and_then(|q| q.get(resource))
+        .map(|q| q.0.as_str());
     let divisor = selector.divisor.as_ref().map(|d| d.0.as_str());
     match resource {
         "cpu" => {

@@ -1,5 +1,5 @@
-//! `node-agent`: the DaemonSet controller (`daemonsets`) or a node's
-//! kubelet (`kubelet`), against the cluster of `KUBECONFIG`. Both run until
+//! `node-agent`: the DaemonSet, Deployment and Job controllers
+//! (`controllers`) or a node's kubelet (`kubelet`), against the cluster of `KUBECONFIG`. Both run until
 //! SIGTERM or SIGINT; a stopped kubelet leaves its containers running.
 
 use std::collections::BTreeMap;
@@ -25,8 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the DaemonSet controller.
-    Daemonsets,
+    /// Runs the DaemonSet, Deployment and Job controllers.
+    Controllers,
     /// Runs a node's kubelet.
     Kubelet(Box<KubeletArgs>),
 }
@@ -166,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("no cluster configuration")?;
     match cli.command {
-        Command::Daemonsets => node_agent::daemonset::run(client, shutdown_signal().await).await,
+        Command::Controllers => node_agent::run_controllers(client, shutdown_signal().await).await,
         Command::Kubelet(args) => kubelet(client, *args).await?,
     }
     Ok(())

@@ -9,6 +9,13 @@
 //! An untolerated `NoSchedule` taint keeps new pods away but lets a running
 //! one stay; an untolerated `NoExecute` taint, like a selector that no
 //! longer matches, removes it.
+//!
+//! For the pods of Deployments and Jobs, [`pick_node`] plays the
+//! scheduler: the same filters with the pod's own tolerations only (a
+//! cordoned node carries the `node.kubernetes.io/unschedulable` taint's
+//! meaning), then the node with the fewest pods of the same owner (the
+//! spreading the chart asks for with its topology spread constraint), by
+//! name on a tie.
 
 use k8s_openapi::api::core::v1::{
     Node, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Taint, Toleration,
@@ -128,6 +135,49 @@ fn selected(spec: &PodSpec, node: &Node) -> bool {
         && required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, node)))
 }
 
+/// Whether `node` has a taint of `effect` none of `tolerations` tolerates.
+fn untolerated(node: &Node, tolerations: &[Toleration], effect: &str) -> bool {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|t| t.effect == effect)
+        .any(|t| !tolerations.iter().any(|tol| tolerates(tol, t)))
+}
+
+/// Whether the scheduler may put a (non-daemon) pod with `spec` on `node`.
+pub fn schedulable(spec: &PodSpec, node: &Node) -> bool {
+    let tolerations = spec.tolerations.clone().unwrap_or_default();
+    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true)
+        && !tolerations.iter().any(|t| {
+            let taint = Taint {
+                key: "node.kubernetes.io/unschedulable".into(),
+                effect: "NoSchedule".into(),
+                ..Default::default()
+            };
+            tolerates(t, &taint)
+        });
+    selected(spec, node)
+        && !cordoned
+        && !untolerated(node, &tolerations, "NoSchedule")
+        && !untolerated(node, &tolerations, "NoExecute")
+}
+
+/// The node for a new pod with `spec`: a schedulable one with the fewest
+/// pods of its owner (`load`: node → count), by name on a tie.
+pub fn pick_node(
+    spec: &PodSpec,
+    nodes: &[Node],
+    load: &std::collections::BTreeMap<String, usize>,
+) -> Option<String> {
+    nodes
+        .iter()
+        .filter(|n| schedulable(spec, n))
+        .filter_map(|n| n.metadata.name.clone())
+        .min_by_key(|name| (load.get(name).copied().unwrap_or(0), name.clone()))
+}
+
 /// Where a DaemonSet's pod with `spec` belongs with regard to `node`.
 pub fn placement(spec: &PodSpec, node: &Node) -> Placement {
     if !selected(spec, node) {
@@ -138,15 +188,7 @@ pub fn placement(spec: &PodSpec, node: &Node) -> Placement {
     }
     let mut tolerations = spec.tolerations.clone().unwrap_or_default();
     tolerations.extend(daemon_tolerations());
-    let untolerated = |effect: &str| {
-        node.spec
-            .as_ref()
-            .and_then(|s| s.taints.as_ref())
-            .into_iter()
-            .flatten()
-            .filter(|t| t.effect == effect)
-            .any(|t| !tolerations.iter().any(|tol| tolerates(tol, t)))
-    };
+    let untolerated = |effect: &str| untolerated(node, &tolerations, effect);
     let evicted = untolerated("NoExecute");
     Placement {
         should_run: !evicted && !untolerated("NoSchedule"),
@@ -286,5 +328,35 @@ mod tests {
         let mut gpu = node(&[("zone", "a"), ("gpu", "1")], &[]);
         gpu.metadata.name = Some("node-3".into());
         assert!(!placement(&spec, &gpu).should_run);
+    }
+
+    #[test]
+    fn the_scheduler_spreads_over_schedulable_nodes_and_honours_taints_and_cordons() {
+        let named = |name: &str, taints: &[(&str, &str)]| Node {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..node(&[], taints).metadata
+            },
+            ..node(&[], taints)
+        };
+        let mut cordoned = named("node-c", &[]);
+        cordoned.spec.get_or_insert_default().unschedulable = Some(true);
+        let nodes = [
+            named("node-a", &[]),
+            named("node-b", &[]),
+            named("node-t", &[("dedicated", "NoSchedule")]),
+            cordoned,
+        ];
+        let spec = PodSpec::default();
+        let mut load = std::collections::BTreeMap::new();
+        assert_eq!(pick_node(&spec, &nodes, &load).as_deref(), Some("node-a"));
+        load.insert("node-a".to_string(), 1);
+        assert_eq!(pick_node(&spec, &nodes, &load).as_deref(), Some("node-b"));
+        load.insert("node-b".to_string(), 1);
+        assert_eq!(pick_node(&spec, &nodes, &load).as_deref(), Some("node-a"));
+        // Daemon pods' tolerations are not a Deployment pod's.
+        assert!(!schedulable(&spec, &nodes[2]) && !schedulable(&spec, &nodes[3]));
+        let selective = selecting("pool", "edge");
+        assert_eq!(pick_node(&selective, &nodes, &load), None);
     }
 }

@@ -66,7 +66,9 @@ pub enum ConfigError {
     #[error("the container has no command (the image has no entrypoint)")]
     NoCommand,
     /// The kubelet's `verifyRunAsNonRoot` refusal.
-    #[error("container has runAsNonRoot and image will run as root (pod: {pod:?}, container: {container})")]
+    #[error(
+        "container has runAsNonRoot and image will run as root (pod: {pod:?}, container: {container})"
+    )]
     RunsAsRoot { pod: String, container: String },
     #[error("seccomp RuntimeDefault needs {path}")]
     NoSeccompProfile { path: &'static str },
@@ -124,10 +126,19 @@ fn seccomp_type(pod: &Pod, container: &Container) -> Option<String> {
 fn command_line(container: &Container, image: &Image) -> Vec<String> {
     let (command, args) = (container.command.clone(), container.args.clone());
     match command.filter(|c| !c.is_empty()) {
-        Some(command) => command.into_iter().chain(args.unwrap_or_default()).collect(),
+        Some(command) => command
+            .into_iter()
+            .chain(args.unwrap_or_default())
+            .collect(),
         None => {
             let args = args.unwrap_or_else(|| image.config.cmd.clone());
-            image.config.entrypoint.iter().cloned().chain(args).collect()
+            image
+                .config
+                .entrypoint
+                .iter()
+                .cloned()
+                .chain(args)
+                .collect()
         }
     }
 }
@@ -347,7 +358,10 @@ mod tests {
             ..Default::default()
         });
         let user = user_of(&by_pod, &plain, &root_image).unwrap();
-        assert_eq!((user.uid, user.gid, user.additional), (1000, 1001, vec![2000, 3000]));
+        assert_eq!(
+            (user.uid, user.gid, user.additional),
+            (1000, 1001, vec![2000, 3000])
+        );
         let own = Container {
             security_context: Some(SecurityContext {
                 run_as_user: Some(7),
@@ -364,6 +378,10 @@ mod tests {
         });
         assert!(user_of(&non_root, &plain, &nonroot_image).is_ok());
         let refused = user_of(&non_root, &plain, &root_image).unwrap_err();
-        assert!(refused.to_string().starts_with("container has runAsNonRoot and image will run as root"));
+        assert!(
+            refused
+                .to_string()
+                .starts_with("container has runAsNonRoot and image will run as root")
+        );
     }
 }

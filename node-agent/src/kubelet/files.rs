@@ -81,7 +81,9 @@ pub async fn make_pod_files(
             // so a non-root container can write to it.
             use std::os::unix::fs::PermissionsExt;
             std::fs::create_dir_all(&path)
-                .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)))
+                .and_then(|()| {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
+                })
                 .map_err(|source| FilesError::Io {
                     path: path.display().to_string(),
                     source,

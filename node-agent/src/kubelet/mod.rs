@@ -7,6 +7,7 @@
 //! itself stopped; [`remove_everything`] is what a node that dies — or a
 //! test that ends — does to them.
 
+pub mod completion;
 pub mod container;
 pub mod context;
 pub mod files;

@@ -2,7 +2,8 @@
 //! sandbox (network namespace and address, then the pod's IP in its
 //! status), the pod's files, init containers one after another to
 //! completion (retried with back-off), then every container started with
-//! `runc create` and `runc start`, restarted with back-off when it exits,
+//! `runc create` and `runc start`, restarted with back-off when it exits
+//! (a pod that runs to completion instead: [`super::completion`]),
 //! probed for readiness and liveness; the status written back whenever it
 //! changes. Stopping: `preStop` exec hooks, SIGTERM, SIGKILL once the grace
 //! period is over, the sandbox removed, and the pod object deleted for good
@@ -17,6 +18,7 @@ use kube::Api;
 use kube::api::{DeleteParams, Preconditions};
 use tokio::sync::watch;
 
+use super::completion::{completes, run_to_completion};
 use super::container::PodFiles;
 use super::context::{NodeContext, container_id, now, pod_dir, short_id};
 use super::files::make_pod_files;
@@ -78,6 +80,7 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
             .iter()
             .map(|c| view_of(c, "ContainerCreating"))
             .collect(),
+        completes: completes(&pod),
         ..Default::default()
     };
     let address = {
@@ -139,12 +142,21 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
         }
     }
     let mut running: Vec<Running> = Vec::new();
-    if let (Some((netns, _)), Some(files)) = (&sandbox, &files)
-        && run_init_containers(
-            &node, &pod, &mut view, files, netns, &short, &dir, &mut stop,
-        )
-        .await
+    let initialized = match (&sandbox, &files) {
+        (Some((netns, _)), Some(files)) => {
+            run_init_containers(
+                &node, &pod, &mut view, files, netns, &short, &dir, &mut stop,
+            )
+            .await
+        }
+        _ => false,
+    };
+    if let (true, Some((netns, _)), Some(files)) = (initialized, &sandbox, &files)
+        && view.completes
     {
+        run_to_completion(&node, &pod, &mut view, files, netns, &short, &dir, &stop).await;
+        stop_requested(&mut stop).await;
+    } else if let (true, Some((netns, _)), Some(files)) = (initialized, &sandbox, &files) {
         let ip = view.pod_ip.clone().unwrap_or_default();
         let now_instant = Instant::now();
         for c in &spec.containers {

@@ -32,6 +32,9 @@ pub struct PodView {
     pub start_time: String,
     pub init: Vec<ContainerView>,
     pub containers: Vec<ContainerView>,
+    /// The pod's containers run to completion (`restartPolicy` `Never` or
+    /// `OnFailure`).
+    pub completes: bool,
 }
 
 fn container_status(c: &ContainerView) -> Value {
@@ -65,21 +68,34 @@ fn condition(kind: &str, holds: bool, now: &str) -> Value {
     })
 }
 
-/// The `status` of the pod (restart policy `Always`: it never completes).
+/// The pod's phase (`getPhase`): a pod that completes is `Succeeded` once
+/// every container exited 0 and `Failed` once all exited with one failing;
+/// otherwise `Running` once a container ran, else `Pending`.
+fn phase(view: &PodView, initialized: bool) -> &'static str {
+    let containers = &view.containers;
+    let finished = !containers.is_empty()
+        && containers
+            .iter()
+            .all(|c| !c.running && c.exit_code.is_some() && c.waiting.is_none());
+    if view.completes && initialized && finished {
+        if containers.iter().all(|c| c.exit_code == Some(0)) {
+            "Succeeded"
+        } else {
+            "Failed"
+        }
+    } else if initialized && containers.iter().any(|c| c.running || c.restart_count > 0) {
+        "Running"
+    } else {
+        "Pending"
+    }
+}
+
+/// The `status` of the pod.
 pub fn pod_status(view: &PodView, now: &str) -> Value {
     let initialized = view.init.iter().all(|c| c.exit_code == Some(0));
     let ready =
         initialized && !view.containers.is_empty() && view.containers.iter().all(|c| c.ready);
-    let phase = if initialized
-        && view
-            .containers
-            .iter()
-            .any(|c| c.running || c.restart_count > 0)
-    {
-        "Running"
-    } else {
-        "Pending"
-    };
+    let phase = phase(view, initialized);
     let mut status = json!({
         "phase": phase,
         "hostIP": view.host_ip,
@@ -164,5 +180,32 @@ mod tests {
             "PodInitializing"
         );
         assert!(status.get("podIP").is_none());
+    }
+
+    #[test]
+    fn a_pod_that_completes_succeeds_when_every_container_exited_zero_and_fails_otherwise() {
+        let exited = |code| ContainerView {
+            name: "uninstall".into(),
+            exit_code: Some(code),
+            ..Default::default()
+        };
+        let mut view = PodView {
+            containers: vec![exited(0)],
+            completes: true,
+            ..Default::default()
+        };
+        assert_eq!(pod_status(&view, "t")["phase"], "Succeeded");
+        assert_eq!(
+            pod_status(&view, "t")["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
+        view.containers.push(exited(2));
+        assert_eq!(pod_status(&view, "t")["phase"], "Failed");
+        view.containers[1].running = true;
+        assert_eq!(pod_status(&view, "t")["phase"], "Running");
+        // The same exits in a pod that restarts: never a final phase.
+        view.containers[1].running = false;
+        view.completes = false;
+        assert_eq!(pod_status(&view, "t")["phase"], "Pending");
     }
 }
