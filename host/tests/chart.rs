@@ -398,3 +398,44 @@ fn the_runtime_image_holds_what_the_tests_run() {
         .collect();
     assert!(version >= vec![1, 92, 5], "{from}");
 }
+
+#[test]
+fn the_controller_image_list_has_the_dockerfiles_entrypoint_user_and_binary() {
+    let dockerfile = std::fs::read_to_string(repo("host/Dockerfile")).unwrap();
+    let list = std::fs::read_to_string(repo("host/image.files")).unwrap();
+    let setting = |name: &str| {
+        list.lines()
+            .find_map(|l| l.strip_prefix(&format!("@{name} ")))
+            .unwrap_or_else(|| panic!("@{name} in host/image.files"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // The Dockerfile's exec forms, as JSON arrays.
+    let instruction = |name: &str| -> Vec<String> {
+        let line = dockerfile
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in host/Dockerfile"));
+        serde_json::from_str(line).unwrap()
+    };
+    assert_eq!(setting("entrypoint"), instruction("ENTRYPOINT"));
+    assert_eq!(setting("cmd"), instruction("CMD"));
+    let user = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .unwrap();
+    assert_eq!(setting("user"), [user.trim()]);
+    for line in list.lines().filter(|l| l.contains(" build:")) {
+        let path = line.split_whitespace().next().unwrap();
+        assert!(
+            dockerfile
+                .lines()
+                .any(|l| l.starts_with("COPY ") && l.trim_end().ends_with(&format!(" {path}"))),
+            "{path} is not copied into the image"
+        );
+    }
+    // The chart runs the image as the user the image names.
+    let deployment = render(None);
+    assert!(deployment.contains(&format!("runAsUser: {}", user.split(':').next().unwrap())));
+}

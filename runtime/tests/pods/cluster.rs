@@ -42,7 +42,9 @@ use svc_lb_host::policy::EngineLimits;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::node::{KubeletSetup, RunningKubelet, api_relay};
+use crate::node::{
+    CONTROLLER_IMAGE_FILES, KubeletSetup, RUNTIME_IMAGE_FILES, RunningKubelet, api_relay,
+};
 use crate::tailnet::{Tailnet, overlay, set_up_tailnet};
 
 /// Waits up to `limit` for `check` to give a value.
@@ -64,6 +66,34 @@ where
 pub const RUNTIME: &str = env!("CARGO_BIN_EXE_tailscale-svc-lb-runtime");
 pub const FAKE: &str = env!("CARGO_BIN_EXE_fake-tailscale");
 pub const NAMESPACE: &str = svc_lb_host::config::DEFAULT_NAMESPACE;
+
+/// An image reference without its tag.
+fn repository(image: &str) -> String {
+    image.rsplit_once(':').map_or(image, |(r, _)| r).to_string()
+}
+
+/// The controller's image as the chart names it by default.
+pub fn controller_image() -> String {
+    let values: serde_json::Value =
+        serde_yaml_ng::from_str(include_str!("../../../chart/values.yaml")).unwrap();
+    let repository = values["controller"]["image"]["repository"]
+        .as_str()
+        .unwrap();
+    format!("{repository}:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The controller's binary: cargo builds the binaries of every package
+/// whose tests it builds into the same folder, so `cargo test --workspace`
+/// (what `scripts/test` runs) has built it beside the runtime's.
+pub fn controller_binary() -> PathBuf {
+    let path = std::path::Path::new(RUNTIME).with_file_name("tailscale-svc-lb");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p tailscale-svc-lb` (or run `cargo test --workspace`)",
+        path.display()
+    );
+    path
+}
 
 pub fn must(program: &str, args: &[&str]) {
     let output = Command::new(program).args(args).output().unwrap();
@@ -94,6 +124,10 @@ pub struct Options {
     /// Use a Tailscale OAuth client (the fake API, tied to the fake
     /// tailnet, owning `tag:web`) instead of the shared auth key.
     pub oauth: bool,
+    /// The test installs the chart, which makes the namespace, the auth-key
+    /// Secret and the controller's Deployment (run by the node agent): the
+    /// cluster makes none of them and runs no controller of its own.
+    pub chart: bool,
 }
 
 /// The OAuth client of [`Options::oauth`].
@@ -112,6 +146,7 @@ impl Default for Options {
             tailnet: Tailnet::Relay,
             restart_backoff: Duration::from_secs(1),
             oauth: false,
+            chart: false,
         }
     }
 }
@@ -158,16 +193,18 @@ impl PodCluster {
         let client = sim.client();
         let namespace: Namespace =
             serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &namespace)
-            .await
-            .unwrap();
+        if !options.chart {
+            Api::<Namespace>::all(client.clone())
+                .create(&PostParams::default(), &namespace)
+                .await
+                .unwrap();
+        }
         let auth: Secret = serde_json::from_value(json!({
             "metadata": {"name": svc_lb_contract::AUTH_KEY_SECRET},
             "stringData": {svc_lb_contract::AUTH_KEY_SECRET_KEY: "tskey-auth-pods"}
         }))
         .unwrap();
-        if options.auth_key {
+        if options.auth_key && !options.chart {
             Api::<Secret>::namespaced(client.clone(), NAMESPACE)
                 .create(&PostParams::default(), &auth)
                 .await
@@ -197,7 +234,7 @@ impl PodCluster {
         servers.push(backend);
         let overlay = overlay(dir.path(), &client_ns, options.tailnet);
         let (stop_daemonsets, stopped) = watch::channel(false);
-        tokio::spawn(node_agent::daemonset::run(client.clone(), stopped));
+        tokio::spawn(node_agent::run_controllers(client.clone(), stopped));
         let mut cluster = Self {
             sim,
             dir,
@@ -232,9 +269,11 @@ impl PodCluster {
         for i in 0..options.nodes {
             cluster.add_node(&id, i, &options, overlay.clone()).await;
         }
-        cluster
-            .start_controller(options.privileges, options.lease)
-            .await;
+        if !options.chart {
+            cluster
+                .start_controller(options.privileges, options.lease)
+                .await;
+        }
         cluster
     }
 
@@ -315,12 +354,15 @@ impl PodCluster {
             dir: dir.clone(),
             pod_range: [10, 200, i as u8],
             prefix: format!("svclb-k{i}{id}-"),
-            repository: svc_lb_host::config::DEFAULT_RUNTIME_IMAGE
-                .rsplit_once(':')
-                .unwrap()
-                .0
-                .to_string(),
+            images: vec![
+                (
+                    repository(svc_lb_host::config::DEFAULT_RUNTIME_IMAGE),
+                    RUNTIME_IMAGE_FILES,
+                ),
+                (repository(&controller_image()), CONTROLLER_IMAGE_FILES),
+            ],
             builds: vec![
+                ("tailscale-svc-lb".into(), controller_binary()),
                 ("tailscale-svc-lb-runtime".into(), RUNTIME.into()),
                 ("tailscaled".into(), FAKE.into()),
                 ("tailscale".into(), FAKE.into()),

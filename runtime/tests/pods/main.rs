@@ -7,10 +7,13 @@
 //! rendered Role. Every test checks the runtimes' own forwarding intervals
 //! for an overlap, and the fake tailnet for two daemons on one device.
 
+mod chart;
 mod cluster;
 #[path = "../../../host/tests/support/controller_rbac.rs"]
 mod controller_rbac;
 mod failover;
+#[path = "../support/helm_session.rs"]
+mod helm_session;
 mod node;
 mod observe;
 #[path = "../support/oracle.rs"]

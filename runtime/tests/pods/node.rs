@@ -22,7 +22,9 @@ use node_agent::oci::{capabilities, seccomp};
 use tokio::sync::watch;
 
 /// The runtime image's file list.
-const IMAGE_FILES: &str = include_str!("../../image.files");
+pub const RUNTIME_IMAGE_FILES: &str = include_str!("../../image.files");
+/// The controller image's file list.
+pub const CONTROLLER_IMAGE_FILES: &str = include_str!("../../../host/image.files");
 
 /// What a node's kubelet is made of.
 #[derive(Clone)]
@@ -32,7 +34,8 @@ pub struct KubeletSetup {
     pub dir: PathBuf,
     pub pod_range: [u8; 3],
     pub prefix: String,
-    pub repository: String,
+    /// The node's images: (repository, file list).
+    pub images: Vec<(String, &'static str)>,
     pub builds: Vec<(String, PathBuf)>,
     pub device_rules: DeviceRules,
     pub restart_backoff: Duration,
@@ -75,7 +78,18 @@ impl RunningKubelet {
                 .unwrap();
             runtime.block_on(async move {
                 let builds = setup.builds.into_iter().collect();
-                let image = Image::prepare(IMAGE_FILES, &builds, &setup.dir.join("image")).unwrap();
+                let images = setup
+                    .images
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (repository, list))| {
+                        let root = setup.dir.join("images").join(i.to_string());
+                        (
+                            repository.clone(),
+                            Image::prepare(list, &builds, &root).unwrap(),
+                        )
+                    })
+                    .collect();
                 let context = NodeContext {
                     client: kube::Client::try_from(setup.config).unwrap(),
                     runc: thread_runc,
@@ -83,7 +97,7 @@ impl RunningKubelet {
                     name: setup.node,
                     host_ip: setup.host_ip,
                     dir: setup.dir,
-                    images: vec![(setup.repository, image)],
+                    images,
                     settings: NodeSettings {
                         all_capabilities: capabilities::current().unwrap(),
                         seccomp_profile: Some(

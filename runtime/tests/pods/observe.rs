@@ -16,13 +16,19 @@ use svc_lb_contract::{ProxyNames, state};
 use crate::cluster::{NAMESPACE, PodCluster, within};
 
 impl PodCluster {
-    /// The proxy pods (in the controller's namespace).
+    /// The proxy pods (the DaemonSets' pods in the controller's namespace).
     pub async fn pods(&self) -> Vec<Pod> {
-        Api::<Pod>::namespaced(self.sim.client(), NAMESPACE)
+        let all = Api::<Pod>::namespaced(self.sim.client(), NAMESPACE)
             .list(&ListParams::default())
             .await
             .unwrap()
-            .items
+            .items;
+        all.into_iter()
+            .filter(|p| {
+                let owners = p.metadata.owner_references.iter().flatten();
+                owners.clone().any(|o| o.kind == "DaemonSet")
+            })
+            .collect()
     }
 
     /// Every container's log (without colours), by pod folder and file.
