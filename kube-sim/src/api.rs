@@ -147,7 +147,9 @@ pub(crate) fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Api
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    if content_type.contains("yaml") {
+    if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
+        crate::protobuf::object_to_json(body)
+    } else if content_type.contains("yaml") {
         serde_yaml_ng::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))
     } else {
@@ -184,15 +186,7 @@ pub(crate) async fn dispatch(
                 resource: plural.clone(),
                 namespace: (!namespace.is_empty()).then(|| namespace.clone()),
             });
-            let protobuf = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|c| c.starts_with(crate::protobuf::CONTENT_TYPE));
-            let review = if protobuf {
-                crate::protobuf::review_to_json(body)?
-            } else {
-                parse_body(headers, body)?
-            };
+            let review = parse_body(headers, body)?;
             let answer = auth::reviews::answer(
                 &shared.store,
                 &attributes.user,
@@ -286,6 +280,11 @@ pub(crate) async fn dispatch(
             let object = store.get(rt, &namespace, name)?;
             if partial::wants_metadata(accept(headers)) {
                 return Ok(json_response(StatusCode::OK, partial::metadata_of(&object)));
+            }
+            // One object as a Table too: `kubectl get service web`.
+            if table::wants_table(accept(headers)) {
+                let table = table::table(rt, std::slice::from_ref(&object), None);
+                return Ok(json_response(StatusCode::OK, table));
             }
             Ok(json_response(StatusCode::OK, object))
         }

@@ -31,6 +31,7 @@ mod patch;
 mod pod_deletion;
 mod process;
 mod protobuf;
+mod protobuf_objects;
 pub mod registry;
 mod requests;
 pub mod root_ca;

@@ -1,5 +1,6 @@
 //! Protobuf where clients insist on it: the request bodies kubectl sends for
-//! reviews (decoded here), and the `/openapi/v2` document (encoded with
+//! reviews (decoded here) and Helm sends for its release Secrets and kubectl for Namespaces (see
+//! `protobuf_objects`), and the `/openapi/v2` document (encoded with
 //! [`Writer`], see `openapi_v2`).
 //!
 //! Reviews: kubectl's typed
@@ -71,9 +72,19 @@ impl Writer {
 pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 const MAGIC: &[u8] = b"k8s\0";
 
-/// One field of a message: its number and, for length-delimited fields,
-/// the bytes (varints are skipped: no decoded message needs one).
-pub(crate) fn fields(mut bytes: &[u8]) -> Result<Vec<(u64, &[u8])>, ApiError> {
+/// One field's value on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire<'a> {
+    /// A varint (integers, booleans, enums).
+    Varint(u64),
+    /// A length-delimited value (strings, bytes, messages, map entries).
+    Bytes(&'a [u8]),
+    /// A fixed 32- or 64-bit value (not read).
+    Fixed,
+}
+
+/// Every field of a message, in order: its number and value.
+pub(crate) fn decode(mut bytes: &[u8]) -> Result<Vec<(u64, Wire<'_>)>, ApiError> {
     let bad = || ApiError::bad_request("invalid protobuf body");
     let varint = |bytes: &mut &[u8]| -> Result<u64, ApiError> {
         let mut value = 0u64;
@@ -90,24 +101,41 @@ pub(crate) fn fields(mut bytes: &[u8]) -> Result<Vec<(u64, &[u8])>, ApiError> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let key = varint(&mut bytes)?;
-        match key & 7 {
-            0 => {
-                varint(&mut bytes)?;
-            }
+        let value = match key & 7 {
+            0 => Wire::Varint(varint(&mut bytes)?),
             2 => {
                 let len = usize::try_from(varint(&mut bytes)?).map_err(|_| bad())?;
                 if len > bytes.len() {
                     return Err(bad());
                 }
-                out.push((key >> 3, &bytes[..len]));
-                bytes = &bytes[len..];
+                let (value, rest) = bytes.split_at(len);
+                bytes = rest;
+                Wire::Bytes(value)
             }
-            1 => bytes = bytes.get(8..).ok_or_else(bad)?,
-            5 => bytes = bytes.get(4..).ok_or_else(bad)?,
+            1 => {
+                bytes = bytes.get(8..).ok_or_else(bad)?;
+                Wire::Fixed
+            }
+            5 => {
+                bytes = bytes.get(4..).ok_or_else(bad)?;
+                Wire::Fixed
+            }
             _ => return Err(bad()),
-        }
+        };
+        out.push((key >> 3, value));
     }
     Ok(out)
+}
+
+/// The length-delimited fields of a message: number and bytes.
+pub(crate) fn fields(bytes: &[u8]) -> Result<Vec<(u64, &[u8])>, ApiError> {
+    Ok(decode(bytes)?
+        .into_iter()
+        .filter_map(|(n, w)| match w {
+            Wire::Bytes(b) => Some((n, b)),
+            _ => None,
+        })
+        .collect())
 }
 
 fn field<'a>(fields: &[(u64, &'a [u8])], number: u64) -> Option<&'a [u8]> {
@@ -171,23 +199,36 @@ fn access_review_spec(bytes: &[u8]) -> Result<Value, ApiError> {
     Ok(spec)
 }
 
-/// The JSON form of a protobuf review body (`metadata` 1, `spec` 2).
-pub(crate) fn review_to_json(body: &[u8]) -> Result<Value, ApiError> {
+/// The JSON form of a protobuf body: the `k8s\0` magic, then a
+/// `runtime.Unknown` envelope (`typeMeta` 1, `raw` 2). Reviews, Secrets
+/// and Namespaces are decoded; any other kind is refused with 415, naming it.
+pub(crate) fn object_to_json(body: &[u8]) -> Result<Value, ApiError> {
     let envelope = body
         .strip_prefix(MAGIC)
         .ok_or_else(|| ApiError::bad_request("protobuf body without the k8s magic"))?;
     let envelope = fields(envelope)?;
     let type_meta = fields(field(&envelope, 1).unwrap_or_default())?;
-    let raw = fields(field(&envelope, 2).unwrap_or_default())?;
-    let mut review = json!({
-        "apiVersion": text(field(&type_meta, 1)),
-        "kind": text(field(&type_meta, 2)),
-        "metadata": {},
-    });
-    if let Some(spec) = field(&raw, 2) {
-        review["spec"] = access_review_spec(spec)?;
+    let kind = text(field(&type_meta, 2));
+    let raw = field(&envelope, 2).unwrap_or_default();
+    match kind.as_str() {
+        "Secret" => crate::protobuf_objects::secret_to_json(raw),
+        "Namespace" => crate::protobuf_objects::namespace_to_json(raw),
+        k if k.ends_with("AccessReview") => {
+            let raw = fields(raw)?;
+            let mut review = json!({
+                "apiVersion": text(field(&type_meta, 1)),
+                "kind": kind,
+                "metadata": {},
+            });
+            if let Some(spec) = field(&raw, 2) {
+                review["spec"] = access_review_spec(spec)?;
+            }
+            Ok(review)
+        }
+        other => Err(ApiError::unsupported_media_type(format!(
+            "kube-sim decodes protobuf bodies of Secrets, Namespaces and access reviews only, not {other:?}; send JSON"
+        ))),
     }
-    Ok(review)
 }
 
 #[cfg(test)]
@@ -216,7 +257,7 @@ mod tests {
         ]
         .concat();
         let body = [MAGIC.to_vec(), delimited(1, &type_meta), delimited(2, &raw)].concat();
-        let review = review_to_json(&body).unwrap();
+        let review = object_to_json(&body).unwrap();
         assert_eq!(review["kind"], "SelfSubjectAccessReview");
         let attributes = &review["spec"]["resourceAttributes"];
         assert_eq!(
@@ -227,6 +268,6 @@ mod tests {
             ),
             (&json!("ns"), &json!("list"), &json!("secrets"))
         );
-        assert!(review_to_json(b"{}").is_err());
+        assert!(object_to_json(b"{}").is_err());
     }
 }

@@ -310,3 +310,79 @@ async fn the_chart_runs_on_the_nodes_rolls_a_new_runtime_with_a_leader_and_unins
     )
     .await;
 }
+
+/// The commands of the README's Install section (its first `sh` block).
+fn readme_install_commands() -> Vec<String> {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("\n## Install\n")
+        .nth(1)
+        .expect("an Install section");
+    let block = section.split("```sh\n").nth(1).expect("a sh block");
+    let block = block.split("```").next().unwrap();
+    block
+        .lines()
+        .map(|l| l.split("  #").next().unwrap().trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Runs `command` as a user types it, with the cluster's kubeconfig.
+fn run_as_typed(command: &str, kubeconfig: &Path) -> std::process::Output {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::process::Command::new("bash")
+        .args(["-c", command])
+        .current_dir(repo)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("bash")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_install_commands_give_the_example_service_a_tailnet_address() {
+    let commands = readme_install_commands();
+    assert!(
+        commands.iter().any(|c| c.starts_with("helm install")),
+        "{commands:?}"
+    );
+    let options = Options {
+        chart: true,
+        deploy_label: false,
+        ..Options::default()
+    };
+    let cluster = PodCluster::new("i", options).await;
+    let kubeconfig = cluster.dir.path().join("admin.kubeconfig");
+    cluster.sim.write_kubeconfig(&kubeconfig).unwrap();
+    let (last, steps) = commands.split_last().unwrap();
+    for command in steps {
+        // `<node>` stands for each node the operator picks: here, all.
+        let typed: Vec<String> = if command.contains("<node>") {
+            (0..cluster.nodes.len())
+                .map(|i| command.replace("<node>", &format!("node-{i}")))
+                .collect()
+        } else {
+            vec![command.clone()]
+        };
+        for typed in typed {
+            let output = run_as_typed(&typed, &kubeconfig);
+            assert!(
+                output.status.success(),
+                "`{typed}` failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    // The last command shows the address once the proxy has joined.
+    let shown = within(Duration::from_secs(120), "an EXTERNAL-IP", || async {
+        let output = run_as_typed(last, &kubeconfig);
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next()?.split_whitespace().collect();
+        let column = header.iter().position(|h| *h == "EXTERNAL-IP")?;
+        let row: Vec<&str> = lines.next()?.split_whitespace().collect();
+        row.get(column)?.starts_with("100.").then_some(text)
+    })
+    .await;
+    eprintln!("{last}\n{shown}");
+}

@@ -128,6 +128,8 @@ pub struct Options {
     /// Secret and the controller's Deployment (run by the node agent): the
     /// cluster makes none of them and runs no controller of its own.
     pub chart: bool,
+    /// The nodes carry the default policy's deploy label.
+    pub deploy_label: bool,
 }
 
 /// The OAuth client of [`Options::oauth`].
@@ -147,6 +149,7 @@ impl Default for Options {
             restart_backoff: Duration::from_secs(1),
             oauth: false,
             chart: false,
+            deploy_label: true,
         }
     }
 }
@@ -279,8 +282,13 @@ impl PodCluster {
 
     async fn add_node(&mut self, id: &str, i: usize, options: &Options, overlay: Overlay) {
         let name = format!("node-{i}");
+        let labels = if options.deploy_label {
+            json!({svc_lb_contract::keys::DEPLOY_NODE_LABEL: "true"})
+        } else {
+            json!({})
+        };
         let node: Node = serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": {svc_lb_contract::keys::DEPLOY_NODE_LABEL: "true"}},
+            "metadata": {"name": name, "labels": labels},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}
         }))
         .unwrap();
