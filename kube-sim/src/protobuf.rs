@@ -213,7 +213,7 @@ pub(crate) fn object_to_json(body: &[u8]) -> Result<Value, ApiError> {
     match kind.as_str() {
         "Secret" => crate::protobuf_objects::secret_to_json(raw),
         "Namespace" => crate::protobuf_objects::namespace_to_json(raw),
-        k if k.ends_with("AccessReview") => {
+        k if k.ends_with("Review") => {
             let raw = fields(raw)?;
             let mut review = json!({
                 "apiVersion": text(field(&type_meta, 1)),
@@ -226,7 +226,7 @@ pub(crate) fn object_to_json(body: &[u8]) -> Result<Value, ApiError> {
             Ok(review)
         }
         other => Err(ApiError::unsupported_media_type(format!(
-            "kube-sim decodes protobuf bodies of Secrets, Namespaces and access reviews only, not {other:?}; send JSON"
+            "kube-sim decodes protobuf bodies of Secrets, Namespaces and reviews only, not {other:?}; send JSON"
         ))),
     }
 }
