@@ -14,9 +14,9 @@ on the chart, for the tests and for regenerating examples/controller/.
                                            cluster, driven by JSON lines on stdin
                                            ({"op": "install"|"upgrade", "values": {...}}
                                            or {"op": "uninstall"}), one JSON answer
-                                           line each. Releases are kept in memory
-                                           (Helm's "memory" storage driver): the
-                                           session is one process.
+                                           line each. Releases are kept in Secrets
+                                           of the release namespace, as by the
+                                           helm CLI (its "secret" storage driver).
 """
 
 import json
@@ -100,7 +100,7 @@ def main(argv):
 
 def session(kubeconfig):
     config = helm.Config(kubeconfig_path=kubeconfig, namespace="default",
-                         storage_driver="memory")
+                         storage_driver="secret")
     for line in sys.stdin:
         request = json.loads(line)
         op = request["op"]

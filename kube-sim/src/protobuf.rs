@@ -200,8 +200,8 @@ fn access_review_spec(bytes: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// The JSON form of a protobuf body: the `k8s\0` magic, then a
-/// `runtime.Unknown` envelope (`typeMeta` 1, `raw` 2). Reviews, Secrets
-/// and Namespaces are decoded; any other kind is refused with 415, naming it.
+/// `runtime.Unknown` envelope (`typeMeta` 1, `raw` 2). Reviews, Secrets,
+/// Namespaces and DeleteOptions are decoded; any other kind is refused with 415, naming it.
 pub(crate) fn object_to_json(body: &[u8]) -> Result<Value, ApiError> {
     let envelope = body
         .strip_prefix(MAGIC)
@@ -213,6 +213,7 @@ pub(crate) fn object_to_json(body: &[u8]) -> Result<Value, ApiError> {
     match kind.as_str() {
         "Secret" => crate::protobuf_objects::secret_to_json(raw),
         "Namespace" => crate::protobuf_objects::namespace_to_json(raw),
+        "DeleteOptions" => crate::protobuf_objects::delete_options_to_json(raw),
         k if k.ends_with("Review") => {
             let raw = fields(raw)?;
             let mut review = json!({
@@ -226,7 +227,7 @@ pub(crate) fn object_to_json(body: &[u8]) -> Result<Value, ApiError> {
             Ok(review)
         }
         other => Err(ApiError::unsupported_media_type(format!(
-            "kube-sim decodes protobuf bodies of Secrets, Namespaces and reviews only, not {other:?}; send JSON"
+            "kube-sim decodes protobuf bodies of Secrets, Namespaces, DeleteOptions and reviews only, not {other:?}; send JSON"
         ))),
     }
 }

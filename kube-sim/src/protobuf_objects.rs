@@ -1,6 +1,7 @@
-//! Secrets and Namespaces in protobuf: the bodies client-go's typed
-//! clients send when they prefer protobuf, as Helm's Secret storage driver
-//! does for its release records (`sh.helm.release.v1.<name>.v<n>`) and
+//! Secrets, Namespaces and DeleteOptions in protobuf: the bodies
+//! client-go's typed clients send when they prefer protobuf, as Helm's
+//! Secret storage driver does for its release records
+//! (`sh.helm.release.v1.<name>.v<n>`, created, updated and deleted) and
 //! `kubectl create namespace` does. Decoded into the JSON the rest of the
 //! server reads, by the field numbers of `k8s.io/api/core/v1/generated.proto`
 //! (`Secret`, `Namespace`) and `k8s.io/apimachinery/pkg/apis/meta/v1/
@@ -133,6 +134,40 @@ pub(crate) fn namespace_to_json(raw: &[u8]) -> Result<Value, ApiError> {
     Ok(namespace)
 }
 
+/// `DeleteOptions` (`meta/v1`): `gracePeriodSeconds` 1, `preconditions` 2
+/// (`uid` 1, `resourceVersion` 2), `orphanDependents` 3,
+/// `propagationPolicy` 4, `dryRun` 5.
+pub(crate) fn delete_options_to_json(raw: &[u8]) -> Result<Value, ApiError> {
+    let mut options = json!({"apiVersion": "v1", "kind": "DeleteOptions"});
+    let mut dry_run = Vec::new();
+    for (number, wire) in decode(raw)? {
+        match (number, wire) {
+            (1, Wire::Varint(v)) => options["gracePeriodSeconds"] = json!(v as i64),
+            (2, Wire::Bytes(b)) => {
+                let mut preconditions = json!({});
+                for (n, w) in decode(b)? {
+                    match (n, w) {
+                        (1, Wire::Bytes(uid)) => preconditions["uid"] = json!(text(uid)?),
+                        (2, Wire::Bytes(rv)) => {
+                            preconditions["resourceVersion"] = json!(text(rv)?);
+                        }
+                        _ => {}
+                    }
+                }
+                options["preconditions"] = preconditions;
+            }
+            (3, Wire::Varint(v)) => options["orphanDependents"] = json!(v != 0),
+            (4, Wire::Bytes(b)) => options["propagationPolicy"] = json!(text(b)?),
+            (5, Wire::Bytes(b)) => dry_run.push(json!(text(b)?)),
+            _ => {}
+        }
+    }
+    if !dry_run.is_empty() {
+        options["dryRun"] = Value::Array(dry_run);
+    }
+    Ok(options)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +213,23 @@ mod tests {
         let json = namespace_to_json(&namespace.finish()).unwrap();
         assert_eq!(json["metadata"]["name"], "shop");
         assert_eq!(json["metadata"]["labels"]["team"], "a");
+    }
+
+    #[test]
+    fn delete_options_decode_with_their_preconditions_and_policy() {
+        let mut preconditions = Writer::default();
+        preconditions.string(1, "u-1").string(2, "7");
+        let mut options = Writer::default();
+        options
+            .message(2, preconditions)
+            .string(4, "Background")
+            .string(5, "All");
+        let json = delete_options_to_json(&options.finish()).unwrap();
+        assert_eq!(json["preconditions"]["uid"], "u-1");
+        assert_eq!(json["preconditions"]["resourceVersion"], "7");
+        assert_eq!(json["propagationPolicy"], "Background");
+        assert_eq!(json["dryRun"][0], "All");
+        assert!(json.get("gracePeriodSeconds").is_none());
     }
 
     #[test]

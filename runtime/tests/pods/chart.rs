@@ -197,12 +197,20 @@ async fn the_chart_runs_on_the_nodes_rolls_a_new_runtime_with_a_leader_and_unins
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let rolled_in = started.elapsed();
+    // The last old pod may have released the Lease just now: its
+    // successor's first try comes within a retry period.
+    if let Some(since) = without_holder {
+        within(Duration::from_secs(10), "a leader after the roll", || {
+            lease_holder(&cluster)
+        })
+        .await;
+        longest_without_holder = longest_without_holder.max(since.elapsed());
+    }
     eprintln!(
-        "runtime roll: {:?}; longest without a Lease holder {longest_without_holder:?}, \
-         longest unanswered {longest_unanswered:?}",
-        started.elapsed()
+        "runtime roll: {rolled_in:?}; longest without a Lease holder {longest_without_holder:?}, \
+         longest unanswered {longest_unanswered:?}"
     );
-    assert!(without_holder.is_none(), "a leader at the end of the roll");
     let (_, leader) = cluster.leader().await.expect("a leader");
     let pods: Vec<String> = cluster.pods().await.iter().map(|p| p.name_any()).collect();
     assert!(
