@@ -12,7 +12,9 @@
 //!   request; the bench's own are subtracted);
 //! - resident memory of the controller process (current and peak).
 //!
-//! Run: `cargo bench -p tailscale-svc-lb --bench controller_scale`
+//! Run: `cargo bench -p tailscale-svc-lb --bench controller_scale`; with
+//! `SVCLB_BENCH_CONTROLLER=dist/amd64/tailscale-svc-lb`, the controller
+//! measured is that binary (the static musl build) instead of this build's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -182,7 +184,11 @@ async fn run_bench() {
     )
     .unwrap();
     let metrics_port = free_port();
-    let controller: Child = Command::new(env!("CARGO_BIN_EXE_tailscale-svc-lb"))
+    // Another build of the controller (e.g. the static musl one of
+    // scripts/build-images) can be measured against the same server.
+    let binary = std::env::var_os("SVCLB_BENCH_CONTROLLER")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tailscale-svc-lb").into());
+    let controller: Child = Command::new(binary)
         .args(["controller", "--no-leader-election", "--kubeconfig"])
         .arg(&kubeconfig)
         .args(["--namespace", SYSTEM])
