@@ -19,29 +19,12 @@
 //! `cargo bench -p tailscale-svc-lb-runtime --bench failover [-- runs]
 //! [failover] [throughput]` (default: 10 runs per profile, both sections).
 
-#[path = "../tests/pods/cluster.rs"]
-mod cluster;
-#[path = "../../host/tests/support/controller_rbac.rs"]
-mod controller_rbac;
-#[path = "../tests/pods/node.rs"]
-mod node;
-#[path = "../tests/pods/observe.rs"]
-mod observe;
-#[path = "../tests/support/oracle.rs"]
-mod oracle;
-#[path = "../tests/support/relay.rs"]
-mod relay;
-#[path = "../tests/pods/tailnet.rs"]
-mod tailnet;
-#[path = "../../host/tests/support/tailscale_api.rs"]
-mod tailscale_api;
-
 use std::time::{Duration, Instant};
 
-use cluster::{NAMESPACE, Options, PodCluster};
+use playground::cluster::{NAMESPACE, Options, PodCluster};
+use playground::tailnet::Tailnet;
 use serde_json::json;
 use svc_lb_contract::LeaseTimings;
-use tailnet::Tailnet;
 
 /// Forwarded besides port 80, for throughput measurements.
 const IPERF_PORT: u16 = 5201;
@@ -210,7 +193,7 @@ fn iperf_server(cluster: &PodCluster) -> std::process::Child {
 fn ip(ns: &str, args: &[&str]) {
     let mut all = vec!["-n", ns];
     all.extend_from_slice(args);
-    cluster::must("ip", &all);
+    playground::cluster::must("ip", &all);
 }
 
 /// Pairs of throughput measurements.

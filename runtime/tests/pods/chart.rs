@@ -17,9 +17,9 @@ use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::cluster::{NAMESPACE, Options, PodCluster, within};
-use crate::helm_session::Helm;
 use crate::{assert_never_two_forwarders, http_port};
+use playground::cluster::{NAMESPACE, Options, PodCluster, within};
+use playground::helm_session::Helm;
 
 /// The chart's values: the auth key, the fast lease profile, and what the
 /// upgrades change (the runtime image's tag, the controller's memory limit).

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use svc_lb_contract::state;
 
-use crate::cluster::{NAMESPACE, Options, PodCluster, within};
 use crate::{assert_never_two_forwarders, http_port};
+use playground::cluster::{NAMESPACE, Options, PodCluster, within};
 
 fn one_node() -> Options {
     Options {

@@ -8,34 +8,21 @@
 //! for an overlap, and the fake tailnet for two daemons on one device.
 
 mod chart;
-mod cluster;
-#[path = "../../../host/tests/support/controller_rbac.rs"]
-mod controller_rbac;
 mod failover;
-#[path = "../support/helm_session.rs"]
-mod helm_session;
-mod node;
-mod observe;
-#[path = "../support/oracle.rs"]
-mod oracle;
 mod problems;
 #[path = "../support/procs.rs"]
 mod procs;
-#[path = "../support/relay.rs"]
-mod relay;
-mod tailnet;
-#[path = "../../../host/tests/support/tailscale_api.rs"]
-mod tailscale_api;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::time::Duration;
 
-use cluster::{NAMESPACE, Options, PodCluster, within};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::rbac::v1::Role;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use node_agent::oci::devices::DeviceRules;
+use playground::cluster::{NAMESPACE, Options, PodCluster, within};
+use playground::oracle;
 use serde_json::json;
 use svc_lb_contract::ProxyNames;
 use svc_lb_host::config::ProxyPrivileges;

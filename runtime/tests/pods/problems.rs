@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use serde_json::json;
 
-use crate::cluster::{Options, PodCluster, within};
 use crate::{assert_never_two_forwarders, http_port};
+use playground::cluster::{Options, PodCluster, within};
 
 fn one_node() -> Options {
     Options {
@@ -125,7 +125,7 @@ async fn with_an_oauth_client_the_proxy_logs_in_with_its_own_key_and_its_device_
         !logs.contains(&minted[0].key),
         "the key reached a pod's log"
     );
-    assert!(!logs.contains(crate::cluster::OAUTH_CLIENT_SECRET));
+    assert!(!logs.contains(playground::cluster::OAUTH_CLIENT_SECRET));
 
     cluster.delete_service(Duration::from_secs(60)).await;
     let id = format!("nFAKE{}CNTRL", device.to_string_lossy());

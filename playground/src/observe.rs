@@ -2,8 +2,6 @@
 //! containers, the runtimes' logs and forwarding intervals, the state
 //! Secret, the leader, and what the client reaches.
 
-// Shared by the pod tests and the failover bench; each uses a part.
-#![allow(dead_code)]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -21,9 +21,6 @@
 //! folder and relay address, and with a bridge the hook adding the veth.
 //! Everything is removed on drop.
 
-// Shared by the pod tests and the failover bench; each uses a part.
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,8 +60,6 @@ where
     }
 }
 
-pub const RUNTIME: &str = env!("CARGO_BIN_EXE_tailscale-svc-lb-runtime");
-pub const FAKE: &str = env!("CARGO_BIN_EXE_fake-tailscale");
 pub const NAMESPACE: &str = svc_lb_host::config::DEFAULT_NAMESPACE;
 
 /// An image reference without its tag.
@@ -75,24 +70,54 @@ fn repository(image: &str) -> String {
 /// The controller's image as the chart names it by default.
 pub fn controller_image() -> String {
     let values: serde_json::Value =
-        serde_yaml_ng::from_str(include_str!("../../../chart/values.yaml")).unwrap();
+        serde_yaml_ng::from_str(include_str!("../../chart/values.yaml")).unwrap();
     let repository = values["controller"]["image"]["repository"]
         .as_str()
         .unwrap();
     format!("{repository}:{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// The controller's binary: cargo builds the binaries of every package
-/// whose tests it builds into the same folder, so `cargo test --workspace`
-/// (what `scripts/test` runs) has built it beside the runtime's.
-pub fn controller_binary() -> PathBuf {
-    let path = std::path::Path::new(RUNTIME).with_file_name("tailscale-svc-lb");
+/// The folder of the build's binaries: `SVCLB_BIN_DIR`, else that of the
+/// running executable (a test's, in `deps/`, looks one folder up). Cargo
+/// puts every binary of a build there: `cargo test --workspace` builds the
+/// binaries of every package, `scripts/playground` the ones it needs.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SVCLB_BIN_DIR") {
+        return dir.into();
+    }
+    let exe = std::env::current_exe().expect("the running executable");
+    let dir = exe.parent().expect("its folder").to_path_buf();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("the profile folder").to_path_buf()
+    } else {
+        dir
+    }
+}
+
+/// The build's binary `name`.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
     assert!(
         path.is_file(),
-        "{} is missing: build it with `cargo build -p tailscale-svc-lb` (or run `cargo test --workspace`)",
+        "{} is missing: build it (`cargo build --workspace --bins`; `cargo test --workspace` and scripts/playground do)",
         path.display()
     );
     path
+}
+
+/// The proxy's runtime.
+pub fn runtime_binary() -> PathBuf {
+    binary("tailscale-svc-lb-runtime")
+}
+
+/// The fake tailscaled and CLI.
+pub fn fake_binary() -> PathBuf {
+    binary("fake-tailscale")
+}
+
+/// The controller.
+pub fn controller_binary() -> PathBuf {
+    binary("tailscale-svc-lb")
 }
 
 pub fn must(program: &str, args: &[&str]) {
@@ -371,9 +396,9 @@ impl PodCluster {
             ],
             builds: vec![
                 ("tailscale-svc-lb".into(), controller_binary()),
-                ("tailscale-svc-lb-runtime".into(), RUNTIME.into()),
-                ("tailscaled".into(), FAKE.into()),
-                ("tailscale".into(), FAKE.into()),
+                ("tailscale-svc-lb-runtime".into(), runtime_binary()),
+                ("tailscaled".into(), fake_binary()),
+                ("tailscale".into(), fake_binary()),
             ],
             device_rules: options.device_rules,
             restart_backoff: options.restart_backoff,

@@ -3,14 +3,12 @@
 //! the throughput bench, a bridge in the client's namespace with a veth per
 //! pod (a kernel path); and the overlay the pods get for it.
 
-// Shared by the pod tests and the failover bench; each uses a part.
-#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
 
 use node_agent::kubelet::container::Overlay;
 
-use crate::cluster::{FAKE, ip, must};
+use crate::cluster::{fake_binary, ip, must};
 
 /// The tailnet's data path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +100,8 @@ pub fn set_up_tailnet(client_ns: &str, service_ns: &str, id: &str, tailnet: Tail
                 (client_ns, vec!["peer", "100.64.255.1", RELAY]),
             ] {
                 let child = Command::new("ip")
-                    .args(["netns", "exec", ns, FAKE])
+                    .args(["netns", "exec", ns])
+                    .arg(fake_binary())
                     .args(args)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())

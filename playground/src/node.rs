@@ -22,9 +22,9 @@ use node_agent::oci::{capabilities, seccomp};
 use tokio::sync::watch;
 
 /// The runtime image's file list.
-pub const RUNTIME_IMAGE_FILES: &str = include_str!("../../image.files");
+pub const RUNTIME_IMAGE_FILES: &str = include_str!("../../runtime/image.files");
 /// The controller image's file list.
-pub const CONTROLLER_IMAGE_FILES: &str = include_str!("../../../host/image.files");
+pub const CONTROLLER_IMAGE_FILES: &str = include_str!("../../host/image.files");
 
 /// What a node's kubelet is made of.
 #[derive(Clone)]
