@@ -145,8 +145,8 @@ fn scaled(value: Option<&IntOrString>, replicas: usize, default: usize, round_up
     }
 }
 
-/// The Deployment's rollout over `replicas` (both budgets zero would stall,
-/// so the API server refuses it; one surge pod stands in).
+/// The Deployment's rollout over `replicas` (`ResolveFenceposts`: when
+/// both budgets round to zero, one pod may be unavailable).
 pub fn rollout(deployment: &Deployment, replicas: usize) -> Rollout {
     let strategy = deployment.spec.as_ref().and_then(|s| s.strategy.as_ref());
     if strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate") {
@@ -167,12 +167,12 @@ pub fn rollout(deployment: &Deployment, replicas: usize) -> Rollout {
         false,
     );
     Rollout::RollingUpdate {
-        max_surge: if max_surge == 0 && max_unavailable == 0 {
+        max_surge,
+        max_unavailable: if max_surge == 0 && max_unavailable == 0 {
             1
         } else {
-            max_surge
+            max_unavailable
         },
-        max_unavailable,
     }
 }
 
@@ -321,9 +321,27 @@ async fn sync(
         .filter(|p| !p.terminating && !p.finished)
         .collect();
     let ready = live.iter().filter(|p| p.ready).count();
+    let updated = live.iter().filter(|p| p.hash == hash).count();
+    let condition = |kind: &str, holds: bool, reason: &str| json!({"type": kind, "status": if holds { "True" } else { "False" }, "reason": reason});
+    let available = ready
+        >= replicas.saturating_sub(match rollout(deployment, replicas) {
+            Rollout::RollingUpdate {
+                max_unavailable, ..
+            } => max_unavailable,
+            Rollout::Recreate => replicas,
+        });
+    let complete = updated == replicas && live.len() == replicas && ready == replicas;
     let status = json!({"status": {
+        // What `kubectl rollout status`, `kubectl wait` and Helm's
+        // waiters read.
+        "conditions": [
+            condition("Available", available,
+                      if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }),
+            condition("Progressing", true,
+                      if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" }),
+        ],
         "replicas": live.len(),
-        "updatedReplicas": live.iter().filter(|p| p.hash == hash).count(),
+        "updatedReplicas": updated,
         "readyReplicas": ready,
         "availableReplicas": ready,
         "unavailableReplicas": replicas.saturating_sub(ready),

@@ -129,6 +129,24 @@ fn the_default_budget_is_a_quarter_up_for_surge_and_down_for_unavailable() {
 }
 
 #[test]
+fn budgets_that_both_round_to_zero_let_one_pod_be_unavailable() {
+    let rounded_away = DeploymentStrategy {
+        type_: Some("RollingUpdate".into()),
+        rolling_update: Some(RollingUpdateDeployment {
+            max_surge: Some(IntOrString::Int(0)),
+            max_unavailable: Some(IntOrString::String("10%".into())),
+        }),
+    };
+    assert_eq!(
+        rollout(&deployment(Some(rounded_away)), 2),
+        Rollout::RollingUpdate {
+            max_surge: 0,
+            max_unavailable: 1
+        }
+    );
+}
+
+#[test]
 fn a_new_pod_is_bound_owned_and_labelled_with_its_templates_hash() {
     let d = deployment(None);
     let hash = template_hash(&d);

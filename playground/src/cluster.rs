@@ -155,7 +155,27 @@ pub struct Options {
     pub chart: bool,
     /// The nodes carry the default policy's deploy label.
     pub deploy_label: bool,
+    /// One more node, `edge`: in the node-pools example's pool `edge`
+    /// (`pool.svc-lb.tailscale.iptables.sh/edge=true`), tainted
+    /// `dedicated=edge:NoSchedule`, without the deploy label.
+    pub edge_node: bool,
+    /// The part of the names (network namespaces, links, containers) that
+    /// tells this cluster's apart; by default from the process id and tag.
+    pub id: Option<String>,
+    /// Where the cluster's folder is made (by default the system's
+    /// temporary folder); it is removed when the cluster is dropped.
+    pub parent_dir: Option<PathBuf>,
 }
+
+/// The echo backend's answer to every connection.
+const BACKEND_SCRIPT: &str = r#"while IFS= read -r line; do
+  [ -z "$(printf %s "$line" | tr -d '\r')" ] && break
+done
+printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\nbackend\n'
+"#;
+
+/// The edge node's pool label (the node-pools example's default prefix).
+pub const EDGE_POOL_LABEL: &str = "pool.svc-lb.tailscale.iptables.sh/edge";
 
 /// The OAuth client of [`Options::oauth`].
 pub const OAUTH_CLIENT_ID: &str = "kPODS1CNTRL";
@@ -175,8 +195,17 @@ impl Default for Options {
             oauth: false,
             chart: false,
             deploy_label: true,
+            edge_node: false,
+            id: None,
+            parent_dir: None,
         }
     }
+}
+
+/// A node's labels and taints.
+struct NodeKind {
+    labels: serde_json::Value,
+    taints: serde_json::Value,
 }
 
 pub struct NodeHandle {
@@ -238,9 +267,18 @@ impl PodCluster {
                 .await
                 .unwrap();
         }
-        let dir = tempfile::tempdir().unwrap();
+        let dir = match &options.parent_dir {
+            Some(parent) => tempfile::Builder::new()
+                .prefix("cluster-")
+                .tempdir_in(parent)
+                .unwrap(),
+            None => tempfile::tempdir().unwrap(),
+        };
         std::fs::create_dir(dir.path().join("tailnet")).unwrap();
-        let id = format!("{}{tag}", std::process::id() % 10_000);
+        let id = options
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("{}{tag}", std::process::id() % 10_000));
         let client_ns = format!("svclb-pc-{id}");
         let service_ns = format!("svclb-ps-{id}");
         for ns in [&client_ns, &service_ns] {
@@ -249,12 +287,14 @@ impl PodCluster {
         }
         let mut servers = set_up_tailnet(&client_ns, &service_ns, &id, options.tailnet);
         ip(&service_ns, &["addr", "add", "10.96.0.10/32", "dev", "lo"]);
+        // The echo backend: an HTTP/1.0 answer once the request's head is
+        // read (or the client has closed its side, as `ask` does).
+        let script = dir.path().join("backend.sh");
+        std::fs::write(&script, BACKEND_SCRIPT).unwrap();
         let backend = Command::new("ip")
             .args(["netns", "exec", &service_ns, "socat"])
-            .args([
-                "TCP4-LISTEN:80,bind=10.96.0.10,reuseaddr,fork",
-                "SYSTEM:echo backend",
-            ])
+            .arg("TCP4-LISTEN:80,bind=10.96.0.10,reuseaddr,fork")
+            .arg(format!("EXEC:sh {}", script.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -294,8 +334,29 @@ impl PodCluster {
                 .unwrap();
             cluster.tailscale_api = Some(api);
         }
+        let deploy = if options.deploy_label {
+            json!({svc_lb_contract::keys::DEPLOY_NODE_LABEL: "true"})
+        } else {
+            json!({})
+        };
         for i in 0..options.nodes {
-            cluster.add_node(&id, i, &options, overlay.clone()).await;
+            let node = NodeKind {
+                labels: deploy.clone(),
+                taints: json!([]),
+            };
+            cluster
+                .add_node(&id, i, node, &options, overlay.clone())
+                .await;
+        }
+        if options.edge_node {
+            let edge = NodeKind {
+                labels: json!({EDGE_POOL_LABEL: "true"}),
+                taints: json!([{"key": "dedicated", "value": "edge", "effect": "NoSchedule"}]),
+            };
+            let i = options.nodes;
+            cluster
+                .add_node(&id, i, edge, &options, overlay.clone())
+                .await;
         }
         if !options.chart {
             cluster
@@ -305,15 +366,18 @@ impl PodCluster {
         cluster
     }
 
-    async fn add_node(&mut self, id: &str, i: usize, options: &Options, overlay: Overlay) {
+    async fn add_node(
+        &mut self,
+        id: &str,
+        i: usize,
+        kind: NodeKind,
+        options: &Options,
+        overlay: Overlay,
+    ) {
         let name = format!("node-{i}");
-        let labels = if options.deploy_label {
-            json!({svc_lb_contract::keys::DEPLOY_NODE_LABEL: "true"})
-        } else {
-            json!({})
-        };
         let node: Node = serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": labels},
+            "metadata": {"name": name, "labels": kind.labels},
+            "spec": {"taints": kind.taints},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}
         }))
         .unwrap();

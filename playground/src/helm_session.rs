@@ -1,6 +1,6 @@
-//! Real Helm (Helm 4's Go SDK through `scripts/chart.py session`, memory
-//! storage) driven one JSON request per line: install, upgrade, uninstall
-//! of the chart as release `tailscale-svc-lb`.
+//! Real Helm (Helm 4's Go SDK through `scripts/chart.py session`, with the
+//! helm CLI's Secret storage) driven one JSON request per line: install,
+//! upgrade, uninstall of the chart as release `tailscale-svc-lb`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

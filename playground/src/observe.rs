@@ -2,7 +2,6 @@
 //! containers, the runtimes' logs and forwarding intervals, the state
 //! Secret, the leader, and what the client reaches.
 
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -101,8 +100,14 @@ impl PodCluster {
             .stderr(Stdio::null())
             .output()
             .ok()?;
-        let reply = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        (!reply.is_empty()).then_some(reply)
+        let reply = String::from_utf8_lossy(&output.stdout).into_owned();
+        // The echo backend answers in HTTP: its body.
+        let body = match reply.split_once("\r\n\r\n") {
+            Some((head, body)) if head.starts_with("HTTP/") => body,
+            _ => &reply,
+        };
+        let body = body.trim().to_string();
+        (!body.is_empty()).then_some(body)
     }
 
     /// Asks until the backend answers, up to `limit`.

@@ -5,7 +5,6 @@
 //! exactly; two intervals of different runtimes that intersect are an
 //! overlap, however short (a sampler can miss one).
 
-
 /// `CLOCK_MONOTONIC` in ns, the clock the runtime logs its forwarding on.
 pub fn monotonic_ns() -> u64 {
     let mut now = libc::timespec {

@@ -3,7 +3,6 @@
 //! the throughput bench, a bridge in the client's namespace with a veth per
 //! pod (a kernel path); and the overlay the pods get for it.
 
-
 use std::process::{Child, Command, Stdio};
 
 use node_agent::kubelet::container::Overlay;

@@ -102,8 +102,7 @@ pub async fn run_to_completion(
                 };
                 node.report(pod, &v).await;
                 drop(v);
-                let backoff = wait;
-                if tokio::time::timeout(backoff, stop.wait_for(Option::is_some))
+                if tokio::time::timeout(wait, stop.wait_for(Option::is_some))
                     .await
                     .is_ok()
                 {

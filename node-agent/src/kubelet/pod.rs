@@ -81,6 +81,7 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
             .map(|c| view_of(c, "ContainerCreating"))
             .collect(),
         completes: completes(&pod),
+        retries_failures: spec.restart_policy.as_deref() == Some("OnFailure"),
         ..Default::default()
     };
     let address = {

@@ -35,6 +35,9 @@ pub struct PodView {
     /// The pod's containers run to completion (`restartPolicy` `Never` or
     /// `OnFailure`).
     pub completes: bool,
+    /// `OnFailure`: a failed container is started again, so the pod never
+    /// fails (it runs until every container has succeeded).
+    pub retries_failures: bool,
 }
 
 fn container_status(c: &ContainerView) -> Value {
@@ -69,8 +72,9 @@ fn condition(kind: &str, holds: bool, now: &str) -> Value {
 }
 
 /// The pod's phase (`getPhase`): a pod that completes is `Succeeded` once
-/// every container exited 0 and `Failed` once all exited with one failing;
-/// otherwise `Running` once a container ran, else `Pending`.
+/// every container exited 0 and, under `Never`, `Failed` once all exited
+/// with one failing (under `OnFailure` it is `Running` while the failed one
+/// is restarted); otherwise `Running` once a container ran, else `Pending`.
 fn phase(view: &PodView, initialized: bool) -> &'static str {
     let containers = &view.containers;
     let finished = !containers.is_empty()
@@ -80,6 +84,8 @@ fn phase(view: &PodView, initialized: bool) -> &'static str {
     if view.completes && initialized && finished {
         if containers.iter().all(|c| c.exit_code == Some(0)) {
             "Succeeded"
+        } else if view.retries_failures {
+            "Running"
         } else {
             "Failed"
         }
@@ -201,6 +207,10 @@ mod tests {
         );
         view.containers.push(exited(2));
         assert_eq!(pod_status(&view, "t")["phase"], "Failed");
+        // Under OnFailure the failed container is restarted: never Failed.
+        view.retries_failures = true;
+        assert_eq!(pod_status(&view, "t")["phase"], "Running");
+        view.retries_failures = false;
         view.containers[1].running = true;
         assert_eq!(pod_status(&view, "t")["phase"], "Running");
         // The same exits in a pod that restarts: never a final phase.

@@ -13,6 +13,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
@@ -86,13 +87,46 @@ async fn controllers_ready(cluster: &PodCluster, old: &[String], spread: bool) -
     .await
 }
 
-/// Who holds the proxy's Lease now (`None`: nobody, or released).
-async fn lease_holder(cluster: &PodCluster) -> Option<String> {
+/// The proxy's Lease: its holder (`None`: nobody, or released), when the
+/// holder acquired it and when it last renewed it.
+async fn lease_state(cluster: &PodCluster) -> Option<(Option<String>, Timestamp, Timestamp)> {
     let lease = Api::<Lease>::namespaced(cluster.sim.client(), NAMESPACE)
         .get(&PodCluster::names().lease)
         .await
         .ok()?;
-    lease.spec?.holder_identity.filter(|h| !h.is_empty())
+    let spec = lease.spec?;
+    let holder = spec.holder_identity.filter(|h| !h.is_empty());
+    Some((holder, spec.acquire_time?.0, spec.renew_time?.0))
+}
+
+/// Who holds the proxy's Lease now.
+async fn lease_holder(cluster: &PodCluster) -> Option<String> {
+    lease_state(cluster).await?.0
+}
+
+/// Follows the Lease's holders: for each change of holder, the time from
+/// the old holder's last renewal seen to the new one's acquisition. A
+/// holder that released the Lease is followed within a retry period; one
+/// that vanished without releasing it, only after the lease duration.
+#[derive(Default)]
+struct Handovers {
+    last: Option<(String, Timestamp)>,
+    gaps: Vec<Duration>,
+}
+
+impl Handovers {
+    fn observe(&mut self, state: Option<(Option<String>, Timestamp, Timestamp)>) {
+        let Some((Some(holder), acquired, renewed)) = state else {
+            return;
+        };
+        if let Some((old, old_renewed)) = &self.last
+            && *old != holder
+        {
+            let gap = acquired.duration_since(*old_renewed);
+            self.gaps.push(gap.unsigned_abs());
+        }
+        self.last = Some((holder, renewed));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,22 +200,15 @@ async fn the_chart_runs_on_the_nodes_rolls_a_new_runtime_with_a_leader_and_unins
             .is_some_and(|i| i.ends_with(":0.1.1-next"))
     };
     let started = Instant::now();
-    let (mut without_holder, mut longest_without_holder) = (None::<Instant>, Duration::ZERO);
+    let mut handovers = Handovers::default();
+    handovers.observe(lease_state(&cluster).await);
     let (mut unanswered, mut longest_unanswered) = (None::<Instant>, Duration::ZERO);
     loop {
         assert!(
             started.elapsed() < Duration::from_secs(180),
             "the proxies did not roll"
         );
-        let holder = lease_holder(&cluster).await;
-        match (holder, without_holder) {
-            (None, None) => without_holder = Some(Instant::now()),
-            (Some(_), Some(since)) => {
-                longest_without_holder = longest_without_holder.max(since.elapsed());
-                without_holder = None;
-            }
-            _ => {}
-        }
+        handovers.observe(lease_state(&cluster).await);
         match (cluster.ask_within(&ip, "1").is_some(), unanswered) {
             (false, None) => unanswered = Some(Instant::now()),
             (true, Some(since)) => {
@@ -200,16 +227,15 @@ async fn the_chart_runs_on_the_nodes_rolls_a_new_runtime_with_a_leader_and_unins
     let rolled_in = started.elapsed();
     // The last old pod may have released the Lease just now: its
     // successor's first try comes within a retry period.
-    if let Some(since) = without_holder {
-        within(Duration::from_secs(10), "a leader after the roll", || {
-            lease_holder(&cluster)
-        })
-        .await;
-        longest_without_holder = longest_without_holder.max(since.elapsed());
-    }
+    within(Duration::from_secs(10), "a leader after the roll", || {
+        lease_holder(&cluster)
+    })
+    .await;
+    handovers.observe(lease_state(&cluster).await);
     eprintln!(
-        "runtime roll: {rolled_in:?}; longest without a Lease holder {longest_without_holder:?}, \
-         longest unanswered {longest_unanswered:?}"
+        "runtime roll: {rolled_in:?}; handovers (old holder's last renewal to the new one's \
+         acquisition) {:?}; longest unanswered {longest_unanswered:?}",
+        handovers.gaps
     );
     let (_, leader) = cluster.leader().await.expect("a leader");
     let pods: Vec<String> = cluster.pods().await.iter().map(|p| p.name_any()).collect();
@@ -217,9 +243,16 @@ async fn the_chart_runs_on_the_nodes_rolls_a_new_runtime_with_a_leader_and_unins
         pods.contains(&leader) && !proxy_pods.contains(&leader),
         "a rolled pod leads ({leader} of {pods:?})"
     );
+    // Every old leader released the Lease: none was left to expire (4 s).
+    assert!(!handovers.gaps.is_empty(), "the Lease changed hands");
     assert!(
-        longest_without_holder < Duration::from_secs(4),
-        "the Lease was handed over, not left to expire ({longest_without_holder:?})"
+        handovers.gaps.iter().all(|g| *g < Duration::from_secs(4)),
+        "the Lease was handed over, not left to expire: {:?}",
+        handovers.gaps
+    );
+    assert!(
+        longest_unanswered < Duration::from_secs(4),
+        "the address answered throughout but for a handover ({longest_unanswered:?})"
     );
     assert!(cluster.reaches_backend(&ip, Duration::from_secs(20)));
     assert_eq!(
