@@ -19,7 +19,8 @@ use crate::time::now_rfc3339;
 /// Events kept for watches that resume from a resource version.
 const HISTORY: usize = 4096;
 /// First address of the Service ClusterIP range 10.96.0.0/16 (host part).
-const FIRST_CLUSTER_IP: u32 = 10;
+/// The first dynamic ClusterIP: 10.96.1.0, above the static band.
+const FIRST_CLUSTER_IP: u32 = 256;
 
 /// A change to one object.
 #[derive(Debug, Clone)]
@@ -52,6 +53,20 @@ fn stored(
 
 fn key(rt: &'static ResourceType, namespace: &str, name: &str) -> Key {
     (rt.group, rt.plural, namespace.to_string(), name.to_string())
+}
+
+/// Every Service's ClusterIPs.
+fn cluster_ips_in_use(inner: &Inner) -> std::collections::BTreeSet<String> {
+    inner
+        .objects
+        .iter()
+        .filter(|((group, plural, _, _), _)| group.is_empty() && *plural == "services")
+        .flat_map(|(_, service)| {
+            let ips = service["spec"]["clusterIPs"].as_array().cloned();
+            ips.unwrap_or_default()
+        })
+        .filter_map(|ip| ip.as_str().map(str::to_string))
+        .collect()
 }
 
 struct Inner {
@@ -324,7 +339,13 @@ impl Store {
         object["apiVersion"] = json!(rt.api_version());
         object["kind"] = json!(rt.kind);
         if rt.plural == "services" && rt.group.is_empty() {
-            allocate_cluster_ips(&mut inner.next_cluster_ip, &mut object, self.dual_stack)?;
+            let in_use = cluster_ips_in_use(&inner);
+            allocate_cluster_ips(
+                &mut inner.next_cluster_ip,
+                &mut object,
+                self.dual_stack,
+                &in_use,
+            )?;
         }
         fold_string_data(rt, &mut object);
         crate::strategy::validate(rt, &object)?;

@@ -147,11 +147,16 @@ pub(crate) fn fold_string_data(rt: &ResourceType, object: &mut Value) {
 
 /// Allocates ClusterIPs as the real server does for the families the
 /// Service's `ipFamilyPolicy` asks for: IPv4 from 10.96.0.0/16 and, on a
-/// dual-stack server, IPv6 from fd00:10:96::/112.
+/// dual-stack server, IPv6 from fd00:10:96::/112. An address a Service
+/// asks for must be free (`in_use`: every Service's `clusterIPs`); dynamic
+/// ones come from above the range's first 256 addresses first, the band
+/// KEP-3070 keeps for addresses asked for (so a fixed address in it does
+/// not collide with an allocated one).
 pub(crate) fn allocate_cluster_ips(
     next_ip: &mut u32,
     service: &mut Value,
     dual_stack: bool,
+    in_use: &std::collections::BTreeSet<String>,
 ) -> Result<(), ApiError> {
     let spec = &mut service["spec"];
     if spec["type"].as_str() == Some("ExternalName") {
@@ -163,6 +168,14 @@ pub(crate) fn allocate_cluster_ips(
     if let Some(ip) = spec["clusterIP"].as_str().map(str::to_string) {
         if spec["clusterIPs"].is_null() {
             spec["clusterIPs"] = json!([ip]);
+        }
+        let asked = spec["clusterIPs"].as_array().cloned().unwrap_or_default();
+        for ip in asked.iter().filter_map(Value::as_str) {
+            if ip != "None" && in_use.contains(ip) {
+                return Err(ApiError::invalid(format!(
+                    "spec.clusterIPs: Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
+                )));
+            }
         }
         return Ok(());
     }
@@ -196,15 +209,16 @@ pub(crate) fn allocate_cluster_ips(
             "spec.ipFamilies: Invalid value: \"IPv6\": not configured on this cluster",
         ));
     }
-    let n = *next_ip;
-    *next_ip += 1;
-    let ips: Vec<String> = families
-        .iter()
-        .map(|family| match family.as_str() {
-            "IPv6" => format!("fd00:10:96::{n:x}"),
-            _ => format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff),
-        })
-        .collect();
+    let address = |n: u32, family: &str| match family {
+        "IPv6" => format!("fd00:10:96::{n:x}"),
+        _ => format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff),
+    };
+    let mut n = *next_ip;
+    while families.iter().any(|f| in_use.contains(&address(n, f))) {
+        n += 1;
+    }
+    *next_ip = n + 1;
+    let ips: Vec<String> = families.iter().map(|f| address(n, f)).collect();
     spec["clusterIP"] = json!(ips[0]);
     spec["clusterIPs"] = json!(ips);
     spec["ipFamilies"] = json!(families);

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use playground::cluster::{NAMESPACE, Options, PodCluster, bin_dir, within};
@@ -107,26 +108,14 @@ fn remove_leftovers(state: &Path) -> anyhow::Result<usize> {
     Ok(removed)
 }
 
-/// Whether a pod of the controller's Deployment is ready.
-async fn controller_ready(cluster: &PodCluster) -> Option<()> {
-    let pods = Api::<Pod>::namespaced(cluster.sim.client(), NAMESPACE)
-        .list(&ListParams::default())
+/// Which controller pod leads (holds the controller's Lease), if one does.
+async fn controller_leader(cluster: &PodCluster) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(cluster.sim.client(), NAMESPACE);
+    let lease = leases
+        .get_opt(svc_lb_host::controller::leader::CONTROLLER_LEASE)
         .await
-        .ok()?;
-    pods.items
-        .iter()
-        .filter(|p| {
-            let owners = p.metadata.owner_references.iter().flatten();
-            owners.clone().any(|o| o.kind == "Deployment")
-        })
-        .any(|p| {
-            let conditions = p.status.as_ref().and_then(|s| s.conditions.clone());
-            conditions
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
-        .then_some(())
+        .ok()??;
+    lease.spec?.holder_identity.filter(|h| !h.is_empty())
 }
 
 /// Applies the policy set of `dir` as the chart's policy ConfigMap: its
@@ -234,11 +223,11 @@ pub async fn up(state: &Path, once: bool) -> anyhow::Result<()> {
     if answer["ok"] != true {
         bail!("helm install failed: {answer}");
     }
-    within(Duration::from_secs(120), "a ready controller pod", || {
-        controller_ready(&cluster)
+    let leader = within(Duration::from_secs(120), "a controller pod to lead", || {
+        controller_leader(&cluster)
     })
     .await;
-    progress.done("controller running", t);
+    progress.done(&format!("the controller runs; {leader} leads"), t);
 
     let t = progress.begin("applying examples/playground/service.yaml");
     let service: Service =

@@ -115,6 +115,34 @@ async fn services_get_a_cluster_ip() {
 }
 
 #[tokio::test]
+async fn a_cluster_ip_already_allocated_is_refused() {
+    let cluster = Cluster::connect().await;
+    let services = cluster.api::<Service>();
+    let first = services
+        .create(&PostParams::default(), &load_balancer("first"))
+        .await
+        .unwrap();
+    let taken = first.spec.unwrap().cluster_ip.unwrap();
+    let mut second = load_balancer("second");
+    second.spec.as_mut().unwrap().cluster_ip = Some(taken.clone());
+    let err = services
+        .create(&PostParams::default(), &second)
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("expected an API error, got {err}");
+    };
+    let message = status.message;
+    assert_eq!(status.code, 422);
+    assert!(
+        message.contains("provided IP is already allocated"),
+        "{message}"
+    );
+    assert!(message.contains(&taken), "{message}");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_secrets_string_data_is_stored_as_data() {
     let cluster = Cluster::connect().await;
     let secret: Secret = serde_json::from_value(json!({
