@@ -193,6 +193,14 @@ pub async fn up(state: &Path, once: bool) -> anyhow::Result<()> {
     let removed = remove_leftovers(state)?;
     std::fs::create_dir_all(state)?;
     progress.done(&format!("{removed} leftovers removed"), t);
+    // The cluster's own logs (API server, node agent, controller when it
+    // runs in this process) go to a file; the terminal shows the steps.
+    let log = std::fs::File::create(state.join("playground.log"))?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,kube=warn,tower=warn,hyper=warn")
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(log))
+        .try_init();
 
     let t = progress
         .begin("starting the API server, 3 nodes (runc), the Service network and the tailnet");
