@@ -275,6 +275,16 @@ impl PodCluster {
             None => tempfile::tempdir().unwrap(),
         };
         std::fs::create_dir(dir.path().join("tailnet")).unwrap();
+        // Tests run at once in one process: their names must differ.
+        static TAGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        {
+            let mut tags = TAGS.lock().unwrap_or_else(|p| p.into_inner());
+            assert!(
+                !tags.contains(&tag.to_string()),
+                "the cluster tag {tag:?} is used twice in this process"
+            );
+            tags.push(tag.to_string());
+        }
         let id = options
             .id
             .clone()

@@ -10,7 +10,9 @@
 //! `up` from another shell.
 
 mod control;
+mod leftovers;
 mod steps;
+mod unattended;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,16 +20,17 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
-/// The part of every name the playground makes (namespaces, links,
-/// containers), so a later run finds what a crashed one left.
-pub const ID: &str = "play";
-
 #[derive(Parser)]
 #[command(about = "A LoadBalancer Service with a tailnet address, on this machine")]
 struct Cli {
     /// The playground's folder (kubeconfig, cluster files, control).
     #[arg(long, default_value = "/var/tmp/svclb-playground")]
     state: PathBuf,
+    /// The part of every name the playground makes (network namespaces,
+    /// links, containers, cgroups), so a later run finds what a crashed
+    /// one left; one run per id at a time.
+    #[arg(long, default_value = "play")]
+    id: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,6 +57,8 @@ enum Command {
     /// Applies a policy set folder (its policies.yaml; the .wasm files it
     /// names, from the folder or the build) as the controller's ConfigMap.
     Policies { dir: PathBuf },
+    /// Lists the tailnet's devices.
+    Devices,
 }
 
 #[derive(Subcommand)]
@@ -70,7 +75,9 @@ fn main() -> anyhow::Result<()> {
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        bail!("the playground needs root (network namespaces, runc): run it with sudo");
+        bail!(
+            "the playground needs root (network namespaces, runc): as root, or with `sudo -E env \"PATH=$PATH\" scripts/playground`"
+        );
     }
     match cli.command {
         Command::Up { once } => {
@@ -78,11 +85,15 @@ fn main() -> anyhow::Result<()> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            runtime.block_on(steps::up(&cli.state, once))
+            let playground = steps::Playground {
+                state: cli.state,
+                id: cli.id,
+            };
+            runtime.block_on(steps::up(&playground, once))
         }
         Command::Exec { command } => {
             let status = std::process::Command::new("ip")
-                .args(["netns", "exec", &format!("svclb-pc-{ID}")])
+                .args(["netns", "exec", &format!("svclb-pc-{}", cli.id)])
                 .args(&command)
                 .status()
                 .context("ip netns exec")?;
@@ -96,5 +107,6 @@ fn main() -> anyhow::Result<()> {
             &format!("policies {}", dir.canonicalize()?.display()),
             Duration::from_secs(30),
         ),
+        Command::Devices => control::request(&cli.state, "devices", Duration::from_secs(10)),
     }
 }

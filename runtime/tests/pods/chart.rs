@@ -136,7 +136,7 @@ async fn the_chart_runs_on_the_nodes_rolls_a_new_runtime_with_a_leader_and_unins
         chart: true,
         ..Options::default()
     };
-    let cluster = PodCluster::new("h", options).await;
+    let cluster = PodCluster::new("cj", options).await;
     let client = cluster.sim.client();
     let admin = cluster.dir.path().join("admin.kubeconfig");
     cluster.sim.write_kubeconfig(&admin).unwrap();

@@ -86,7 +86,7 @@ async fn with_an_oauth_client_the_proxy_logs_in_with_its_own_key_and_its_device_
         oauth: true,
         ..Options::default()
     };
-    let cluster = PodCluster::new("o", options).await;
+    let cluster = PodCluster::new("oa", options).await;
     // Device approval is on: the minted key is preauthorized, so the
     // device needs none.
     let tailnet = cluster.dir.path().join("tailnet");
