@@ -15,14 +15,13 @@
 //! modelled. It polls, as the DaemonSet controller here does.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -31,8 +30,6 @@ use crate::scheduling::pick_node;
 
 /// The label with the template's hash.
 pub const TEMPLATE_HASH: &str = "pod-template-hash";
-
-const PERIOD: Duration = Duration::from_millis(250);
 
 /// What the plan needs of one of the Deployment's pods.
 #[derive(Debug, Clone, PartialEq)]
@@ -355,33 +352,8 @@ async fn sync(
 }
 
 /// Runs the controller until `shutdown` turns `true`.
-pub async fn run(client: kube::Client, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let all = ListParams::default();
-        let listed = futures::future::try_join3(
-            Api::<Deployment>::all(client.clone()).list(&all),
-            Api::<Node>::all(client.clone()).list(&all),
-            Api::<Pod>::all(client.clone()).list(&all),
-        )
-        .await;
-        match listed {
-            Ok((deployments, nodes, pods)) => {
-                for deployment in &deployments.items {
-                    if deployment.metadata.deletion_timestamp.is_some() {
-                        continue;
-                    }
-                    if let Err(error) = sync(&client, deployment, &nodes.items, &pods.items).await {
-                        tracing::warn!(deployment = ?deployment.metadata.name, %error, "deployment not synced");
-                    }
-                }
-            }
-            Err(error) => tracing::debug!(%error, "deployments not listed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(PERIOD) => {}
-            () = crate::shut_down(&mut shutdown) => return,
-        }
-    }
+pub async fn run(client: kube::Client, shutdown: watch::Receiver<bool>) {
+    crate::poll_each::<Deployment>(client, shutdown, |_| false, sync).await;
 }
 
 #[cfg(test)]

@@ -21,14 +21,12 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::deployment::{controlled_by, load_of};
 use crate::scheduling::pick_node;
-
-const PERIOD: Duration = Duration::from_millis(250);
 
 /// The Job's pods, counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -254,33 +252,8 @@ async fn sync(
 }
 
 /// Runs the controller until `shutdown` turns `true`.
-pub async fn run(client: kube::Client, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let all = ListParams::default();
-        let listed = futures::future::try_join3(
-            Api::<Job>::all(client.clone()).list(&all),
-            Api::<Node>::all(client.clone()).list(&all),
-            Api::<Pod>::all(client.clone()).list(&all),
-        )
-        .await;
-        match listed {
-            Ok((jobs, nodes, pods)) => {
-                for job in &jobs.items {
-                    if job.metadata.deletion_timestamp.is_some() || finished(job) {
-                        continue;
-                    }
-                    if let Err(error) = sync(&client, job, &nodes.items, &pods.items).await {
-                        tracing::warn!(job = ?job.metadata.name, %error, "job not synced");
-                    }
-                }
-            }
-            Err(error) => tracing::debug!(%error, "jobs not listed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(PERIOD) => {}
-            () = crate::shut_down(&mut shutdown) => return,
-        }
-    }
+pub async fn run(client: kube::Client, shutdown: watch::Receiver<bool>) {
+    crate::poll_each::<Job>(client, shutdown, finished, sync).await;
 }
 
 #[cfg(test)]

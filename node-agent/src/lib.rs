@@ -19,6 +19,58 @@ pub mod kubelet;
 pub mod oci;
 pub mod scheduling;
 
+/// How often the controllers look.
+const PERIOD: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A controller's loop, as the DaemonSet, Deployment and Job controllers
+/// here run it: they poll rather than watch. Every [`PERIOD`] it lists the
+/// objects of kind `K`, the nodes and the pods, and calls `sync` for each
+/// object that is not being deleted and that `skip` does not pass over,
+/// until `shutdown` turns `true`.
+pub(crate) async fn poll_each<K>(
+    client: kube::Client,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    skip: impl Fn(&K) -> bool,
+    sync: impl AsyncFn(
+        &kube::Client,
+        &K,
+        &[k8s_openapi::api::core::v1::Node],
+        &[k8s_openapi::api::core::v1::Pod],
+    ) -> Result<(), kube::Error>,
+) where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    use kube::Api;
+    let kind = K::kind(&());
+    loop {
+        let all = kube::api::ListParams::default();
+        let listed = futures::future::try_join3(
+            Api::<K>::all(client.clone()).list(&all),
+            Api::<Node>::all(client.clone()).list(&all),
+            Api::<Pod>::all(client.clone()).list(&all),
+        )
+        .await;
+        match listed {
+            Ok((objects, nodes, pods)) => {
+                for object in &objects.items {
+                    if object.meta().deletion_timestamp.is_some() || skip(object) {
+                        continue;
+                    }
+                    if let Err(error) = sync(&client, object, &nodes.items, &pods.items).await {
+                        tracing::warn!(%kind, name = ?object.meta().name, %error, "not synced");
+                    }
+                }
+            }
+            Err(error) => tracing::debug!(%kind, %error, "not listed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PERIOD) => {}
+            () = shut_down(&mut shutdown) => return,
+        }
+    }
+}
+
 /// Waits until `shutdown` turns `true` (or its sender is gone).
 pub(crate) async fn shut_down(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;

@@ -11,14 +11,13 @@
 pub mod plan;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -28,9 +27,6 @@ use plan::{Action, DaemonPod, Strategy};
 
 /// The label with the template's hash.
 pub const REVISION_HASH: &str = "controller-revision-hash";
-
-/// How often the controller looks.
-const PERIOD: Duration = Duration::from_millis(250);
 
 /// A short hash of a pod template (the controller's ControllerRevision
 /// name suffix plays this part).
@@ -212,33 +208,8 @@ async fn sync(
 }
 
 /// Runs the controller until `shutdown` turns `true`.
-pub async fn run(client: kube::Client, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let all = ListParams::default();
-        let listed = futures::future::try_join3(
-            Api::<DaemonSet>::all(client.clone()).list(&all),
-            Api::<Node>::all(client.clone()).list(&all),
-            Api::<Pod>::all(client.clone()).list(&all),
-        )
-        .await;
-        match listed {
-            Ok((daemonsets, nodes, pods)) => {
-                for ds in &daemonsets.items {
-                    if ds.metadata.deletion_timestamp.is_some() {
-                        continue;
-                    }
-                    if let Err(error) = sync(&client, ds, &nodes.items, &pods.items).await {
-                        tracing::warn!(daemonset = ?ds.metadata.name, %error, "daemonset not synced");
-                    }
-                }
-            }
-            Err(error) => tracing::debug!(%error, "daemonsets not listed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(PERIOD) => {}
-            () = crate::shut_down(&mut shutdown) => return,
-        }
-    }
+pub async fn run(client: kube::Client, shutdown: watch::Receiver<bool>) {
+    crate::poll_each::<DaemonSet>(client, shutdown, |_| false, sync).await;
 }
 
 #[cfg(test)]
