@@ -155,7 +155,7 @@ async fn handle(cluster: &mut PodCluster, request: &str) -> String {
     format!("unknown request {request:?}")
 }
 
-/// Waits for Ctrl-C or SIGTERM.
+/// Waits for Ctrl-C, SIGTERM or SIGHUP.
 async fn stopped() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
@@ -204,7 +204,7 @@ pub async fn up(p: &Playground, once: bool) -> anyhow::Result<()> {
     let after_teardown = leftovers::list(&p.state, &p.id);
     let keep_log = outcome.is_err();
     if keep_log {
-        // The log stays for a look; the next start removes it.
+        // The log is kept beside the state folder, for a look.
         let log = p.state.join("playground.log");
         let _ = std::fs::rename(&log, p.state.with_extension("log"));
     }
