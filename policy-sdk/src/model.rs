@@ -35,6 +35,47 @@ pub struct Service {
 }
 
 impl Service {
+    /// A Service `namespace/name` for tests and examples, with one TCP
+    /// port 80 and a uid made from its name; add to it with the `with_*`
+    /// methods:
+    ///
+    /// ```
+    /// use policy_sdk::Service;
+    /// let api = Service::new("team-a", "api").with_annotation("svc-lb.tailscale.iptables.sh/pool", "edge");
+    /// assert_eq!(api.annotation("svc-lb.tailscale.iptables.sh/pool"), Some("edge"));
+    /// ```
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: format!("uid-{namespace}-{name}"),
+            ports: vec![ServicePort {
+                name: "http".into(),
+                protocol: Protocol::Tcp,
+                port: 80,
+            }],
+            ..Self::default()
+        }
+    }
+
+    /// The Service with annotation `key` set to `value`.
+    pub fn with_annotation(mut self, key: &str, value: &str) -> Self {
+        self.annotations.insert(key.into(), value.into());
+        self
+    }
+
+    /// The Service with label `key` set to `value`.
+    pub fn with_label(mut self, key: &str, value: &str) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// The Service with its ports replaced by `ports`.
+    pub fn with_ports(mut self, ports: Vec<ServicePort>) -> Self {
+        self.ports = ports;
+        self
+    }
+
     /// The annotation `key`, if set.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key).map(String::as_str)
@@ -106,6 +147,34 @@ pub struct Plan {
     pub priority_class_name: Option<String>,
     /// Extra environment variables of the proxy container.
     pub env: Labels,
+}
+
+impl Plan {
+    /// Adds `tag` unless the plan has it already; whether it was added.
+    ///
+    /// ```
+    /// let mut plan = policy_sdk::Plan::default();
+    /// assert!(plan.add_tag("tag:web"));
+    /// assert!(!plan.add_tag("tag:web"));
+    /// assert_eq!(plan.tags, ["tag:web"]);
+    /// ```
+    pub fn add_tag(&mut self, tag: &str) -> bool {
+        if self.tags.iter().any(|t| t == tag) {
+            return false;
+        }
+        self.tags.push(tag.into());
+        true
+    }
+
+    /// Adds `toleration` unless the plan has an equal one already; whether
+    /// it was added.
+    pub fn add_toleration(&mut self, toleration: Toleration) -> bool {
+        if self.tolerations.contains(&toleration) {
+            return false;
+        }
+        self.tolerations.push(toleration);
+        true
+    }
 }
 
 /// A pod toleration.
@@ -224,3 +293,45 @@ impl std::fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_toleration_or_tag_already_in_the_plan_is_not_added_again() {
+        let mut plan = Plan::default();
+        let edge = Toleration {
+            key: "dedicated".into(),
+            operator: TolerationOperator::Equal,
+            value: "edge".into(),
+            effect: "NoSchedule".into(),
+            toleration_seconds: None,
+        };
+        assert!(plan.add_toleration(edge.clone()));
+        assert!(!plan.add_toleration(edge.clone()));
+        let other = Toleration {
+            value: "core".into(),
+            ..edge
+        };
+        assert!(plan.add_toleration(other));
+        assert_eq!(plan.tolerations.len(), 2);
+        assert!(plan.add_tag("tag:a") && plan.add_tag("tag:b") && !plan.add_tag("tag:a"));
+        assert_eq!(plan.tags, ["tag:a", "tag:b"]);
+    }
+
+    #[test]
+    fn a_test_service_is_built_from_its_name_with_annotations_and_labels() {
+        let service = Service::new("team-a", "api")
+            .with_annotation("a", "1")
+            .with_label("l", "2");
+        assert_eq!(
+            (service.namespace.as_str(), service.name.as_str()),
+            ("team-a", "api")
+        );
+        assert_eq!(service.annotation("a"), Some("1"));
+        assert_eq!(service.label("l"), Some("2"));
+        assert_eq!(service.ports[0].port, 80);
+        assert!(!service.uid.is_empty());
+    }
+}

@@ -115,7 +115,9 @@ impl Policy for NodePools {
             }
         }
         plan.node_selector = BTreeMap::from([(label, "true".to_string())]);
-        plan.tolerations.extend(pool.tolerations.iter().cloned());
+        for toleration in &pool.tolerations {
+            plan.add_toleration(toleration.clone());
+        }
         Ok(plan)
     }
 }
