@@ -120,15 +120,5 @@ pub async fn run_to_completion(
 async fn stop_container(node: &NodeContext, id: &str, grace: i64) {
     let _ = node.runc.kill(id, "TERM").await;
     let deadline = Instant::now() + Duration::from_secs(grace.max(0) as u64);
-    while Instant::now() < deadline
-        && node
-            .runc
-            .state(id)
-            .await
-            .is_some_and(|s| s.status == "running")
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = node.runc.kill(id, "KILL").await;
-    let _ = node.runc.delete(id).await;
+    node.stop_by(id, deadline).await;
 }

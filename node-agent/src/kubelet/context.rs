@@ -186,6 +186,22 @@ impl NodeContext {
         Ok((bundle, config.cgroups_path, config.privileged))
     }
 
+    /// Waits for container `id` to exit until `deadline` (the end of its
+    /// grace period), then SIGKILLs and removes it.
+    pub(super) async fn stop_by(&self, id: &str, deadline: std::time::Instant) {
+        while std::time::Instant::now() < deadline
+            && self
+                .runc
+                .state(id)
+                .await
+                .is_some_and(|s| s.status == "running")
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = self.runc.kill(id, "KILL").await;
+        let _ = self.runc.delete(id).await;
+    }
+
     /// `runc create`, the node's device rules, `runc start`.
     pub(super) async fn start(
         &self,

@@ -392,17 +392,7 @@ async fn terminate(node: &NodeContext, running: &[Running], grace: i64) {
         let _ = node.runc.kill(&r.id, "TERM").await;
     }
     for r in running.iter().filter(|r| r.started) {
-        while Instant::now() < deadline
-            && node
-                .runc
-                .state(&r.id)
-                .await
-                .is_some_and(|s| s.status == "running")
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = node.runc.kill(&r.id, "KILL").await;
-        let _ = node.runc.delete(&r.id).await;
+        node.stop_by(&r.id, deadline).await;
     }
 }
 
@@ -425,17 +415,7 @@ pub async fn clean_up(node: Arc<NodeContext>, mut pod: Pod, grace: i64) {
     }
     let deadline = Instant::now() + Duration::from_secs(grace.max(0) as u64);
     for id in &ids {
-        while Instant::now() < deadline
-            && node
-                .runc
-                .state(id)
-                .await
-                .is_some_and(|s| s.status == "running")
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = node.runc.kill(id, "KILL").await;
-        let _ = node.runc.delete(id).await;
+        node.stop_by(id, deadline).await;
     }
     node.network.remove_pod(&short).await;
     finish_deletion(&node, &mut pod).await;
