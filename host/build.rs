@@ -2,15 +2,24 @@
 //! host can bundle the default policy and its tests and benchmarks can load
 //! real components. No compiled `.wasm` is kept in the repository.
 //!
+//! It also resolves the policy template's manifest (`policy-template/`)
+//! against `policies/Cargo.lock`, so `policy new` writes a lockfile pinned to
+//! the versions the bundled policies are built with.
+//!
 //! Exposes to the crate:
 //! - `SVCLB_DEFAULT_POLICY_WASM`: path of the default policy component;
-//! - `SVCLB_POLICY_WASM_DIR`: directory holding every component built.
+//! - `SVCLB_POLICY_WASM_DIR`: directory holding every component built;
+//! - `$OUT_DIR/policy-template/Cargo.lock`: the template's lockfile.
 
 use std::env;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
+
+#[path = "src/scaffold/manifest.rs"]
+mod manifest;
 
 /// Variables the outer cargo sets for build scripts that would change how
 /// the inner, guest build compiles.
@@ -40,6 +49,7 @@ fn main() {
         "policy-sdk",
         "contract",
         "wit",
+        "host/policy-template",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -79,6 +89,8 @@ fn main() {
         );
     }
 
+    pin_template_lockfile(root, &out_dir);
+
     let wasm_dir = target_dir.join(WASM_TARGET).join("release");
     let default_policy = wasm_dir.join("default_policy.wasm");
     assert_exists(&default_policy);
@@ -90,6 +102,47 @@ fn main() {
         "cargo:rustc-env=SVCLB_POLICY_WASM_DIR={}",
         wasm_dir.display()
     );
+}
+
+/// Writes `$OUT_DIR/policy-template/Cargo.lock`: cargo resolves the
+/// template's manifest offline, starting from `policies/Cargo.lock` (whose
+/// crates the guest build above has just fetched), and drops what the
+/// template does not use.
+fn pin_template_lockfile(root: &Path, out_dir: &Path) {
+    let dir = out_dir.join("policy-template");
+    let sdk = root.join("policy-sdk");
+    let manifest = manifest::render_manifest(
+        include_str!("policy-template/Cargo.toml"),
+        "policy-template",
+        env!("CARGO_PKG_VERSION"),
+        Some(sdk.to_str().expect("the checkout's path is UTF-8")),
+    );
+    fs::create_dir_all(dir.join("src")).expect("creating the template's directory");
+    fs::write(dir.join("Cargo.toml"), manifest).expect("writing the template's manifest");
+    fs::write(dir.join("src/lib.rs"), "").expect("writing the template's lib.rs");
+    fs::copy(root.join("policies/Cargo.lock"), dir.join("Cargo.lock"))
+        .expect("copying policies/Cargo.lock");
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args([
+            "metadata",
+            "--offline",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(dir.join("Cargo.toml"))
+        .stdout(std::process::Stdio::null());
+    for variable in OUTER_BUILD_VARIABLES {
+        command.env_remove(variable);
+    }
+    let status = command
+        .status()
+        .expect("running cargo metadata for the policy template");
+    if !status.success() {
+        panic!("resolving the policy template against policies/Cargo.lock failed ({status})");
+    }
 }
 
 fn assert_exists(path: &Path) {

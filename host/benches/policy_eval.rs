@@ -1,7 +1,8 @@
 //! Policy-chain latency: one Service through (a) the default policy alone,
 //! (b) the default policy and both example policies, (c) the default policy
 //! and a policy that reads every node, each with 10 and with 1 000 nodes of
-//! 20 labels (10 % labelled for deployment); plus the one-time compile cost
+//! 20 labels (10 % labelled for deployment), (d) the same reader asking for
+//! two label keys only (the `list-nodes` projection); plus the one-time compile cost
 //! of each policy. Every evaluation runs in a fresh instance.
 //!
 //! Run: `cargo bench -p tailscale-svc-lb --bench policy_eval`
@@ -16,6 +17,10 @@ use svc_lb_host::policy::{
 use svc_lb_host::validate::PlanRules;
 
 const NODE_POOLS_SETTINGS: &str = r#"{"pools": {"edge": {}}, "requireReadyNode": false}"#;
+/// What a spreading policy reads of every node: name, readiness, taints and
+/// two label keys (one of which most nodes carry).
+const TWO_LABEL_KEYS: &str =
+    r#"{"labelKeys": ["kubernetes.io/hostname", "svc-lb.tailscale.iptables.sh/deploy"]}"#;
 const POD_SETTINGS: &str = r#"{"namespaces": {"shop": {"priorityClassName": "shop-critical",
     "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}}}}"#;
 
@@ -46,8 +51,17 @@ fn nodes(count: usize) -> Arc<StaticNodes> {
             Node {
                 name: format!("node-{i:04}"),
                 labels,
-                taints: Vec::new(),
-                ready: true,
+                // One node in ten is tainted, as dedicated pools are.
+                taints: if i % 10 == 5 {
+                    vec![policy_sdk::Taint {
+                        key: "dedicated".into(),
+                        value: "gpu".into(),
+                        effect: "NoSchedule".into(),
+                    }]
+                } else {
+                    Vec::new()
+                },
+                ready: i % 20 != 7,
             }
         })
         .collect();
@@ -131,13 +145,33 @@ fn main() {
         POD_SETTINGS,
     );
     let reader = load("read-all-nodes", &wasm("test_guest_read_all_nodes"), "{}");
+    let projecting_reader = load(
+        "read-all-nodes-two-labels",
+        &wasm("test_guest_read_all_nodes"),
+        TWO_LABEL_KEYS,
+    );
     let chain = |policies: Vec<LoadedPolicy>| {
         PolicyChain::new(engine.clone(), policies, PlanRules::default())
     };
 
     let a = chain(vec![default.clone()]);
     let b = chain(vec![default.clone(), pools, pod]);
-    let c = chain(vec![default, reader]);
+    // The reader records what it saw in pod annotations, which plans may
+    // only set where the operator allows.
+    let reader_rules = PlanRules {
+        allowed_pod_annotations: vec!["example.com/*".into()],
+        ..PlanRules::default()
+    };
+    let c = PolicyChain::new(
+        engine.clone(),
+        vec![default.clone(), reader],
+        reader_rules.clone(),
+    );
+    let d = PolicyChain::new(
+        engine.clone(),
+        vec![default, projecting_reader],
+        reader_rules,
+    );
     for node_count in [10, 1000] {
         measure("(a) default policy", &a, node_count, 5000);
         measure(
@@ -151,6 +185,12 @@ fn main() {
             &c,
             node_count,
             if node_count > 100 { 300 } else { 3000 },
+        );
+        measure(
+            "(d) default + every node, two label keys",
+            &d,
+            node_count,
+            if node_count > 100 { 1000 } else { 3000 },
         );
     }
 

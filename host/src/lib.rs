@@ -18,6 +18,7 @@ pub mod config;
 pub mod controller;
 pub mod policy;
 pub mod render;
+pub mod scaffold;
 pub mod service_input;
 pub mod tailscale_api;
 pub mod validate;

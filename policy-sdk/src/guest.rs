@@ -13,7 +13,7 @@ use crate::{Policy, run_evaluate, run_validate_settings};
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "placement-policy",
         pub_export_macro: true,
         default_bindings_module: "::policy_sdk::__guest::bindings",

@@ -47,6 +47,17 @@ impl Selector {
         Self::everything().and(Requirement::equals(key, value))
     }
 
+    /// Selects nodes carrying every one of `labels`, as a node selector
+    /// does: `Selector::matching_labels(&plan.node_selector)` finds the nodes
+    /// a plan would place proxies on.
+    pub fn matching_labels(labels: &Labels) -> Self {
+        labels
+            .iter()
+            .fold(Self::everything(), |selector, (key, value)| {
+                selector.and(Requirement::equals(key.clone(), value.clone()))
+            })
+    }
+
     /// Adds a requirement.
     pub fn and(mut self, requirement: Requirement) -> Self {
         self.requirements.push(requirement);
@@ -143,5 +154,13 @@ mod tests {
         assert!(Selector::everything().matches(&l));
         let both = Selector::label_equals("zone", "a").and(Requirement::exists("gpu"));
         assert!(!both.matches(&l));
+    }
+
+    #[test]
+    fn matching_labels_selects_what_a_node_selector_selects() {
+        let selector = Selector::matching_labels(&labels(&[("zone", "a"), ("pool", "edge")]));
+        assert!(selector.matches(&labels(&[("zone", "a"), ("pool", "edge"), ("x", "")])));
+        assert!(!selector.matches(&labels(&[("zone", "a")])));
+        assert!(Selector::matching_labels(&Labels::new()).matches(&labels(&[])));
     }
 }

@@ -1,10 +1,13 @@
 //! The command line: `controller` (the default: run the controller),
-//! `render` (offline preview of what would be applied), `policy check`
-//! (load a policy and validate its settings) and `uninstall`.
+//! `render` (offline preview of what would be applied), `policy new|check|
+//! bench` (write, check and measure a policy) and `uninstall`.
 
 mod args;
 mod controller;
+mod policy_bench;
 mod policy_check;
+mod policy_new;
+mod policy_sample;
 mod render;
 mod trace;
 mod uninstall;
@@ -46,8 +49,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
-    /// Load a policy component and have it validate its settings.
+    /// Write a new policy crate, ready to test natively and to build for
+    /// wasm32-wasip2.
+    New(policy_new::NewArgs),
+    /// Load a policy component as the controller does, have it validate its
+    /// settings and evaluate it once; report its size, stack and speed.
     Check(policy_check::CheckArgs),
+    /// Measure a policy with the controller's engine and limits: compile
+    /// time, time per evaluation, nodes read, memory used.
+    Bench(policy_bench::BenchArgs),
 }
 
 impl Cli {
@@ -57,7 +67,9 @@ impl Cli {
             None => controller::run(self.controller),
             Some(Command::Controller(args)) => controller::run(*args),
             Some(Command::Render(args)) => render::run(*args),
+            Some(Command::Policy(PolicyCommand::New(args))) => policy_new::run(args),
             Some(Command::Policy(PolicyCommand::Check(args))) => policy_check::run(args),
+            Some(Command::Policy(PolicyCommand::Bench(args))) => policy_bench::run(args),
             Some(Command::Uninstall(args)) => uninstall::run(*args),
         }
     }

@@ -110,6 +110,8 @@ pub struct Evaluation {
     pub logs: Vec<PolicyLog>,
     /// Nodes handed to the policy through `list-nodes`.
     pub nodes_returned: usize,
+    /// The instance's linear memory at its largest, in bytes.
+    pub memory_bytes: usize,
 }
 
 /// A component digest as the hex text [`LoadedPolicy`] shows.
@@ -205,6 +207,7 @@ impl PolicyEngine {
             decision,
             logs: state.logs,
             nodes_returned: state.nodes_returned,
+            memory_bytes: state.memory.peak_bytes,
         })
     }
 

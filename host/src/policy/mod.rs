@@ -10,6 +10,7 @@ mod bindings;
 mod chain;
 mod engine;
 mod error;
+mod inspect;
 mod memory;
 mod nodes;
 mod permits;
@@ -22,6 +23,10 @@ pub use bindings::imported::LogLevel;
 pub use chain::{ChainError, ChainOutcome, PolicyChain, TraceStep, describe_changes};
 pub use engine::{EngineLimits, EngineSetupError, Evaluation, LoadedPolicy, PolicyEngine};
 pub use error::{PolicyError, PolicyErrorKind};
+pub use inspect::{
+    CONFIGMAP_LIMIT_BYTES, ComponentFacts, InspectError, LARGE_COMPONENT_BYTES, LARGE_STACK_BYTES,
+    inspect_component,
+};
 pub use memory::{
     CONTROLLER_BASE_BYTES, HOST_COPY_FACTOR, OverMemoryLimit, check_memory_limit,
     engine_worst_case_bytes,

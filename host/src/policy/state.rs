@@ -43,6 +43,8 @@ pub struct PolicyLog {
 pub(crate) struct MemoryCap {
     max_bytes: usize,
     pub(crate) exceeded: bool,
+    /// The largest linear memory granted (its initial size included).
+    pub(crate) peak_bytes: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -56,6 +58,7 @@ impl ResourceLimiter for MemoryCap {
             self.exceeded = true;
             return Ok(false);
         }
+        self.peak_bytes = self.peak_bytes.max(desired);
         Ok(true)
     }
 
@@ -103,6 +106,7 @@ impl PolicyState {
             memory: MemoryCap {
                 max_bytes: max_memory,
                 exceeded: false,
+                peak_bytes: 0,
             },
             nodes,
             logs: Vec::new(),
