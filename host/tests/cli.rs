@@ -180,7 +180,7 @@ fn policy_check_accepts_a_policy_and_names_a_bad_setting() {
     let bad = run(&["policy", "check", &wasm_path("node_pools")]);
     assert_one_line_error(
         &bad,
-        "policy node_pools: settings rejected: invalid settings: missing field `pools`",
+        "policy node-pools: settings rejected: invalid settings: missing field `pools`",
     );
     let wrong = run(&["policy", "check", &wasm_path("test-guest-wrong-world")]);
     assert_one_line_error(&wrong, "not a placement policy");

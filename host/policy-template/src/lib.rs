@@ -45,7 +45,7 @@ impl Policy for ThisPolicy {
     fn validate_settings(settings: &Settings) -> Result<(), String> {
         if !is_dns_label(&settings.environment) {
             return Err(format!(
-                "environment {:?} is not a DNS label (lower-case letters, digits and '-')",
+                "environment \"{}\" is not a DNS label (lower-case letters, digits and '-')",
                 settings.environment
             ));
         }
@@ -65,9 +65,12 @@ impl Policy for ThisPolicy {
             let selector = Selector::matching_labels(&plan.node_selector);
             let nodes = request.cluster.nodes_with_labels(&selector, &[]);
             if !nodes.iter().any(|node| node.ready) {
+                let selector: Vec<String> = (plan.node_selector.iter())
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect();
                 return Err(Rejection::new(format!(
-                    "no ready node matches the node selector {:?}",
-                    plan.node_selector
+                    "no ready node matches the node selector {}",
+                    selector.join(",")
                 )));
             }
             request.cluster.log(

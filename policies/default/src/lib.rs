@@ -53,7 +53,9 @@ pub struct Settings {
 }
 
 fn default_node_selector() -> Labels {
-    Labels::from([(DEPLOY_NODE_LABEL.to_string(), "true".to_string())])
+    let mut labels = Labels::new();
+    labels.insert(DEPLOY_NODE_LABEL.to_string(), "true".to_string());
+    labels
 }
 
 impl Policy for DefaultPolicy {
@@ -73,7 +75,7 @@ impl Policy for DefaultPolicy {
             .chain(allowed)
             .find(|t| !is_tag(t))
         {
-            Some(bad) => Err(format!("{bad:?} is not a tag of the form tag:[a-z0-9-]+")),
+            Some(bad) => Err(format!("\"{bad}\" is not a tag of the form tag:[a-z0-9-]+")),
             None => Ok(()),
         }
     }
@@ -88,7 +90,7 @@ impl Policy for DefaultPolicy {
             Some(wanted) if is_dns_label(wanted) => wanted.to_string(),
             Some(wanted) => {
                 return Err(Rejection::new(format!(
-                    "annotation {HOSTNAME_ANNOTATION}={wanted:?} is not a DNS label \
+                    "annotation {HOSTNAME_ANNOTATION}=\"{wanted}\" is not a DNS label \
                      (lower-case letters, digits and '-', at most 63 characters)"
                 )));
             }
@@ -116,7 +118,7 @@ fn requested_tags(
         .collect();
     if let Some(bad) = tags.iter().find(|t| !is_tag(t)) {
         return Err(Rejection::new(format!(
-            "annotation {TAGS_ANNOTATION}: {bad:?} is not a tag of the form tag:[a-z0-9-]+"
+            "annotation {TAGS_ANNOTATION}: \"{bad}\" is not a tag of the form tag:[a-z0-9-]+"
         )));
     }
     if let Some(allowed) = &settings.allowed_tags {
@@ -128,19 +130,28 @@ fn requested_tags(
         if let Some(denied) = tags.iter().find(|t| !permitted.contains(t)) {
             return Err(Rejection::new(format!(
                 "namespace {namespace} may not use tag {denied}; allowed: {}",
-                if permitted.is_empty() {
-                    "none".to_string()
-                } else {
-                    permitted
-                        .iter()
-                        .map(|t| t.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
+                comma_list(&permitted)
             )));
         }
     }
     Ok(tags)
+}
+
+/// `a, b, c`, or `none`. (`[&str]::join` would link a generic copy loop
+/// of its own into the component.)
+fn comma_list(items: &[&String]) -> String {
+    let mut list = String::new();
+    for item in items {
+        if !list.is_empty() {
+            list.push_str(", ");
+        }
+        list.push_str(item);
+    }
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list
+    }
 }
 
 policy_sdk::export_policy!(DefaultPolicy);

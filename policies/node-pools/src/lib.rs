@@ -74,13 +74,13 @@ impl Policy for NodePools {
         };
         if !is_dns_subdomain(domain) {
             return Err(format!(
-                "labelPrefix {:?} is not a DNS domain followed by '/'",
+                "labelPrefix \"{}\" is not a DNS domain followed by '/'",
                 settings.label_prefix
             ));
         }
         if let Some(bad) = settings.pools.keys().find(|name| !is_dns_label(name)) {
             return Err(format!(
-                "pool name {bad:?} must be a DNS label (it becomes part of a label key)"
+                "pool name \"{bad}\" must be a DNS label (it becomes part of a label key)"
             ));
         }
         Ok(())
@@ -94,7 +94,7 @@ impl Policy for NodePools {
         let Some(pool) = settings.pools.get(pool_name) else {
             let known: Vec<&str> = settings.pools.keys().map(String::as_str).collect();
             return Err(Rejection::new(format!(
-                "unknown node pool {pool_name:?}; known pools: {}",
+                "unknown node pool \"{pool_name}\"; known pools: {}",
                 known.join(", ")
             )));
         };
@@ -110,7 +110,7 @@ impl Policy for NodePools {
             );
             if ready == 0 {
                 return Err(Rejection::new(format!(
-                    "node pool {pool_name:?} has no ready node"
+                    "node pool \"{pool_name}\" has no ready node"
                 )));
             }
         }

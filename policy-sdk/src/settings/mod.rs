@@ -1,5 +1,7 @@
 //! Parsing of the operator's settings for a policy.
 
+mod json;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +13,7 @@ pub struct NoSettings {}
 /// Parses the settings JSON the operator supplied; an empty document means `{}`.
 pub fn parse_settings<S: DeserializeOwned>(json: &str) -> Result<S, String> {
     let json = if json.trim().is_empty() { "{}" } else { json };
-    serde_json::from_str(json).map_err(|e| format!("invalid settings: {e}"))
+    json::from_str(json).map_err(|e| format!("invalid settings: {e}"))
 }
 
 #[cfg(test)]
