@@ -10,19 +10,8 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tailscale-svc-lb");
 
-/// Variables this test's own cargo sets that an author's shell would not
-/// have: the generated crate must build from its own files alone.
-const OUTER_VARIABLES: &[&str] = &[
-    "CARGO_TARGET_DIR",
-    "CARGO_BUILD_TARGET",
-    "CARGO_ENCODED_RUSTFLAGS",
-    "RUSTFLAGS",
-    "RUSTUP_TOOLCHAIN",
-    "RUSTC",
-    "RUSTDOC",
-    "RUSTC_WRAPPER",
-    "RUSTC_WORKSPACE_WRAPPER",
-];
+#[path = "support/author_shell.rs"]
+mod author_shell;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,12 +35,11 @@ fn succeed(what: &str, output: Output) -> (String, String) {
 
 /// `cargo ARGS` in `dir`, as typed in a shell there.
 fn cargo(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new("cargo");
-    command.current_dir(dir).args(args);
-    for variable in OUTER_VARIABLES {
-        command.env_remove(variable);
-    }
-    command.output().expect("running cargo")
+    author_shell::author_command("cargo")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("running cargo")
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Output {

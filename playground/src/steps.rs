@@ -256,7 +256,14 @@ async fn session(p: &Playground, progress: &Progress, once: bool) -> anyhow::Res
         "cluster up: node-0, node-1 (proxies), node-2 (edge, tainted)",
         t,
     );
-    println!("\n    export KUBECONFIG={}\n", kubeconfig.display());
+    // One line for a second shell: kubectl's config, and the workspace's
+    // binaries (`tailscale-svc-lb` for policies) on PATH.
+    let export_line = format!(
+        "export KUBECONFIG={} PATH=\"{}:$PATH\"",
+        kubeconfig.display(),
+        bin_dir().display()
+    );
+    println!("\n    {export_line}\n");
 
     let t = progress.begin("installing the chart with Helm (the controller: 2 pods)");
     let values = json!({
@@ -298,7 +305,7 @@ async fn session(p: &Playground, progress: &Progress, once: bool) -> anyhow::Res
         .map_or("node-0".to_string(), |(i, _)| format!("node-{i}"));
     println!(
         "\nTry, in another shell (as root, from this folder):\n\
-         \n    export KUBECONFIG={kubeconfig}\
+         \n    {export_line}\
          \n    scripts/playground exec -- curl -s http://{ip}/       # from the laptop, through the tailnet\
          \n    kubectl get svc,ds,pods -A -o wide\
          \n    scripts/playground node kill {leader_node}               # the leader's node: the address answers from the other\
@@ -306,7 +313,6 @@ async fn session(p: &Playground, progress: &Progress, once: bool) -> anyhow::Res
          \n    kubectl delete service web                        # the proxy goes …\
          \n    scripts/playground devices                        # … and its device logged out\
          \n\nCtrl-C stops the playground and removes everything it made.",
-        kubeconfig = kubeconfig.display()
     );
     control::open(&p.state)?;
     loop {

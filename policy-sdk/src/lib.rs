@@ -18,6 +18,8 @@
 //!
 //! ## A complete policy
 //!
+//! With settings (a `serde` type) and a native test:
+//!
 //! ```
 //! use policy_sdk::{Plan, Policy, Rejection, Request, Requirement, Selector};
 //! use serde::Deserialize;
@@ -74,15 +76,66 @@
 //! assert_eq!(outcome.result.unwrap().node_selector["edge"], "true");
 //! ```
 //!
-//! Build it with `cargo build --release --target wasm32-wasip2` from a crate
-//! with `crate-type = ["cdylib", "rlib"]`; the `.wasm` in
-//! `target/wasm32-wasip2/release` is the component to hand to the controller.
-//! Keep it small and quick to instantiate: a release profile with
-//! `opt-level = "s"`, `lto = true`, `codegen-units = 1`, `strip = true`,
-//! `panic = "abort"`, and a 64 KiB stack
-//! (`rustflags = ["-C", "link-arg=-zstack-size=65536"]` for target
-//! `wasm32-wasip2` in `.cargo/config.toml`). Try it offline with
-//! `tailscale-svc-lb render -f service.yaml --policy edge.wasm=settings.json`.
+//! ## The crate around it
+//!
+//! `tailscale-svc-lb policy new NAME` writes a ready crate: this policy's
+//! shape, settings, native tests with YAML fixtures, a lockfile, and the
+//! build settings below. By hand, the manifest needs:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib", "rlib"]   # the component, and the native tests
+//!
+//! [dependencies]
+//! policy-sdk = { version = "0.1", default-features = false }
+//! serde = { version = "1", features = ["derive"] }   # for your Settings
+//!
+//! [dev-dependencies]
+//! policy-sdk = { version = "0.1", features = ["fixtures"] }   # fixtures::*
+//!
+//! [profile.release]   # small components: a ConfigMap holds 1 MiB in all
+//! opt-level = "s"
+//! lto = true
+//! codegen-units = 1
+//! strip = true
+//! panic = "abort"
+//! ```
+//!
+//! and a 64 KiB stack (`-C link-arg=-zstack-size=65536` for `wasm32`, e.g.
+//! from a `build.rs` with `cargo::rustc-link-arg-cdylib`): each evaluation
+//! runs in a fresh instance, whose cost grows with the memory it sets up.
+//! The feature `fixtures` (on by default) reads Services and Nodes from
+//! YAML; the component does not need it. Build with
+//! `cargo build --release --target wasm32-wasip2`; the `.wasm` in
+//! `target/wasm32-wasip2/release` is the component. `tailscale-svc-lb policy
+//! check` reports its size, stack and speed, and `policy bench` measures it.
+//! On the controller's command line (`render --policy x.wasm`) a policy is
+//! named after its file, lower-cased with `_` as `-`; in `policies.yaml`, by
+//! its `name`.
+//!
+//! ## A policy without settings
+//!
+//! ```
+//! use policy_sdk::{NoSettings, Plan, Policy, Rejection, Request};
+//!
+//! /// Every proxy also advertises `tag:k8s-proxy`.
+//! pub struct ProxyTag;
+//!
+//! impl Policy for ProxyTag {
+//!     type Settings = NoSettings; // accepts `{}` (or nothing), refuses any field
+//!
+//!     fn evaluate(_: &Request<'_, NoSettings>, mut plan: Plan) -> Result<Plan, Rejection> {
+//!         plan.add_tag("tag:k8s-proxy"); // no duplicate if a policy before added it
+//!         Ok(plan)
+//!     }
+//! }
+//!
+//! policy_sdk::export_policy!(ProxyTag);
+//! ```
+//!
+//! Settings are read as JSON into any `serde::Deserialize` type, with
+//! serde_json's error messages; floating-point numbers are not supported
+//! (Kubernetes APIs avoid them too): write `"0.5"` as a string.
 //!
 //! ## What a policy may do
 //!
