@@ -62,8 +62,7 @@ fn main() {
         .unwrap_or(&out_dir)
         .join("policies-wasm");
 
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = inner_cargo();
     command
         .current_dir(&policies)
         .args([
@@ -76,9 +75,6 @@ fn main() {
         ])
         .arg("--target-dir")
         .arg(&target_dir);
-    for variable in OUTER_BUILD_VARIABLES {
-        command.env_remove(variable);
-    }
     let status = command
         .status()
         .expect("running cargo for the policies workspace");
@@ -122,8 +118,7 @@ fn pin_template_lockfile(root: &Path, out_dir: &Path) {
     fs::write(dir.join("src/lib.rs"), "").expect("writing the template's lib.rs");
     fs::copy(root.join("policies/Cargo.lock"), dir.join("Cargo.lock"))
         .expect("copying policies/Cargo.lock");
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = inner_cargo();
     command
         .args([
             "metadata",
@@ -134,15 +129,21 @@ fn pin_template_lockfile(root: &Path, out_dir: &Path) {
         ])
         .arg(dir.join("Cargo.toml"))
         .stdout(std::process::Stdio::null());
-    for variable in OUTER_BUILD_VARIABLES {
-        command.env_remove(variable);
-    }
     let status = command
         .status()
         .expect("running cargo metadata for the policy template");
     if !status.success() {
         panic!("resolving the policy template against policies/Cargo.lock failed ({status})");
     }
+}
+
+/// The cargo running this build, without the outer build's variables.
+fn inner_cargo() -> Command {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for variable in OUTER_BUILD_VARIABLES {
+        command.env_remove(variable);
+    }
+    command
 }
 
 fn assert_exists(path: &Path) {
