@@ -148,27 +148,34 @@ fn a_new_policy_tests_builds_checks_and_benches_as_generated() {
         );
     }
 
-    // A debug build: no release profile, so large and not stripped.
+    // A debug build: no release profile, so large and not stripped; too
+    // large for a ConfigMap at all.
     succeed(
         "cargo build (debug)",
         cargo(&dir, &["build", "--locked", "--target", "wasm32-wasip2"]),
     );
-    let (_, err) = succeed(
-        "policy check (debug build)",
-        cli(
-            &dir,
-            &[
-                "policy",
-                "check",
-                "target/wasm32-wasip2/debug/team_env.wasm",
-                "--settings",
-                "settings.json",
-            ],
-        ),
+    let out = cli(
+        &dir,
+        &[
+            "policy",
+            "check",
+            "target/wasm32-wasip2/debug/team_env.wasm",
+            "--settings",
+            "settings.json",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a debug build passed the check: {err}"
     );
     assert!(err.contains("warning: the component is"), "{err}");
     assert!(
         err.contains("warning: the component carries debug information"),
+        "{err}"
+    );
+    assert!(
+        err.contains("over the 1 MiB a ConfigMap holds, it cannot be deployed"),
         "{err}"
     );
 }

@@ -95,6 +95,11 @@ async fn controller_leader(cluster: &PodCluster) -> Option<String> {
     lease.spec?.holder_identity.filter(|h| !h.is_empty())
 }
 
+/// `text` as one shell word: single-quoted, its own `'` as `'\''`.
+fn shell_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 /// Applies the policy set of `dir` as the chart's policy ConfigMap: its
 /// `policies.yaml`, and the components it names from `dir` or the build's
 /// policies.
@@ -259,9 +264,9 @@ async fn session(p: &Playground, progress: &Progress, once: bool) -> anyhow::Res
     // One line for a second shell: kubectl's config, and the workspace's
     // binaries (`tailscale-svc-lb` for policies) on PATH.
     let export_line = format!(
-        "export KUBECONFIG={} PATH=\"{}:$PATH\"",
-        kubeconfig.display(),
-        bin_dir().display()
+        "export KUBECONFIG={} PATH={}:\"$PATH\"",
+        shell_quoted(&kubeconfig.display().to_string()),
+        shell_quoted(&bin_dir().display().to_string())
     );
     println!("\n    {export_line}\n");
 
@@ -321,6 +326,23 @@ async fn session(p: &Playground, progress: &Progress, once: bool) -> anyhow::Res
             let said = handle(&mut cluster, request.trim()).await;
             println!("{said}");
             control::answer(&p.state, &said);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quoted;
+
+    #[test]
+    fn a_quoted_path_is_one_word_to_bash_whatever_it_holds() {
+        for text in ["/var/tmp/plain", "/a b/it's $HOME \"x\"", ""] {
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_quoted(text)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), text);
         }
     }
 }

@@ -164,6 +164,12 @@ fn the_readme_walkthrough_takes_a_new_policy_to_its_effect_in_the_playground() {
     let mut playground = Playground::start();
     playground.wait_for("Ctrl-C stops the playground", Duration::from_secs(300));
     let said = playground.said();
+    let address = said
+        .split("default/web has the tailnet address ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the playground names the address")
+        .to_string();
     let export = said
         .lines()
         .map(str::trim)
@@ -221,6 +227,12 @@ fn the_readme_walkthrough_takes_a_new_policy_to_its_effect_in_the_playground() {
     loop {
         let out = bash(&crate_dir, &export, &look);
         if text(&out).contains(EFFECT) {
+            // The device was renamed, not replaced: the same address.
+            assert!(
+                text(&out).contains(&format!("{address},")),
+                "{}",
+                text(&out)
+            );
             eprintln!("{}", text(&out));
             break;
         }

@@ -216,17 +216,22 @@ pub fn read_settings(path: &std::path::Path) -> anyhow::Result<serde_json::Value
         .with_context(|| format!("settings {} are neither JSON nor YAML", path.display()))
 }
 
+/// The name of a policy given as a file: its stem, lower-cased, `_` as `-`
+/// (`team_env.wasm` is `team-env`, the crate `policy new` made it from).
+pub fn policy_name_from_file(file: &std::path::Path) -> Option<String> {
+    file.file_stem()
+        .and_then(|s| s.to_str())
+        .map(|s| s.to_ascii_lowercase().replace('_', "-"))
+}
+
 fn policy_entry(arg: &str) -> anyhow::Result<PolicyEntry> {
     let (wasm, settings) = match arg.rsplit_once('=') {
         Some((wasm, settings)) if wasm.ends_with(".wasm") => (wasm, Some(settings)),
         _ => (arg, None),
     };
     let file = PathBuf::from(wasm);
-    let name = file
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .map(|s| s.to_ascii_lowercase().replace('_', "-"))
-        .with_context(|| format!("--policy {arg}: no file name"))?;
+    let name =
+        policy_name_from_file(&file).with_context(|| format!("--policy {arg}: no file name"))?;
     let settings = match settings {
         Some(path) => read_settings(std::path::Path::new(path))?,
         None => serde_json::json!({}),

@@ -31,6 +31,17 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<()> {
     let engine = PolicyEngine::new(args.engine.to_limits()?)?;
     let policy = engine.load(&name, &bytes, &settings)?;
     let facts = inspect_component(&bytes)?;
+    if facts.size_bytes > CONFIGMAP_LIMIT_BYTES {
+        for warning in build_warnings(&facts, Duration::ZERO, engine.limits().deadline) {
+            eprintln!("warning: {warning}");
+        }
+        anyhow::bail!(
+            "{} is {} bytes: over the 1 MiB a ConfigMap holds, it cannot be deployed \
+             (build with `--release` and the release profile of `policy new`)",
+            args.wasm.display(),
+            facts.size_bytes
+        );
+    }
     let sample = args.sample.sample(&engine)?;
 
     let started = Instant::now();

@@ -47,6 +47,12 @@ pub(super) fn run(args: NewArgs) -> anyhow::Result<()> {
         std::fs::write(&path, &file.contents)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if sdk_path.is_none() {
+        println!(
+            "policy-sdk comes from crates.io; where it is not published (yet), \
+             pass --sdk-path <checkout>/policy-sdk instead"
+        );
+    }
     let crate_name = args.name.replace('-', "_");
     println!(
         "created policy {name} in {dir}\n\n\

@@ -14,7 +14,7 @@ use svc_lb_host::policy::{
 };
 use svc_lb_host::service_input::policy_input;
 
-use super::args::read_settings;
+use super::args::{policy_name_from_file, read_settings};
 
 /// A Service of the class with nothing asked of the policies.
 const SAMPLE_SERVICE: &str = "\
@@ -113,11 +113,8 @@ impl SampleArgs {
 /// The component's bytes and the policy's name, as `--policy` names it.
 pub(super) fn read_component(wasm: &Path) -> anyhow::Result<(Vec<u8>, String)> {
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let name = wasm
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .map(|s| s.to_ascii_lowercase().replace('_', "-"))
-        .unwrap_or_else(|| "policy".to_string());
+    let name =
+        policy_name_from_file(wasm).with_context(|| format!("{}: no file name", wasm.display()))?;
     Ok((bytes, name))
 }
 

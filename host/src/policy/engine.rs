@@ -27,6 +27,7 @@ use super::nodes::NodeSource;
 use super::permits::InstancePermits;
 use super::state::{PolicyLog, PolicyState};
 use super::versions::{PolicyPre, add_host_to_linker};
+use crate::validate::clip;
 use policy_sdk::{Plan, Service};
 
 /// How often the epoch advances; deadlines are rounded up to it.
@@ -184,7 +185,7 @@ impl PolicyEngine {
         let (verdict, _) = self.call(&policy, no_nodes, |store, pre| {
             pre.validate_settings(store, settings)
         })?;
-        verdict.map_err(|reason| fail(PolicyErrorKind::InvalidSettings(reason)))?;
+        verdict.map_err(|reason| fail(PolicyErrorKind::InvalidSettings(clip(&reason))))?;
         Ok(policy)
     }
 

@@ -6,8 +6,10 @@
 //! wasm-ld (the linker of `wasm32-wasip2`) keeps the stack pointer in the
 //! module's first global, initialised to the top of the stack, and the
 //! Rust targets link with `--stack-first`, so the stack spans
-//! `0..__stack_pointer` and the data segments follow it. A linker without
-//! `--stack-first` puts the stack after the data; both layouts are read.
+//! `0..__stack_pointer` and the data segments follow it: that size is
+//! exact. A linker without `--stack-first` puts the stack after the data;
+//! then the figure is the stack pointer's start minus the end of the
+//! initialised data, an upper bound (zeroed data has no segment).
 
 use wasmparser::{ConstExpr, DataKind, Encoding, Operator, Parser, Payload};
 

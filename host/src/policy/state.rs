@@ -52,13 +52,17 @@ impl ResourceLimiter for MemoryCap {
         &mut self,
         _current: usize,
         desired: usize,
-        _max: Option<usize>,
+        max: Option<usize>,
     ) -> Result<bool> {
         if desired > self.max_bytes {
             self.exceeded = true;
             return Ok(false);
         }
-        self.peak_bytes = self.peak_bytes.max(desired);
+        // Past the memory's own maximum wasmtime refuses the growth after
+        // this approval: it is not a size the instance reached.
+        if max.is_none_or(|max| desired <= max) {
+            self.peak_bytes = self.peak_bytes.max(desired);
+        }
         Ok(true)
     }
 

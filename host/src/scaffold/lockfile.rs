@@ -2,6 +2,13 @@
 //! are built and tested with (`policies/Cargo.lock`), pruned to what a policy
 //! crate needs.
 //!
+//! The template is resolved with `policy-sdk` from this checkout (a path
+//! dependency, which a lockfile records without source or checksum). For a
+//! crate that takes `policy-sdk` from crates.io that entry is left out, so
+//! its first build adds it with the registry's checksum and keeps every
+//! other pin; with `--sdk-path` the lockfile is complete and `--locked`
+//! builds work at once.
+//!
 //! The build script resolves the template's manifest (under
 //! [`PLACEHOLDER_NAME`]) against a copy of `policies/Cargo.lock` with cargo
 //! itself, offline, so cargo decides what stays; this module only puts the
@@ -17,9 +24,18 @@ const TEMPLATE_LOCK: &str = include_str!(concat!(env!("OUT_DIR"), "/policy-templ
 
 const PACKAGE_HEADER: &str = "[[package]]\n";
 
-/// The lockfile of policy crate `name`.
-pub fn lockfile_for(name: &str) -> String {
-    rename_package(TEMPLATE_LOCK, PLACEHOLDER_NAME, name)
+/// The package the template takes from this checkout.
+const SDK_PACKAGE: &str = "policy-sdk";
+
+/// The lockfile of policy crate `name`; with `sdk_from_path` false, without
+/// the checkout's `policy-sdk` (see the module docs).
+pub fn lockfile_for(name: &str, sdk_from_path: bool) -> String {
+    let lock = rename_package(TEMPLATE_LOCK, PLACEHOLDER_NAME, name);
+    if sdk_from_path {
+        lock
+    } else {
+        without_package(&lock, SDK_PACKAGE)
+    }
 }
 
 /// Names of every package in the lockfile (a new crate must not take one).
@@ -68,6 +84,30 @@ fn rename_package(lock: &str, from: &str, to: &str) -> String {
     out
 }
 
+/// `lock` without package `name`'s table and without it in any
+/// dependency list.
+fn without_package(lock: &str, name: &str) -> String {
+    let mut parts = lock.split(PACKAGE_HEADER);
+    let mut out = parts.next().unwrap_or_default().to_string();
+    let own_line = format!("name = \"{name}\"\n");
+    let dependency_line = format!(" \"{name}\",");
+    let mut first = true;
+    for table in parts.filter(|t| !t.starts_with(&own_line)) {
+        if !first {
+            out.push('\n');
+        }
+        first = false;
+        out.push_str(PACKAGE_HEADER);
+        for line in table.trim_end_matches('\n').lines() {
+            if line != dependency_line {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,7 +142,6 @@ mod tests {
         for needed in [
             "policy-sdk",
             "serde",
-            "serde_json",
             "serde_yaml_ng",
             "wit-bindgen",
             PLACEHOLDER_NAME,
@@ -115,5 +154,27 @@ mod tests {
                 "{member} is not a dependency of a new policy"
             );
         }
+    }
+
+    #[test]
+    fn a_crate_taking_the_sdk_from_crates_io_gets_every_pin_but_the_sdk() {
+        let local = lockfile_for("p", true);
+        let published = lockfile_for("p", false);
+        assert!(local.contains("name = \"policy-sdk\"\n"));
+        assert!(local.contains(" \"policy-sdk\",\n"));
+        assert!(!published.contains("policy-sdk"), "{published}");
+        let names = |lock: &str| -> Vec<String> {
+            lock.split(PACKAGE_HEADER)
+                .skip(1)
+                .filter_map(package_name)
+                .map(str::to_string)
+                .collect()
+        };
+        let mut expected = names(&local);
+        expected.retain(|n| n != "policy-sdk");
+        assert_eq!(names(&published), expected);
+        assert!(published.contains(
+            "[[package]]\nname = \"p\"\nversion = \"0.1.0\"\ndependencies = [\n \"serde\",\n]\n"
+        ));
     }
 }

@@ -171,7 +171,7 @@ pub fn render_policy_crate(
         },
         ScaffoldFile {
             path: "Cargo.lock",
-            contents: lockfile_for(name),
+            contents: lockfile_for(name, sdk_path.is_some()),
         },
     ];
     files.extend(TEMPLATE_FILES.iter().map(|(path, text)| ScaffoldFile {

@@ -269,16 +269,22 @@ pub fn validate_final_plan(
 /// errors end up in logs and Kubernetes Events.
 const MAX_QUOTED: usize = 256;
 
-/// `value`, cut to [`MAX_QUOTED`] bytes (on a character boundary) with `…`.
+/// `value`, cut to [`MAX_QUOTED`] bytes (on a character boundary) with `…`,
+/// with control characters (newlines, escape sequences) as spaces: it is a
+/// policy's or a Service owner's text, shown in logs, Events and conditions.
 pub fn clip(value: &str) -> String {
-    if value.len() <= MAX_QUOTED {
-        return value.to_string();
-    }
-    let mut cut = MAX_QUOTED;
+    let mut cut = value.len().min(MAX_QUOTED);
     while !value.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}…", &value[..cut])
+    let mut clipped: String = value[..cut]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if cut < value.len() {
+        clipped.push('…');
+    }
+    clipped
 }
 
 fn list_or_none(items: &[String]) -> String {

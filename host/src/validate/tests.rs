@@ -301,3 +301,12 @@ fn only_linux_nodes_may_be_selected() {
         Ok(())
     );
 }
+
+#[test]
+fn quoted_values_are_cut_and_lose_their_control_characters() {
+    assert_eq!(clip("a\nb\u{1b}[31mc\td"), "a b [31mc d");
+    let long = "é".repeat(200);
+    let clipped = clip(&long);
+    assert!(clipped.ends_with('…') && clipped.len() <= MAX_QUOTED + '…'.len_utf8());
+    assert_eq!(clip("short"), "short");
+}

@@ -1,6 +1,7 @@
 //! The settings reader against serde_json: the same values for every
-//! document both accept, an error wherever serde_json errs, and the same
-//! messages for the mistakes operators make.
+//! document both accept, an error wherever serde_json errs (floats aside,
+//! which this reader refuses on purpose), and the same messages for the
+//! mistakes operators make.
 
 use std::collections::BTreeMap;
 
@@ -81,6 +82,13 @@ fn documents_both_accept_read_the_same() {
         let (ours, theirs) = both::<Settings>(json);
         assert_eq!(ours.unwrap(), theirs.unwrap(), "{json}");
     }
+    // Keys read as their type asks, as serde_json reads them.
+    let (ours, theirs) = both::<BTreeMap<u16, String>>(r#"{"80": "http", "443": "https"}"#);
+    assert_eq!(ours.unwrap(), theirs.unwrap());
+    let (ours, theirs) = both::<BTreeMap<i8, bool>>(r#"{"-5": true}"#);
+    assert_eq!(ours.unwrap(), theirs.unwrap());
+    let (ours, theirs) = both::<BTreeMap<bool, u8>>(r#"{"true": 1, "false": 0}"#);
+    assert_eq!(ours.unwrap(), theirs.unwrap());
     let ignored: BTreeMap<String, serde::de::IgnoredAny> =
         from_str(r#"{"a": [1, {"b": null}], "c": "d"}"#).unwrap();
     assert_eq!(ignored.len(), 2);
@@ -129,6 +137,10 @@ fn malformed_documents_are_refused_where_serde_json_refuses_them() {
         r#"{"name": "a", "count": -}"#,
         r#"{"name": "a", "enabled": tru}"#,
         r#"{"name": "a", "count": 99999999999999999999}"#,
+        r#"{"name": "a", "count": -0}"#,
+        r#"{"name": "a", "offset": -0}"#,
+        r#"{"name": "\udc00"}"#,
+        r#"{"name": "a", "pools": {"p": {"weight": 1, "weight": 2}}}"#,
     ] {
         let (ours, theirs) = both::<Settings>(json);
         assert!(theirs.is_err(), "serde_json accepts {json:?}");
@@ -161,8 +173,23 @@ fn floats_are_refused_with_the_way_out() {
 
 #[test]
 fn nesting_is_bounded() {
-    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-    assert!(from_str::<serde::de::IgnoredAny>(&deep(MAX_DEPTH)).is_ok());
-    let err = from_str::<serde::de::IgnoredAny>(&deep(MAX_DEPTH + 1)).unwrap_err();
-    assert!(err.to_string().contains("nested deeper"), "{err}");
+    let arrays = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+    for deep in [arrays, objects] {
+        assert!(from_str::<serde::de::IgnoredAny>(&deep(MAX_DEPTH)).is_ok());
+        let err = from_str::<serde::de::IgnoredAny>(&deep(MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.to_string().contains("nested deeper than 32"), "{err}");
+    }
+}
+
+#[test]
+fn keys_that_are_not_of_the_key_type_are_refused() {
+    let err = from_str::<BTreeMap<u16, String>>(r#"{"http": "80"}"#).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid type: string \"http\", expected u16"),
+        "{err}"
+    );
+    assert!(from_str::<BTreeMap<u8, u8>>(r#"{"300": 1}"#).is_err());
+    assert!(from_str::<BTreeMap<u8, u8>>(r#"{"1 ": 1}"#).is_err());
 }
