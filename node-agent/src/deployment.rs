@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -328,7 +328,7 @@ async fn sync(
             Rollout::Recreate => replicas,
         });
     let complete = updated == replicas && live.len() == replicas && ready == replicas;
-    let status = json!({"status": {
+    let status = json!({
         // What `kubectl rollout status`, `kubectl wait` and Helm's
         // waiters read.
         "conditions": [
@@ -343,12 +343,8 @@ async fn sync(
         "availableReplicas": ready,
         "unavailableReplicas": replicas.saturating_sub(ready),
         "observedGeneration": deployment.metadata.generation,
-    }});
-    let name = deployment.metadata.name.clone().unwrap_or_default();
-    Api::<Deployment>::namespaced(client.clone(), &namespace)
-        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-        .await?;
-    Ok(())
+    });
+    crate::patch_status(client, deployment, status).await
 }
 
 /// Runs the controller until `shutdown` turns `true`.

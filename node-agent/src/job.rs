@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -241,14 +241,7 @@ async fn sync(
             ]);
         }
     }
-    Api::<Job>::namespaced(client.clone(), &namespace)
-        .patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"status": status})),
-        )
-        .await?;
-    Ok(())
+    crate::patch_status(client, job, status).await
 }
 
 /// Runs the controller until `shutdown` turns `true`.

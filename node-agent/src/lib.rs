@@ -71,6 +71,34 @@ pub(crate) async fn poll_each<K>(
     }
 }
 
+/// Writes `status` as the `.status` of `object` (a merge patch of its
+/// status subresource), as each controller does at the end of a pass.
+pub(crate) async fn patch_status<K>(
+    client: &kube::Client,
+    object: &K,
+    status: serde_json::Value,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let meta = object.meta();
+    let api: kube::Api<K> = kube::Api::namespaced(
+        client.clone(),
+        meta.namespace.as_deref().unwrap_or_default(),
+    );
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(
+        meta.name.as_deref().unwrap_or_default(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Waits until `shutdown` turns `true` (or its sender is gone).
 pub(crate) async fn shut_down(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;

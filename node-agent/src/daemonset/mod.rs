@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -190,7 +190,7 @@ async fn sync(
         }
     }
     let live: Vec<&DaemonPod> = views.iter().filter(|p| !p.terminating).collect();
-    let status = json!({"status": {
+    let status = json!({
         "desiredNumberScheduled": desired,
         "currentNumberScheduled": live.len(),
         "updatedNumberScheduled": live.iter().filter(|p| p.hash == hash).count(),
@@ -199,12 +199,8 @@ async fn sync(
         "numberUnavailable": desired.saturating_sub(live.iter().filter(|p| p.ready).count()),
         "numberMisscheduled": 0,
         "observedGeneration": ds.metadata.generation,
-    }});
-    let name = ds.metadata.name.clone().unwrap_or_default();
-    Api::<DaemonSet>::namespaced(client.clone(), &namespace)
-        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-        .await?;
-    Ok(())
+    });
+    crate::patch_status(client, ds, status).await
 }
 
 /// Runs the controller until `shutdown` turns `true`.

@@ -11,15 +11,13 @@
 //! simplification as for init containers, which the proxies' privileged
 //! pods do not notice.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{Mutex, watch};
 
-use super::container::PodFiles;
-use super::context::{NodeContext, container_id, now};
+use super::context::{NodeContext, Sandbox, container_id, now};
 use super::pod::Stop;
 use super::status::PodView;
 
@@ -31,17 +29,19 @@ pub fn completes(pod: &Pod) -> bool {
 
 /// Runs every container of `pod` until it completes (or a stop request);
 /// the pod's view is kept and reported as they go.
-#[allow(clippy::too_many_arguments)]
 pub async fn run_to_completion(
-    node: &NodeContext,
-    pod: &Pod,
+    sandbox: Sandbox<'_>,
     view: &mut PodView,
-    files: &PodFiles,
-    netns: &str,
-    short: &str,
-    dir: &Path,
     stop: &watch::Receiver<Stop>,
 ) {
+    let Sandbox {
+        node,
+        pod,
+        files,
+        netns,
+        short,
+        dir,
+    } = sandbox;
     let spec = pod.spec.clone().unwrap_or_default();
     let retry = spec.restart_policy.as_deref() == Some("OnFailure");
     let shared = Mutex::new(std::mem::take(view));

@@ -24,6 +24,19 @@ use crate::image::Image;
 use crate::oci::devices::{DeviceRules, host_devices};
 use crate::oci::render_config;
 
+/// One pod's sandbox, as its containers are started in it: the node, the
+/// pod, its files (token, env, volumes), network namespace, short id and
+/// folder.
+#[derive(Clone, Copy)]
+pub struct Sandbox<'a> {
+    pub node: &'a NodeContext,
+    pub pod: &'a Pod,
+    pub files: &'a PodFiles,
+    pub netns: &'a str,
+    pub short: &'a str,
+    pub dir: &'a Path,
+}
+
 /// What every pod worker of a node shares.
 pub struct NodeContext {
     pub client: kube::Client,

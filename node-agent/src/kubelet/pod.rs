@@ -9,7 +9,6 @@
 //! period is over, the sandbox removed, and the pod object deleted for good
 //! when the API server was waiting for that.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,8 +18,7 @@ use kube::api::{DeleteParams, Preconditions};
 use tokio::sync::watch;
 
 use super::completion::{completes, run_to_completion};
-use super::container::PodFiles;
-use super::context::{NodeContext, container_id, now, pod_dir, short_id};
+use super::context::{NodeContext, Sandbox, container_id, now, pod_dir, short_id};
 use super::files::make_pod_files;
 use super::probe::{self, HttpProbe};
 use super::status::{ContainerView, PodView};
@@ -143,21 +141,27 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
         }
     }
     let mut running: Vec<Running> = Vec::new();
-    let initialized = match (&sandbox, &files) {
-        (Some((netns, _)), Some(files)) => {
-            run_init_containers(
-                &node, &pod, &mut view, files, netns, &short, &dir, &mut stop,
-            )
-            .await
-        }
-        _ => false,
+    let started_in = match (&sandbox, &files) {
+        (Some((netns, _)), Some(files)) => Some(Sandbox {
+            node: &node,
+            pod: &pod,
+            files,
+            netns,
+            short: &short,
+            dir: &dir,
+        }),
+        _ => None,
     };
-    if let (true, Some((netns, _)), Some(files)) = (initialized, &sandbox, &files)
+    let initialized = match started_in {
+        Some(sandbox) => run_init_containers(sandbox, &mut view, &mut stop).await,
+        None => false,
+    };
+    if let (true, Some(sandbox)) = (initialized, started_in)
         && view.completes
     {
-        run_to_completion(&node, &pod, &mut view, files, netns, &short, &dir, &stop).await;
+        run_to_completion(sandbox, &mut view, &stop).await;
         stop_requested(&mut stop).await;
-    } else if let (true, Some((netns, _)), Some(files)) = (initialized, &sandbox, &files) {
+    } else if let (true, Some(sandbox)) = (initialized, started_in) {
         let ip = view.pod_ip.clone().unwrap_or_default();
         let now_instant = Instant::now();
         for c in &spec.containers {
@@ -177,7 +181,7 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
         }
         loop {
             for r in &mut running {
-                tick(&node, &pod, r, files, netns, &dir, &ip).await;
+                tick(sandbox, r, &ip).await;
             }
             let next: Vec<ContainerView> = running.iter().map(|r| r.view.clone()).collect();
             if next != view.containers {
@@ -210,17 +214,19 @@ pub async fn run_pod(node: Arc<NodeContext>, mut pod: Pod, mut stop: watch::Rece
 
 /// Runs the init containers in order, each until it succeeds; `false` if
 /// a stop came first.
-#[allow(clippy::too_many_arguments)]
 async fn run_init_containers(
-    node: &NodeContext,
-    pod: &Pod,
+    sandbox: Sandbox<'_>,
     view: &mut PodView,
-    files: &PodFiles,
-    netns: &str,
-    short: &str,
-    dir: &Path,
     stop: &mut watch::Receiver<Stop>,
 ) -> bool {
+    let Sandbox {
+        node,
+        pod,
+        files,
+        netns,
+        short,
+        dir,
+    } = sandbox;
     let init = pod
         .spec
         .as_ref()
@@ -268,15 +274,15 @@ async fn run_init_containers(
 }
 
 /// One pass over a container: start it when due, notice its exit, probe.
-async fn tick(
-    node: &NodeContext,
-    pod: &Pod,
-    r: &mut Running,
-    files: &PodFiles,
-    netns: &str,
-    dir: &Path,
-    ip: &str,
-) {
+async fn tick(sandbox: Sandbox<'_>, r: &mut Running, ip: &str) {
+    let Sandbox {
+        node,
+        pod,
+        files,
+        netns,
+        dir,
+        ..
+    } = sandbox;
     let now = Instant::now();
     if !r.started {
         if now < r.next_start {
