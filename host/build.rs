@@ -32,6 +32,14 @@ const OUTER_BUILD_VARIABLES: &[&str] = &[
     "CARGO_PRIMARY_PACKAGE",
 ];
 
+/// Test guests that link the standard library (WASI clocks, sleep and
+/// random; a panic written to stderr). Every other policy is `#![no_std]`.
+const STD_GUESTS: &[&str] = &[
+    "test-guest-spin-forever",
+    "test-guest-nondeterministic",
+    "test-guest-panic-std",
+];
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest_dir
@@ -62,28 +70,18 @@ fn main() {
         .unwrap_or(&out_dir)
         .join("policies-wasm");
 
-    let mut command = inner_cargo();
-    command
-        .current_dir(&policies)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            WASM_TARGET,
-            "--workspace",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    let status = command
-        .status()
-        .expect("running cargo for the policies workspace");
-    if !status.success() {
-        panic!(
-            "building the policies for {WASM_TARGET} failed ({status}); \
-             is the target installed? run `rustup toolchain install` in the repository root"
-        );
-    }
+    // Two builds: cargo unifies a dependency's features across the packages
+    // of one build, so building the guests that link the standard library
+    // together with the rest would give every policy the SDK's `std`
+    // feature (bigger, and the `#![no_std]` panic path left untested).
+    build_policies(
+        &policies,
+        &target_dir,
+        &["--workspace"],
+        STD_GUESTS,
+        "--exclude",
+    );
+    build_policies(&policies, &target_dir, &[], STD_GUESTS, "--package");
 
     pin_template_lockfile(root, &out_dir);
 
@@ -98,6 +96,34 @@ fn main() {
         "cargo:rustc-env=SVCLB_POLICY_WASM_DIR={}",
         wasm_dir.display()
     );
+}
+
+/// `cargo build --release --locked --target wasm32-wasip2` in `policies`,
+/// with `args`, and `flag package` for each of `packages`.
+fn build_policies(
+    policies: &Path,
+    target_dir: &Path,
+    args: &[&str],
+    packages: &[&str],
+    flag: &str,
+) {
+    let mut command = inner_cargo();
+    command
+        .current_dir(policies)
+        .args(["build", "--release", "--locked", "--target", WASM_TARGET])
+        .args(args)
+        .args(packages.iter().flat_map(|package| [flag, package]))
+        .arg("--target-dir")
+        .arg(target_dir);
+    let status = command
+        .status()
+        .expect("running cargo for the policies workspace");
+    if !status.success() {
+        panic!(
+            "building the policies for {WASM_TARGET} failed ({status}); \
+             is the target installed? run `rustup toolchain install` in the repository root"
+        );
+    }
 }
 
 /// Writes `$OUT_DIR/policy-template/Cargo.lock`: cargo resolves the

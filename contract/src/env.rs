@@ -112,6 +112,7 @@ pub const ALL: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     fn every_variable_carries_the_reserved_prefix_once() {

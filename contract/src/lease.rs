@@ -9,7 +9,9 @@
 //! tailscaled on the same state (the runtime bounds its stop time by
 //! [`LeaseTimings::STOP_BUDGET`]).
 
-use std::time::Duration;
+use alloc::format;
+use alloc::string::String;
+use core::time::Duration;
 
 /// Leader election timings, in the sense of client-go's leader election.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,14 @@
 //! of the state Secret ([`state`]), the runtime's environment ([`env`]) and the
 //! encoding of Service ports passed through it ([`ports`]); and how both
 //! binaries write their logs ([`logging`]).
+#![no_std]
 #![forbid(unsafe_code)]
+
+// `no_std` so that the policies, which are `#![no_std]` components, can
+// use the keys; the controller and runtime link the standard library anyway.
+extern crate alloc;
+#[cfg(any(test, feature = "logging"))]
+extern crate std;
 
 pub mod env;
 pub mod keys;

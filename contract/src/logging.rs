@@ -3,8 +3,10 @@
 //! verbatim), or one JSON object per line for log pipelines
 //! (`--log-format json`, or `SVCLB_LOG_FORMAT=json`).
 
+use std::format;
 use std::io::IsTerminal;
 use std::str::FromStr;
+use std::string::String;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -65,6 +67,7 @@ pub fn init(format: LogFormat, filter: &str) {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::vec::Vec;
 
     use super::*;
 

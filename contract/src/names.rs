@@ -1,5 +1,7 @@
 //! Names of the objects the controller creates for one Service.
 
+use alloc::format;
+use alloc::string::String;
 use sha2::{Digest, Sha256};
 
 /// Longest name of a per-Service object: a DNS label, so it is also a valid

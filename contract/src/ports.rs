@@ -1,7 +1,10 @@
 //! Encoding of a Service's ports in the runtime's environment
 //! ([`crate::env::PORTS`]): `tcp/80,udp/53`.
 
-use std::fmt;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
 
 /// A forwarded port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,7 +51,7 @@ impl fmt::Display for InvalidPorts {
     }
 }
 
-impl std::error::Error for InvalidPorts {}
+impl core::error::Error for InvalidPorts {}
 
 /// Encodes ports as `tcp/80,udp/53`.
 pub fn format_ports(ports: &[PortSpec]) -> String {
@@ -85,6 +88,7 @@ pub fn parse_ports(encoded: &str) -> Result<Vec<PortSpec>, InvalidPorts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn ports_round_trip() {

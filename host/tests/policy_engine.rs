@@ -12,6 +12,7 @@ use policy_sdk::Labels;
 use support::{engine, example_service, load, rules_allowing_example_annotations, service, wasm};
 use svc_lb_host::policy::{
     ChainError, DEFAULT_POLICY_WASM, PolicyChain, PolicyEngine, PolicyErrorKind, StaticNodes,
+    inspect_component,
 };
 use svc_lb_host::validate::{InvalidPlan, PlanRules};
 
@@ -169,20 +170,46 @@ fn unbounded_memory_growth_hits_the_memory_cap() {
     assert_engine_still_works(&engine);
 }
 
+/// The example policies, like the bundled one, are `#![no_std]`: they import
+/// the contract's interfaces only. Built with the SDK's `std` feature, the
+/// same source imports WASI (the standard library's stderr and clocks).
+#[test]
+fn the_example_policies_are_no_std_and_a_std_build_imports_wasi() {
+    for name in ["node_pools", "namespace_pod_settings", "test_guest_panic"] {
+        let facts = inspect_component(&wasm(name)).unwrap();
+        assert!(
+            !facts.imports.is_empty() && !facts.imports_wasi(),
+            "{name}: {:?}",
+            facts.imports
+        );
+    }
+    let std_build = inspect_component(&wasm("test_guest_panic_std")).unwrap();
+    assert!(std_build.imports_wasi(), "{:?}", std_build.imports);
+}
+
+/// The same panicking policy built both ways: `#![no_std]`, where the SDK's
+/// panic handler logs the message, and with the standard library, whose
+/// panic hook writes it to stderr.
 #[test]
 fn a_panic_reaches_the_operator_with_its_message() {
     let engine = engine();
-    match failure_of(&engine, "test_guest_panic", "{}") {
-        kind @ PolicyErrorKind::Trap { .. } => {
-            let shown = kind.to_string();
-            assert!(
-                shown.starts_with("panicked at ")
-                    && shown.contains(": policy bug while placing web (trapped: "),
-                "the policy's message leads: {shown}"
-            );
-            assert!(!shown.contains("wasm function"), "no backtrace: {shown}");
+    for guest in ["test_guest_panic", "test_guest_panic_std"] {
+        match failure_of(&engine, guest, "{}") {
+            kind @ PolicyErrorKind::Trap { .. } => {
+                let shown = kind.to_string();
+                assert!(
+                    shown.starts_with("panicked at ")
+                        && shown.contains("src/lib.rs:")
+                        && shown.contains(": policy bug while placing web (trapped: "),
+                    "{guest}: the policy's message leads: {shown}"
+                );
+                assert!(
+                    !shown.contains("wasm function"),
+                    "{guest}: no backtrace: {shown}"
+                );
+            }
+            other => panic!("{guest}: {other:?}"),
         }
-        other => panic!("{other:?}"),
     }
     assert_engine_still_works(&engine);
 }

@@ -108,6 +108,7 @@ fn a_new_policy_tests_builds_checks_and_benches_as_generated() {
     );
     assert!(out.starts_with("ok: "), "{out}");
     assert!(out.contains("stack     64 KiB"), "{out}");
+    assert!(out.contains("runtime   #![no_std]"), "{out}");
     assert!(
         !err.contains("warning"),
         "a release build is warned about: {err}"

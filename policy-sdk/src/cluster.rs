@@ -3,7 +3,8 @@
 //! Inside the controller these calls go to the host; in a policy's native
 //! tests they are served from fixture nodes and the log is kept for asserts.
 
-use std::cell::RefCell;
+use crate::prelude::*;
+use core::cell::RefCell;
 
 use crate::model::Node;
 use crate::selector::Selector;

@@ -1,6 +1,7 @@
 //! Test inputs from ordinary Kubernetes YAML, as `kubectl get -o yaml` prints
 //! it or as it stands in a manifest file.
 
+use crate::prelude::*;
 use serde::Deserialize;
 
 use crate::manifest::{NodeManifest, ServiceManifest};
@@ -10,13 +11,13 @@ use crate::model::{Node, Service};
 #[derive(Debug)]
 pub struct FixtureError(String);
 
-impl std::fmt::Display for FixtureError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for FixtureError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for FixtureError {}
+impl core::error::Error for FixtureError {}
 
 /// The policy input for a Service manifest.
 pub fn service_from_yaml(yaml: &str) -> Result<Service, FixtureError> {

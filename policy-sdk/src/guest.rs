@@ -7,6 +7,7 @@ use crate::model::{
     IpFamily, Labels, Node, Plan, Protocol, Resources, Service, ServicePort, Taint, Toleration,
     TolerationOperator,
 };
+use crate::prelude::*;
 use crate::selector::{Operator, Selector};
 use crate::{Policy, run_evaluate, run_validate_settings};
 

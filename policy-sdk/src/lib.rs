@@ -88,7 +88,8 @@
 //!
 //! [dependencies]
 //! policy-sdk = { version = "0.1", default-features = false }
-//! serde = { version = "1", features = ["derive"] }   # for your Settings
+//! # for your Settings; without `std`, as the policy is `#![no_std]`
+//! serde = { version = "1", default-features = false, features = ["alloc", "derive"] }
 //!
 //! [dev-dependencies]
 //! policy-sdk = { version = "0.1", features = ["fixtures"] }   # fixtures::*
@@ -112,6 +113,29 @@
 //! On the controller's command line (`render --policy x.wasm`) a policy is
 //! named after its file, lower-cased with `_` as `-`; in `policies.yaml`, by
 //! its `name`.
+//!
+//! ## `#![no_std]`, and the `std` feature
+//!
+//! A policy crate starts with `#![no_std]` and `use
+//! policy_sdk::prelude::*;` (`String`, `Vec`, `BTreeMap`, `format!`,
+//! `vec!`). Without the standard library's panic, formatting and I/O code
+//! the component is about 25–30 KB smaller (the default policy: 94 KB
+//! instead of 125). For such a component, built for wasm32 without the
+//! feature `std`, the SDK supplies what the standard library would: the
+//! allocator (`dlmalloc`, as the standard library's), the canonical ABI's
+//! `cabi_realloc`, and a panic handler that writes `panicked at
+//! FILE:LINE:COL: MESSAGE` to the controller's log before the instance
+//! traps; the controller shows that line as the policy's error. Natively
+//! (`cargo test`) the standard library is always there.
+//!
+//! The feature `std` (on by default; `fixtures` turns it on) links the
+//! standard library into the component instead. A policy needs it when it
+//! uses a crate that needs the standard library: such a crate makes a
+//! `#![no_std]` build fail with "found duplicate lang item `panic_impl`".
+//! Then drop `#![no_std]`, depend on `policy-sdk` with `features =
+//! ["std"]`, and keep `serde`'s default features. Cargo unifies features
+//! across the packages of one build: in a workspace that builds several
+//! policies at once, one that turns `std` on turns it on for all of them.
 //!
 //! ## A policy without settings
 //!
@@ -145,8 +169,15 @@
 //! checked by the controller before use: the hostname must be a DNS label,
 //! tags `tag:[a-z0-9-]+`, labels and quantities valid Kubernetes syntax, and
 //! environment variables may not start with `SVCLB_`.
+#![no_std]
 #![deny(missing_docs)]
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
+
+extern crate alloc;
+// Native builds (tests, the controller's CLI) and the `std` feature link
+// the standard library; a `#![no_std]` component gets [`runtime`] instead.
+#[cfg(any(feature = "std", not(target_arch = "wasm32")))]
+extern crate std;
 
 // Lets the generated bindings name this crate by the path users see.
 #[cfg(target_arch = "wasm32")]
@@ -157,6 +188,9 @@ mod cluster;
 pub mod fixtures;
 pub mod manifest;
 mod model;
+pub mod prelude;
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+mod runtime;
 mod selector;
 mod settings;
 pub mod syntax;
@@ -171,6 +205,8 @@ pub mod __guest {
 }
 #[cfg(target_arch = "wasm32")]
 mod guest;
+
+use crate::prelude::*;
 
 pub use cluster::{Cluster, LogLevel};
 pub use model::{
@@ -240,13 +276,13 @@ macro_rules! export_policy {
             struct SvcLbPolicyExport;
             impl $crate::__guest::Guest for SvcLbPolicyExport {
                 fn validate_settings(
-                    settings: ::std::string::String,
-                ) -> ::std::result::Result<(), ::std::string::String> {
+                    settings: $crate::prelude::String,
+                ) -> ::core::result::Result<(), $crate::prelude::String> {
                     $crate::__guest::validate_settings::<$policy>(&settings)
                 }
                 fn evaluate(
                     service: $crate::__guest::WitService,
-                    settings: ::std::string::String,
+                    settings: $crate::prelude::String,
                     plan: $crate::__guest::WitPlan,
                 ) -> $crate::__guest::WitDecision {
                     $crate::__guest::evaluate::<$policy>(service, &settings, plan)

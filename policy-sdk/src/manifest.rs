@@ -5,7 +5,8 @@
 //! controller reads live objects through the same code, so a fixture and a
 //! real object give the same input.
 
-use std::collections::BTreeMap;
+use crate::prelude::*;
+use alloc::collections::BTreeMap;
 
 use serde::Deserialize;
 

@@ -3,7 +3,8 @@
 //! These mirror the WIT contract (`wit/policy.wit`) with ordinary Rust types:
 //! maps are sorted [`BTreeMap`]s, optional strings are [`Option`]s.
 
-use std::collections::BTreeMap;
+use crate::prelude::*;
+use alloc::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -286,13 +287,13 @@ impl Rejection {
     }
 }
 
-impl std::fmt::Display for Rejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(&self.reason)
     }
 }
 
-impl std::error::Error for Rejection {}
+impl core::error::Error for Rejection {}
 
 #[cfg(test)]
 mod tests {

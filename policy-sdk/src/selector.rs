@@ -4,6 +4,7 @@
 //! native tests see the same nodes the controller would hand it.
 
 use crate::model::Labels;
+use crate::prelude::*;
 
 /// A conjunction of requirements on labels; empty selects everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

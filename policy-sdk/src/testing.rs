@@ -3,6 +3,7 @@
 
 use crate::cluster::{Cluster, LogLevel};
 use crate::model::{Node, Plan, Rejection, Service};
+use crate::prelude::*;
 use crate::{Policy, run_evaluate, run_validate_settings};
 
 /// One evaluation of a policy, set up like the controller would.

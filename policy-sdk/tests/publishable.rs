@@ -1,6 +1,8 @@
 //! The SDK can be published: `cargo package` packs it with its contract
 //! (`wit/`), and the packed crate, unpacked alone, builds for
-//! `wasm32-wasip2`, where the bindings are generated from that `wit/`.
+//! `wasm32-wasip2`, where the bindings are generated from that `wit/`:
+//! with the standard library and without (the runtime of `#![no_std]`
+//! policies).
 
 use std::path::Path;
 use std::process::Command;
@@ -31,6 +33,7 @@ fn the_package_carries_its_wit_and_builds_for_wasm_from_it() {
         "wit/frozen/0.1.0/policy.wit",
         "README.md",
         "src/guest.rs",
+        "src/runtime.rs",
     ] {
         assert!(
             files.lines().any(|l| l == file),
@@ -38,14 +41,17 @@ fn the_package_carries_its_wit_and_builds_for_wasm_from_it() {
         );
     }
     // Verification unpacks the .crate and builds it on its own.
-    cargo(&[
-        "package",
-        "-p",
-        "policy-sdk",
-        "--allow-dirty",
-        "--target",
-        "wasm32-wasip2",
-    ]);
+    for features in ["--features=std", "--no-default-features"] {
+        cargo(&[
+            "package",
+            "-p",
+            "policy-sdk",
+            "--allow-dirty",
+            "--target",
+            "wasm32-wasip2",
+            features,
+        ]);
+    }
     let version = env!("CARGO_PKG_VERSION");
     assert!(
         target

@@ -64,6 +64,7 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<()> {
         Some(stack) => println!("  stack     {} KiB", stack >> 10),
         None => println!("  stack     unknown (no stack pointer found)"),
     }
+    println!("  runtime   {}", describe_runtime(&facts));
     println!(
         "  evaluate  {:.1} µs for {}/{} in a fresh instance ({} of {} nodes returned); deadline {} ms",
         elapsed.as_secs_f64() * 1e6,
@@ -81,6 +82,18 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     Ok(())
+}
+
+/// Whether the component links the standard library: it then imports WASI
+/// (for its panic messages, clocks, random), and is about 25–30 KB bigger.
+fn describe_runtime(facts: &ComponentFacts) -> String {
+    if facts.imports_wasi() {
+        "standard library (imports WASI); `#![no_std]` with policy-sdk's default features \
+         off is about 25–30 KB smaller"
+            .to_string()
+    } else {
+        "#![no_std] (imports the contract only)".to_string()
+    }
 }
 
 /// What is off in a component's build, or in its speed.
@@ -128,6 +141,7 @@ mod tests {
             size_bytes,
             stack_bytes: stack,
             debug_info,
+            imports: vec!["svc-lb:policy/host@0.2.0".to_string()],
         }
     }
 

@@ -310,10 +310,12 @@ impl PolicyEngine {
                 .to_string(),
             None => one_line(&error.root_cause().to_string()),
         };
-        PolicyErrorKind::Trap {
-            message: panic_message(&String::from_utf8_lossy(&stderr.contents())),
-            trap,
+        // A std policy's panic is on stderr; a `#![no_std]` one's in its log.
+        let mut message = panic_message(&String::from_utf8_lossy(&stderr.contents()));
+        if message.is_empty() {
+            message = state.panic.clone().unwrap_or_default();
         }
+        PolicyErrorKind::Trap { message, trap }
     }
 }
 

@@ -1,6 +1,7 @@
 //! What a policy component's bytes say about how it was built: its size
-//! against the ConfigMap's limit, the stack it was linked with and whether
-//! it carries debug information. `policy check` reports these and warns when
+//! against the ConfigMap's limit, the stack it was linked with, whether it
+//! carries debug information, and what it imports (WASI only when it links
+//! Rust's standard library). `policy check` reports these and warns when
 //! a build missed the release profile or the stack flag.
 //!
 //! wasm-ld (the linker of `wasm32-wasip2`) keeps the stack pointer in the
@@ -30,6 +31,17 @@ pub struct ComponentFacts {
     pub stack_bytes: Option<u64>,
     /// Whether a core module carries DWARF or a name section (not stripped).
     pub debug_info: bool,
+    /// The component's own imports, e.g. `svc-lb:policy/host@0.2.0`.
+    pub imports: Vec<String>,
+}
+
+impl ComponentFacts {
+    /// Whether the component imports WASI: what the standard library
+    /// brings (stderr for its panics, clocks, random). A `#![no_std]`
+    /// policy imports the contract's interfaces only.
+    pub fn imports_wasi(&self) -> bool {
+        self.imports.iter().any(|name| name.starts_with("wasi:"))
+    }
 }
 
 /// A component the parser could not read.
@@ -41,6 +53,7 @@ pub struct InspectError(String);
 pub fn inspect_component(bytes: &[u8]) -> Result<ComponentFacts, InspectError> {
     let mut modules: Vec<ModuleFacts> = Vec::new();
     let mut debug_info = false;
+    let mut imports = Vec::new();
     // Nesting of modules and components: each one's sections arrive between
     // its `Version` and its `End`.
     let mut in_module: Vec<bool> = Vec::new();
@@ -87,6 +100,14 @@ pub fn inspect_component(bytes: &[u8]) -> Result<ComponentFacts, InspectError> {
                     }
                 }
             }
+            // The outer component's imports (nested components, such as
+            // WASI adapters, import from it).
+            Payload::ComponentImportSection(reader) if in_module.len() == 1 => {
+                for import in reader {
+                    let import = import.map_err(|e| InspectError(e.to_string()))?;
+                    imports.push(import.name.name.to_string());
+                }
+            }
             Payload::CustomSection(section)
                 if in_module.last() == Some(&true)
                     && (section.name() == "name" || section.name().starts_with(".debug_")) =>
@@ -101,6 +122,7 @@ pub fn inspect_component(bytes: &[u8]) -> Result<ComponentFacts, InspectError> {
         size_bytes: bytes.len(),
         stack_bytes: main.and_then(ModuleFacts::stack_bytes),
         debug_info,
+        imports,
     })
 }
 
@@ -151,6 +173,21 @@ mod tests {
         assert_eq!(facts.stack_bytes, Some(64 << 10));
         assert!(!facts.debug_info);
         assert_eq!(facts.size_bytes, crate::policy::DEFAULT_POLICY_WASM.len());
+    }
+
+    #[test]
+    fn the_bundled_default_policy_is_no_std_importing_only_the_contract() {
+        let facts = inspect_component(crate::policy::DEFAULT_POLICY_WASM).unwrap();
+        assert!(!facts.imports.is_empty());
+        assert!(
+            facts
+                .imports
+                .iter()
+                .all(|name| name.starts_with("svc-lb:policy/")),
+            "{:?}",
+            facts.imports
+        );
+        assert!(!facts.imports_wasi());
     }
 
     /// A core module with a mutable i32 global (the stack pointer) set to

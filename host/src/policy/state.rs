@@ -23,6 +23,9 @@ use super::nodes::NodeSource;
 const MAX_LOG_LINES: usize = 64;
 /// Longest log line kept, in bytes.
 const MAX_LOG_LINE: usize = 1024;
+/// How a Rust panic's report starts, from the standard library's hook and
+/// from the SDK's `#![no_std]` panic handler alike.
+const PANIC_PREFIX: &str = "panicked at ";
 /// Largest table (of funcrefs) a policy may grow.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 /// The fixed wall-clock time policies see: 2025-01-01T00:00:00Z.
@@ -84,6 +87,9 @@ pub(crate) struct PolicyState {
     nodes: Arc<dyn NodeSource>,
     pub(crate) logs: Vec<PolicyLog>,
     pub(crate) nodes_returned: usize,
+    /// The last `panicked at …` line logged at error level (see
+    /// [`PolicyState::record_log`]).
+    pub(crate) panic: Option<String>,
 }
 
 impl PolicyState {
@@ -115,6 +121,7 @@ impl PolicyState {
             nodes,
             logs: Vec::new(),
             nodes_returned: 0,
+            panic: None,
         }
     }
 }
@@ -181,9 +188,12 @@ impl v0_1::svc_lb::policy::host::Host for PolicyState {
 
 impl PolicyState {
     /// Keeps a line the policy logged: at most [`MAX_LOG_LINES`], each one
-    /// line of at most [`MAX_LOG_LINE`] bytes.
+    /// line of at most [`MAX_LOG_LINE`] bytes. A `#![no_std]` policy has no
+    /// stderr: the SDK's panic handler logs `panicked at FILE:LINE:COL: …`
+    /// at error level just before it traps. The last such line is kept
+    /// apart (past the line cap too) as the trap's message.
     fn record_log(&mut self, level: imported::LogLevel, message: String) {
-        if self.logs.len() >= MAX_LOG_LINES {
+        if self.logs.len() >= MAX_LOG_LINES && level != imported::LogLevel::Error {
             return;
         }
         // One line each, and no control characters that could forge output.
@@ -198,7 +208,12 @@ impl PolicyState {
             }
             message.truncate(cut);
         }
-        self.logs.push(PolicyLog { level, message });
+        if level == imported::LogLevel::Error && message.starts_with(PANIC_PREFIX) {
+            self.panic = Some(message.clone());
+        }
+        if self.logs.len() < MAX_LOG_LINES {
+            self.logs.push(PolicyLog { level, message });
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Tailscale hostnames: DNS labels derived from Service names.
 
+use policy_sdk::prelude::*;
+
 /// Longest DNS label.
 const MAX_LABEL: usize = 63;
 

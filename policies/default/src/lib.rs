@@ -20,8 +20,9 @@
 //! }
 //! ```
 
-use std::collections::BTreeMap;
+#![no_std]
 
+use policy_sdk::prelude::*;
 use policy_sdk::syntax::{is_dns_label, is_tailscale_tag as is_tag};
 use policy_sdk::{Labels, Plan, Policy, Rejection, Request};
 use serde::Deserialize;

@@ -21,8 +21,9 @@
 //! }
 //! ```
 
-use std::collections::BTreeMap;
+#![no_std]
 
+use policy_sdk::prelude::*;
 use policy_sdk::{Labels, Plan, Policy, Rejection, Request, Resources, Toleration};
 use serde::Deserialize;
 

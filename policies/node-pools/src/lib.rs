@@ -19,8 +19,9 @@
 //! }
 //! ```
 
-use std::collections::BTreeMap;
+#![no_std]
 
+use policy_sdk::prelude::*;
 use policy_sdk::syntax::{is_dns_label, is_dns_subdomain};
 use policy_sdk::{LogLevel, Plan, Policy, Rejection, Request, Selector, Toleration};
 use serde::Deserialize;

@@ -2,6 +2,7 @@
 
 mod json;
 
+use crate::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

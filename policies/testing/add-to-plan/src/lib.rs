@@ -3,6 +3,9 @@
 //! annotations, tolerations and a priority class. The host's tests use it to
 //! prove which additions the host refuses, whatever policy makes them.
 
+#![no_std]
+
+use policy_sdk::prelude::*;
 use policy_sdk::{Labels, Plan, Policy, Rejection, Request, Toleration};
 use serde::Deserialize;
 

@@ -1,5 +1,8 @@
 //! Returns a plan the host must refuse; the settings choose which mistake.
 
+#![no_std]
+
+use policy_sdk::prelude::*;
 use policy_sdk::{Plan, Policy, Rejection, Request};
 use serde::Deserialize;
 

@@ -1,5 +1,8 @@
 //! Allocates without bound in `evaluate`: the engine's memory cap must stop it.
 
+#![no_std]
+
+use policy_sdk::prelude::*;
 use policy_sdk::{NoSettings, Plan, Policy, Rejection, Request};
 
 pub struct GrowMemory;
@@ -11,7 +14,7 @@ impl Policy for GrowMemory {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
             hoard.push(vec![1u8; 1 << 20]);
-            if std::hint::black_box(hoard.len()) == usize::MAX {
+            if core::hint::black_box(hoard.len()) == usize::MAX {
                 return Ok(plan);
             }
         }

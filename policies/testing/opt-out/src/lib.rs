@@ -3,6 +3,9 @@
 //! means serve, and any other value is invalid input (a typo must not take
 //! a Service offline, so its proxy stays as it was).
 
+#![no_std]
+
+use policy_sdk::prelude::*;
 use policy_sdk::{NoSettings, Plan, Policy, Rejection, Request};
 
 /// The annotation read.

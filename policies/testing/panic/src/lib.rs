@@ -1,6 +1,9 @@
 //! Panics in `evaluate`: the panic message must reach the operator. With
 //! `{"repeat": N}` the message is said N times, to test length limits.
 
+#![no_std]
+
+use policy_sdk::prelude::*;
 use policy_sdk::{Plan, Policy, Rejection, Request};
 use serde::Deserialize;
 

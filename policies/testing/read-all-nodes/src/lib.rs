@@ -3,6 +3,9 @@
 //! measured by the host's benchmark. With `{"labelKeys": [...]}` it asks
 //! for those labels only.
 
+#![no_std]
+
+use policy_sdk::prelude::*;
 use policy_sdk::{Plan, Policy, Rejection, Request, Selector};
 use serde::Deserialize;
 

@@ -1,7 +1,7 @@
 //! serde's side of the settings reader: the `Deserializer` over the
 //! parser, and the accessors for arrays, objects, object keys and enums.
 
-use std::borrow::Cow;
+use alloc::borrow::Cow;
 
 use serde::de::{
     self, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess, VariantAccess,
@@ -128,7 +128,7 @@ impl<'de> SeqAccess<'de> for Elements<'_, 'de> {
         if self.parser.peek() == Some(b']') {
             return Ok(None);
         }
-        if !std::mem::take(&mut self.first) {
+        if !core::mem::take(&mut self.first) {
             self.parser.expect(b',', "expected ',' or ']'")?;
         }
         seed.deserialize(&mut *self.parser).map(Some)
@@ -151,7 +151,7 @@ impl<'de> MapAccess<'de> for Entries<'_, 'de> {
         if self.parser.peek() == Some(b'}') {
             return Ok(None);
         }
-        if !std::mem::take(&mut self.first) {
+        if !core::mem::take(&mut self.first) {
             self.parser.expect(b',', "expected ',' or '}'")?;
             self.parser.skip_whitespace();
         }

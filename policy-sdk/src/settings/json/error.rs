@@ -2,7 +2,8 @@
 //! float case of `Unexpected` (whose formatting would link float printing
 //! into every component).
 
-use std::fmt::{self, Display};
+use crate::prelude::*;
+use core::fmt::{self, Display};
 
 use serde::de::{self, Expected, Unexpected};
 
@@ -16,7 +17,7 @@ impl Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 impl de::Error for Error {
     fn custom<T: Display>(message: T) -> Self {

@@ -22,7 +22,8 @@
 mod access;
 mod error;
 
-use std::borrow::Cow;
+use crate::prelude::*;
+use alloc::borrow::Cow;
 
 use serde::de::DeserializeOwned;
 

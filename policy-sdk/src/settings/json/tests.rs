@@ -3,7 +3,7 @@
 //! which this reader refuses on purpose), and the same messages for the
 //! mistakes operators make.
 
-use std::collections::BTreeMap;
+use crate::prelude::*;
 
 use serde::Deserialize;
 
@@ -59,7 +59,7 @@ fn both<T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
     (from_str::<T>(json), serde_json::from_str::<T>(json))
 }
 
-fn message(error: &impl std::fmt::Display) -> String {
+fn message(error: &impl core::fmt::Display) -> String {
     let text = error.to_string();
     text.split(" at line ").next().unwrap().to_string()
 }
