@@ -119,10 +119,10 @@
 //! A policy crate starts with `#![no_std]` and `use
 //! policy_sdk::prelude::*;` (`String`, `Vec`, `BTreeMap`, `format!`,
 //! `vec!`). Without the standard library's panic, formatting and I/O code
-//! the component is about 25–30 KB smaller (the default policy: 94 KB
+//! the component is about 20–30 KB smaller (the default policy: 98 KB
 //! instead of 125). For such a component, built for wasm32 without the
 //! feature `std`, the SDK supplies what the standard library would: the
-//! allocator (`dlmalloc`, as the standard library's), the canonical ABI's
+//! allocator (wasi-libc's `malloc`, as the standard library's), the canonical ABI's
 //! `cabi_realloc`, and a panic handler that writes `panicked at
 //! FILE:LINE:COL: MESSAGE` to the controller's log before the instance
 //! traps; the controller shows that line as the policy's error. Natively

@@ -13,7 +13,7 @@
 //! ```
 //!
 //! The crate is `#![no_std]`: without the standard library's panic and I/O
-//! code the component is about 30 KB smaller (the SDK reports a panic
+//! code the component is about 20–30 KB smaller (the SDK reports a panic
 //! through the controller's log instead). `String`, `Vec`, `format!` and
 //! the like come from `policy_sdk::prelude`. A dependency that needs the
 //! standard library makes the build fail with "duplicate lang item"; then

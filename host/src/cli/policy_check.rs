@@ -85,11 +85,11 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<()> {
 }
 
 /// Whether the component links the standard library: it then imports WASI
-/// (for its panic messages, clocks, random), and is about 25–30 KB bigger.
+/// (for its panic messages, clocks, random), and is about 20–30 KB bigger.
 fn describe_runtime(facts: &ComponentFacts) -> String {
     if facts.imports_wasi() {
         "standard library (imports WASI); `#![no_std]` with policy-sdk's default features \
-         off is about 25–30 KB smaller"
+         off is about 20–30 KB smaller"
             .to_string()
     } else {
         "#![no_std] (imports the contract only)".to_string()

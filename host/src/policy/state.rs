@@ -242,3 +242,46 @@ impl HostMonotonicClock for FixedMonotonicClock {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::nodes::StaticNodes;
+    use imported::LogLevel;
+
+    fn state() -> PolicyState {
+        PolicyState::new(
+            Arc::new(StaticNodes::new(Vec::new())),
+            1 << 20,
+            MemoryOutputPipe::new(16),
+        )
+    }
+
+    #[test]
+    fn a_panic_line_is_kept_past_the_line_cap_and_nothing_else_is() {
+        let mut state = state();
+        for i in 0..MAX_LOG_LINES + 5 {
+            state.record_log(LogLevel::Info, format!("line {i}"));
+        }
+        state.record_log(LogLevel::Warn, "panicked at a warning".into());
+        state.record_log(LogLevel::Error, "not a panic".into());
+        assert_eq!(state.panic, None);
+        state.record_log(
+            LogLevel::Error,
+            "panicked at src/lib.rs:9:9: boom\nsecond line".into(),
+        );
+        assert_eq!(state.logs.len(), MAX_LOG_LINES);
+        assert_eq!(
+            state.panic.as_deref(),
+            Some("panicked at src/lib.rs:9:9: boom second line")
+        );
+    }
+
+    #[test]
+    fn a_panic_line_within_the_cap_is_also_an_ordinary_log_line() {
+        let mut state = state();
+        state.record_log(LogLevel::Error, "panicked at src/lib.rs:1:1: x".into());
+        assert_eq!(state.logs.len(), 1);
+        assert_eq!(state.panic.as_deref(), Some(state.logs[0].message.as_str()));
+    }
+}

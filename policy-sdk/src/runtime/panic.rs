@@ -1,12 +1,4 @@
-//! What the standard library (and wasi-libc under it) would supply to a
-//! `#![no_std]` component: the allocator, the canonical ABI's
-//! `cabi_realloc`, and the panic handler. Compiled only for wasm32 without
-//! the `std` feature.
-//!
-//! Written here because these items must be defined by a crate in the
-//! component (Rust allows one of each): wit-bindgen supplies `cabi_realloc`
-//! only for targets without wasi-libc, and on wasm32-wasip2 leaves it to
-//! wasi-libc. The allocator itself is the `dlmalloc` crate.
+//! The panic handler of a `#![no_std]` component.
 //!
 //! A panic is reported the way the controller reads it: the standard
 //! library writes `thread '…' panicked at FILE:LINE:COL:\nMESSAGE` to
@@ -19,56 +11,6 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cluster::LogLevel;
-
-// `memcmp` and `bcmp`: on wasm32-wasip2 the compiler's builtins leave them
-// to wasi-libc, which the standard library links; a `#![no_std]` component
-// links the same static library (shipped with the target) for them. Only
-// what is called is linked.
-#[link(name = "c")]
-unsafe extern "C" {}
-
-#[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
-
-/// The canonical ABI's allocation function, through which the host copies
-/// arguments (the Service, the plan, nodes) into the component: what
-/// wit-bindgen does on targets without wasi-libc, on the global allocator.
-///
-/// # Safety
-/// Called by the host only, with `old_ptr`/`old_len`/`align` describing an
-/// allocation this function returned (or `old_len` 0).
-#[unsafe(no_mangle)]
-unsafe extern "C" fn cabi_realloc(
-    old_ptr: *mut u8,
-    old_len: usize,
-    align: usize,
-    new_len: usize,
-) -> *mut u8 {
-    use alloc::alloc::{Layout, alloc, realloc};
-    if new_len == 0 {
-        // A zero-sized value: any aligned, non-null pointer.
-        return align as *mut u8;
-    }
-    let Ok(layout) = Layout::from_size_align(old_len.max(new_len), align) else {
-        core::arch::wasm32::unreachable()
-    };
-    let ptr = unsafe {
-        if old_len == 0 {
-            alloc(Layout::from_size_align_unchecked(new_len, layout.align()))
-        } else {
-            realloc(
-                old_ptr,
-                Layout::from_size_align_unchecked(old_len, layout.align()),
-                new_len,
-            )
-        }
-    };
-    if ptr.is_null() {
-        // Out of memory: the host's memory cap reports it.
-        core::arch::wasm32::unreachable()
-    }
-    ptr
-}
 
 /// Longest panic message kept; the controller cuts log lines shorter.
 const MAX_PANIC_MESSAGE: usize = 1024;
