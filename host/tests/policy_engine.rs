@@ -187,6 +187,18 @@ fn the_example_policies_are_no_std_and_a_std_build_imports_wasi() {
     assert!(std_build.imports_wasi(), "{:?}", std_build.imports);
 }
 
+/// The allocator the SDK gives a `#![no_std]` policy serves every kind of
+/// block Rust asks for: aligned beyond `malloc`'s 8 bytes, zeroed, grown
+/// and shrunk (the guest rejects the Service naming a check that fails).
+#[test]
+fn the_no_std_allocator_serves_aligned_zeroed_and_growing_blocks() {
+    let engine = engine();
+    let outcome = chain_of(&engine, &[("test_guest_allocate", "{}")])
+        .evaluate(&example_service(), nodes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.plan.hostname, "shop-web");
+}
+
 /// The same panicking policy built both ways: `#![no_std]`, where the SDK's
 /// panic handler logs the message, and with the standard library, whose
 /// panic hook writes it to stderr.

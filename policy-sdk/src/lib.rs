@@ -21,6 +21,8 @@
 //! With settings (a `serde` type) and a native test:
 //!
 //! ```
+//! // In the policy's crate, src/lib.rs begins with `#![no_std]`.
+//! use policy_sdk::prelude::*; // String, Vec, format!, …
 //! use policy_sdk::{Plan, Policy, Rejection, Request, Requirement, Selector};
 //! use serde::Deserialize;
 //!
@@ -120,22 +122,32 @@
 //! policy_sdk::prelude::*;` (`String`, `Vec`, `BTreeMap`, `format!`,
 //! `vec!`). Without the standard library's panic, formatting and I/O code
 //! the component is about 20–30 KB smaller (the default policy: 98 KB
-//! instead of 125). For such a component, built for wasm32 without the
-//! feature `std`, the SDK supplies what the standard library would: the
-//! allocator (wasi-libc's `malloc`, as the standard library's), the canonical ABI's
-//! `cabi_realloc`, and a panic handler that writes `panicked at
-//! FILE:LINE:COL: MESSAGE` to the controller's log before the instance
-//! traps; the controller shows that line as the policy's error. Natively
-//! (`cargo test`) the standard library is always there.
+//! instead of 125). For such a component, built for wasm32-wasip2 without
+//! the feature `std`, the SDK supplies what the standard library would:
+//! the allocator (wasi-libc's `malloc`, as the standard library uses it),
+//! the canonical ABI's `cabi_realloc`, and a panic handler that writes
+//! `panicked at FILE:LINE:COL: MESSAGE` (at most 1 KiB) to the
+//! controller's log before the instance traps; the controller shows that
+//! line as the policy's error. Natively (`cargo test`) the standard
+//! library is always there.
 //!
 //! The feature `std` (on by default; `fixtures` turns it on) links the
-//! standard library into the component instead. A policy needs it when it
-//! uses a crate that needs the standard library: such a crate makes a
-//! `#![no_std]` build fail with "found duplicate lang item `panic_impl`".
-//! Then drop `#![no_std]`, depend on `policy-sdk` with `features =
-//! ["std"]`, and keep `serde`'s default features. Cargo unifies features
-//! across the packages of one build: in a workspace that builds several
-//! policies at once, one that turns `std` on turns it on for all of them.
+//! standard library into the component instead. A build links it when any
+//! crate in it does; with the SDK's runtime beside it, the build fails with
+//! "found duplicate lang item `panic_impl`". That happens when
+//! - the crate lacks `#![no_std]` (a policy written before the SDK had
+//!   this mode, with `default-features = false`): add `#![no_std]` and
+//!   the prelude, or turn on `std`;
+//! - a dependency needs the standard library, such as `serde` with its
+//!   default features: turn them off (`default-features = false,
+//!   features = ["alloc"]`), or turn on policy-sdk's `std` feature, drop
+//!   `#![no_std]` and keep the dependency as it is.
+//!
+//! Cargo unifies features across the packages of one build: in a workspace
+//! that builds several policies at once, one member that turns on
+//! policy-sdk's `std` turns it on for all of them (they build, bigger), and
+//! one that keeps serde's default features fails every `#![no_std]` member
+//! as above.
 //!
 //! ## A policy without settings
 //!
@@ -189,7 +201,10 @@ pub mod fixtures;
 pub mod manifest;
 mod model;
 pub mod prelude;
-#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[cfg(any(
+    test,
+    all(target_arch = "wasm32", target_os = "wasi", not(feature = "std"))
+))]
 mod runtime;
 mod selector;
 mod settings;
@@ -206,9 +221,20 @@ pub mod __guest {
 #[cfg(target_arch = "wasm32")]
 mod guest;
 
+// The runtime links wasi-libc, which other wasm32 targets lack.
+#[cfg(all(target_arch = "wasm32", not(target_os = "wasi"), not(feature = "std")))]
+compile_error!("policy-sdk without its `std` feature builds components for wasm32-wasip2 only");
+
 use crate::prelude::*;
 
 pub use cluster::{Cluster, LogLevel};
+
+/// How the report of a policy's panic begins: in the controller's log,
+/// where a `#![no_std]` policy's panic handler writes `panicked at
+/// FILE:LINE:COL: MESSAGE`, and on stderr, where the standard library's
+/// hook writes the same words. The controller shows that report as the
+/// policy's error.
+pub const PANIC_LINE_PREFIX: &str = "panicked at ";
 pub use model::{
     IpFamily, Labels, Node, Plan, Protocol, Rejection, Resources, Service, ServicePort, Taint,
     Toleration, TolerationOperator,

@@ -1,8 +1,9 @@
 //! The SDK can be published: `cargo package` packs it with its contract
 //! (`wit/`), and the packed crate, unpacked alone, builds for
 //! `wasm32-wasip2`, where the bindings are generated from that `wit/`:
-//! with the standard library and without (the runtime of `#![no_std]`
-//! policies).
+//! with the standard library and without (which compiles the runtime of
+//! `#![no_std]` policies; it is linked only into a component, as the
+//! policies' build in `host/build.rs` does).
 
 use std::path::Path;
 use std::process::Command;
@@ -41,7 +42,7 @@ fn the_package_carries_its_wit_and_builds_for_wasm_from_it() {
         );
     }
     // Verification unpacks the .crate and builds it on its own.
-    for features in ["--features=std", "--no-default-features"] {
+    for features in ["--features=default", "--no-default-features"] {
         cargo(&[
             "package",
             "-p",

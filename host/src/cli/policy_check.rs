@@ -86,13 +86,12 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<()> {
 
 /// Whether the component links the standard library: it then imports WASI
 /// (for its panic messages, clocks, random), and is about 20–30 KB bigger.
-fn describe_runtime(facts: &ComponentFacts) -> String {
+fn describe_runtime(facts: &ComponentFacts) -> &'static str {
     if facts.imports_wasi() {
         "standard library (imports WASI); `#![no_std]` with policy-sdk's default features \
          off is about 20–30 KB smaller"
-            .to_string()
     } else {
-        "#![no_std] (imports the contract only)".to_string()
+        "#![no_std] (imports the contract only)"
     }
 }
 
@@ -143,6 +142,15 @@ mod tests {
             debug_info,
             imports: vec!["svc-lb:policy/host@0.2.0".to_string()],
         }
+    }
+
+    #[test]
+    fn a_component_importing_wasi_is_said_to_link_the_standard_library() {
+        let no_std = facts(90_000, Some(64 << 10), false);
+        assert!(describe_runtime(&no_std).starts_with("#![no_std]"));
+        let mut with_std = no_std;
+        with_std.imports.push("wasi:cli/stderr@0.2.6".to_string());
+        assert!(describe_runtime(&with_std).starts_with("standard library"));
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub fn panic_message(stderr: &str) -> String {
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
-        .map(|line| match line.find("panicked at ") {
+        .map(|line| match line.find(policy_sdk::PANIC_LINE_PREFIX) {
             Some(at) if line.starts_with("thread '") => &line[at..],
             _ => line,
         })

@@ -16,6 +16,8 @@ use wasmtime_wasi::{
     WasiView,
 };
 
+use policy_sdk::PANIC_LINE_PREFIX;
+
 use super::bindings::{imported, v0_1, v0_2};
 use super::nodes::NodeSource;
 
@@ -23,9 +25,6 @@ use super::nodes::NodeSource;
 const MAX_LOG_LINES: usize = 64;
 /// Longest log line kept, in bytes.
 const MAX_LOG_LINE: usize = 1024;
-/// How a Rust panic's report starts, from the standard library's hook and
-/// from the SDK's `#![no_std]` panic handler alike.
-const PANIC_PREFIX: &str = "panicked at ";
 /// Largest table (of funcrefs) a policy may grow.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 /// The fixed wall-clock time policies see: 2025-01-01T00:00:00Z.
@@ -87,8 +86,8 @@ pub(crate) struct PolicyState {
     nodes: Arc<dyn NodeSource>,
     pub(crate) logs: Vec<PolicyLog>,
     pub(crate) nodes_returned: usize,
-    /// The last `panicked at …` line logged at error level (see
-    /// [`PolicyState::record_log`]).
+    /// A `panicked at …` line logged at error level as the policy's last
+    /// log call (see [`PolicyState::record_log`]).
     pub(crate) panic: Option<String>,
 }
 
@@ -190,17 +189,16 @@ impl PolicyState {
     /// Keeps a line the policy logged: at most [`MAX_LOG_LINES`], each one
     /// line of at most [`MAX_LOG_LINE`] bytes. A `#![no_std]` policy has no
     /// stderr: the SDK's panic handler logs `panicked at FILE:LINE:COL: …`
-    /// at error level just before it traps. The last such line is kept
-    /// apart (past the line cap too) as the trap's message.
+    /// at error level as its last call before it traps. So such a line is
+    /// kept apart as the trap's message (past the line cap too) while it is
+    /// the last line logged; any later line clears it.
     fn record_log(&mut self, level: imported::LogLevel, message: String) {
-        if self.logs.len() >= MAX_LOG_LINES && level != imported::LogLevel::Error {
+        let is_panic = level == imported::LogLevel::Error && message.starts_with(PANIC_LINE_PREFIX);
+        if self.logs.len() >= MAX_LOG_LINES && !is_panic {
+            self.panic = None;
             return;
         }
-        // One line each, and no control characters that could forge output.
-        let mut message: String = message
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let mut message = message;
         if message.len() > MAX_LOG_LINE {
             let mut cut = MAX_LOG_LINE;
             while !message.is_char_boundary(cut) {
@@ -208,9 +206,12 @@ impl PolicyState {
             }
             message.truncate(cut);
         }
-        if level == imported::LogLevel::Error && message.starts_with(PANIC_PREFIX) {
-            self.panic = Some(message.clone());
-        }
+        // One line each, and no control characters that could forge output.
+        let message: String = message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        self.panic = is_panic.then(|| message.clone());
         if self.logs.len() < MAX_LOG_LINES {
             self.logs.push(PolicyLog { level, message });
         }
@@ -283,5 +284,28 @@ mod tests {
         state.record_log(LogLevel::Error, "panicked at src/lib.rs:1:1: x".into());
         assert_eq!(state.logs.len(), 1);
         assert_eq!(state.panic.as_deref(), Some(state.logs[0].message.as_str()));
+    }
+
+    #[test]
+    fn a_panic_line_followed_by_any_other_line_is_not_the_traps_message() {
+        // Within the cap and past it: a later line, of any level, clears it.
+        for before in [0, MAX_LOG_LINES] {
+            let mut state = state();
+            for i in 0..before {
+                state.record_log(LogLevel::Info, format!("line {i}"));
+            }
+            state.record_log(LogLevel::Error, "panicked at a.rs:1:1: stale".into());
+            state.record_log(LogLevel::Debug, "later".into());
+            assert_eq!(state.panic, None, "after {before} lines");
+        }
+    }
+
+    #[test]
+    fn a_long_panic_line_is_cut_to_one_log_line() {
+        let mut state = state();
+        let long = format!("panicked at a.rs:1:1: {}", "é".repeat(MAX_LOG_LINE));
+        state.record_log(LogLevel::Error, long);
+        let kept = state.panic.unwrap();
+        assert!(kept.len() <= MAX_LOG_LINE && kept.len() > MAX_LOG_LINE - 2);
     }
 }

@@ -74,8 +74,10 @@ async fn a_trapping_policy_warns_and_leaves_the_proxy_as_it_was() {
     cluster.create_service("web", json!({})).await;
     let before = cluster.wait_for_daemonset("web").await;
     let files = [("buggy.wasm", policy_wasm("test_guest_panic"))];
-    // A long panic message (about 9 KiB): the Event note stays within the
-    // API's 1 KiB (kube-sim refuses a longer one, as the real server does).
+    // A long panic message (about 9 KiB, which the SDK's `#![no_std]` panic
+    // handler cuts to 1 KiB): the Event note, which adds the policy's name,
+    // stays within the API's 1 KiB (kube-sim refuses a longer one, as the
+    // real server does).
     let set = "policies:\n- name: buggy\n  file: buggy.wasm\n  settings: {repeat: 300}\n";
     cluster.put_policies(set, &files).await;
     let note = cluster
