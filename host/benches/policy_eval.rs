@@ -14,6 +14,7 @@ use policy_sdk::{Labels, Node};
 use svc_lb_host::policy::{
     DEFAULT_POLICY_WASM, EngineLimits, LoadedPolicy, PolicyChain, PolicyEngine, StaticNodes,
 };
+use svc_lb_host::quantile::percentile;
 use svc_lb_host::validate::PlanRules;
 
 const NODE_POOLS_SETTINGS: &str = r#"{"pools": {"edge": {}}, "requireReadyNode": false}"#;
@@ -66,10 +67,6 @@ fn nodes(count: usize) -> Arc<StaticNodes> {
         })
         .collect();
     Arc::new(StaticNodes::new(nodes))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn measure(label: &str, chain: &PolicyChain, node_count: usize, iterations: usize) {

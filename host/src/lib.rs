@@ -17,6 +17,7 @@
 pub mod config;
 pub mod controller;
 pub mod policy;
+pub mod quantile;
 pub mod render;
 pub mod scaffold;
 pub mod service_input;

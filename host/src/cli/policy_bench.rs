@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use svc_lb_host::policy::{EngineLimits, PolicyEngine};
+use svc_lb_host::quantile::percentile;
 
 use super::args::EngineArgs;
 use super::policy_sample::{SampleArgs, describe_decision, read_component};
@@ -123,12 +124,6 @@ fn warn_if_slow(p99: Duration, limits: &EngineLimits) {
             limits.deadline.as_millis()
         );
     }
-}
-
-/// The `p`-quantile of sorted `samples`: the sample at rank
-/// `round((n - 1) × p)`, as the repository's benchmarks compute it.
-fn percentile(samples: &[Duration], p: f64) -> Duration {
-    samples[((samples.len() - 1) as f64 * p).round() as usize]
 }
 
 fn millis(d: Duration) -> f64 {
